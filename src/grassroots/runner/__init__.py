@@ -1,0 +1,17 @@
+"""Runners map shard tasks onto workers. Resume, retry, stats and completion
+markers live once, in core.py; local.py and ray.py differ only in how they map."""
+
+from grassroots.runner.core import RetryPolicy, ShardTask, Stage, run_shard, run_stage
+from grassroots.runner.local import LocalRunner
+from grassroots.runner.ray import RayRunner
+
+__all__ = ["LocalRunner", "RayRunner", "RetryPolicy", "ShardTask", "Stage", "run_shard", "run_stage", "make_runner"]
+
+
+def make_runner(kind: str = "local", processes: int = 1, ray_address: str | None = None):
+    """The runner the CLI's ``--runner/--processes/--ray-address`` flags ask for."""
+    if kind == "local":
+        return LocalRunner(processes=processes)
+    if kind == "ray":
+        return RayRunner(processes=processes, address=ray_address)
+    raise ValueError(f"unknown runner {kind!r}: use 'local' or 'ray'")

@@ -1,0 +1,1 @@
+"""The stages, in pipeline order (see DESIGN.md "Data flow")."""

@@ -1,0 +1,214 @@
+"""The runners: parity between local and Ray, resume, retry, failure records, atomicity."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from grassroots import io
+from grassroots.errors import FatalError
+from grassroots.layout import DatasetDir
+from grassroots.ledger import shard_stats, stage_totals
+from grassroots.manifest import read_manifest
+from grassroots.runner import LocalRunner, RayRunner, RetryPolicy, run_stage
+from tests.conftest import assert_accounted
+from tests.toy_stage import ToyStage, make_candidates, tasks_for
+
+FAST_RETRY = RetryPolicy(retries=2, backoff_seconds=0.01)
+
+
+def output_digest(dataset: Path) -> dict[str, str]:
+    """sha256 of every shard output file (tars are written with a fixed mtime per run,
+    so compare the tar member contents rather than the tar bytes)."""
+    import tarfile
+
+    out = {}
+    for p in sorted((dataset / "shards").iterdir()):
+        if p.suffix == ".tar":
+            with tarfile.open(p) as t:
+                for m in t.getmembers():
+                    out[f"{p.name}/{m.name}"] = hashlib.sha256(t.extractfile(m).read()).hexdigest()
+        else:
+            import pyarrow.parquet as pq
+
+            out[p.name] = hashlib.sha256(str(pq.read_table(p).to_pylist()).encode()).hexdigest()
+    return out
+
+
+def run_toy(dataset: Path, runner, stage=ToyStage(), shards: int = 3):
+    return run_stage(stage, tasks_for(str(dataset), shards), runner, dataset=str(dataset),
+                     config={"min_chars": stage.min_chars}, retry=FAST_RETRY, progress=False)
+
+
+@pytest.mark.slow
+def test_local_and_ray_give_identical_outputs_and_stats(tmp_path):
+    a, b = tmp_path / "local", tmp_path / "ray"
+    make_candidates(str(a))
+    make_candidates(str(b))
+    ta = run_toy(a, LocalRunner(processes=2))
+    tb = run_toy(b, RayRunner(processes=2))
+    assert output_digest(a) == output_digest(b)
+    assert len(output_digest(a)) > 6
+    da, db = ta.to_dict(), tb.to_dict()
+    for d in (da, db):
+        d.pop("seconds")
+    assert da == db
+    assert ta.kept > 0 and ta.reasons["caption_too_short"] > 0 and ta.reasons["duplicate"] > 0
+    assert_accounted(a)
+    assert_accounted(b)
+    runs = read_manifest(str(b))["runs"]
+    assert runs[-1]["runner"]["runner"] == "ray" and runs[-1]["totals"]["kept"] == ta.kept
+
+
+@pytest.mark.slow
+def test_ray_honours_resume_and_retry_like_local(tmp_path):
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    ds = tmp_path / "ds"
+    make_candidates(str(ds))
+    first = run_toy(ds, RayRunner(processes=2), ToyStage(flaky_flag_dir=str(flags), fail_shard=2))
+    assert first.failed_shards == 1 and first.shards == 3
+    assert sorted(p.name for p in flags.iterdir()) == ["0.tried", "1.tried"]  # shard 2 fails before
+    again = run_toy(ds, RayRunner(processes=2))
+    assert again.skipped_shards == 2  # shards 0 and 1 were done
+    assert again.failed_shards == 0
+    assert_accounted(ds)
+
+
+def test_retryable_error_is_retried_and_shard_error_recorded(tmp_path):
+    flags = tmp_path / "flags"
+    flags.mkdir()
+    ds = tmp_path / "ds"
+    make_candidates(str(ds))
+    total = run_toy(ds, LocalRunner(), ToyStage(flaky_flag_dir=str(flags), fail_shard=1))
+    assert total.failed_shards == 1
+    layout = DatasetDir(str(ds))
+    assert io.exists(layout.run_marker("toy", 0)) and io.exists(layout.run_marker("toy", 2))
+    assert not io.exists(layout.run_marker("toy", 1))
+    failure = json.loads(Path(layout.run_failure("toy", 1)).read_text())
+    assert "broken on purpose" in failure["error"]
+    # A rerun retries the failed shard only, and clears its failure record.
+    total = run_toy(ds, LocalRunner())
+    assert total.skipped_shards == 2 and total.failed_shards == 0
+    assert not io.exists(layout.run_failure("toy", 1))
+    assert_accounted(ds)
+
+
+def test_retries_are_bounded(tmp_path):
+    ds = tmp_path / "ds"
+    make_candidates(str(ds), shards=1)
+    flags = tmp_path / "f"
+    flags.mkdir()
+    # retries=0: the single RetryableError attempt becomes a failed shard, not a hang or a crash.
+    total = run_stage(ToyStage(flaky_flag_dir=str(flags)), tasks_for(str(ds), 1), LocalRunner(),
+                      dataset=str(ds), retry=RetryPolicy(retries=0), progress=False)
+    assert total.failed_shards == 1
+    assert "first try fails" in Path(DatasetDir(str(ds)).run_failure("toy", 0)).read_text()
+
+
+def test_crash_mid_write_leaves_no_file_under_final_name(tmp_path):
+    ds = tmp_path / "ds"
+    make_candidates(str(ds), shards=2)
+    with pytest.raises(RuntimeError, match="crash in the middle"):
+        run_toy(ds, LocalRunner(), ToyStage(crash_mid_write_shard=1), shards=2)
+    shards = ds / "shards"
+    assert (shards / "00000.tar").exists() and (shards / "00000.parquet").exists()
+    assert not (shards / "00001.tar").exists() and not (shards / "00001.parquet").exists()
+    assert not [p for p in shards.iterdir() if ".tmp-" in p.name], "temporary files left behind"
+
+
+RUN_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from grassroots.runner import LocalRunner, run_stage
+    from tests.toy_stage import ToyStage, tasks_for
+    ds = sys.argv[1]
+    stage = ToyStage(sleep_in_shard=int(sys.argv[2]), sleep_seconds=60)
+    run_stage(stage, tasks_for(ds, 3), LocalRunner(processes=1), dataset=ds, progress=False)
+    """
+)
+
+
+def test_resume_after_sigkill_skips_finished_shards_and_matches_uninterrupted(tmp_path):
+    ds, ref = tmp_path / "ds", tmp_path / "ref"
+    make_candidates(str(ds))
+    make_candidates(str(ref))
+    root = Path(__file__).resolve().parents[2]
+    proc = subprocess.Popen([sys.executable, "-c", RUN_SCRIPT, str(ds), "1"], cwd=root,
+                            env={**os.environ, "PYTHONPATH": str(root)})
+    layout = DatasetDir(str(ds))
+    deadline = time.monotonic() + 60
+    while not (ds / "started-1").exists():
+        assert proc.poll() is None, "runner exited early"
+        assert time.monotonic() < deadline, "shard 1 never started"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert io.exists(layout.run_marker("toy", 0))
+    assert not io.exists(layout.run_marker("toy", 1))
+    assert not (ds / "shards" / "00001.tar").exists()  # half-written, under a temporary name only
+    marker0 = Path(layout.run_marker("toy", 0)).stat().st_mtime_ns
+    tar0 = (ds / "shards" / "00000.tar").stat().st_mtime_ns
+
+    resumed = run_toy(ds, LocalRunner())
+    assert resumed.skipped_shards == 1
+    assert Path(layout.run_marker("toy", 0)).stat().st_mtime_ns == marker0  # not rewritten
+    assert (ds / "shards" / "00000.tar").stat().st_mtime_ns == tar0  # shard 0 not written twice
+    assert not [p for p in (ds / "shards").iterdir() if ".tmp-" in p.name]
+
+    uninterrupted = run_toy(ref, LocalRunner())
+    assert output_digest(ds) == output_digest(ref)
+    assert stage_totals(str(ds))["toy"].to_dict() | {"seconds": 0} == uninterrupted.to_dict() | {
+        "seconds": 0, "shards": 3, "skipped_shards": 0}
+    assert_accounted(ds)
+
+
+def test_accounting_helper_catches_a_lost_row(tmp_path):
+    ds = tmp_path / "ds"
+    make_candidates(str(ds), shards=1)
+    run_toy(ds, LocalRunner(), shards=1)
+    assert_accounted(ds)
+    marker = Path(DatasetDir(str(ds)).run_marker("toy", 0))
+    doc = json.loads(marker.read_text())
+    doc["candidates"] += 1  # one row vanished from kept + dropped
+    marker.write_text(json.dumps(doc))
+    with pytest.raises(AssertionError, match="accounting invariant broken"):
+        assert_accounted(ds)
+
+
+def test_a_stage_that_loses_rows_is_a_fatal_bug(tmp_path):
+    from grassroots.stats import ShardStats
+
+    class Leaky(ToyStage):
+        def __call__(self, task):
+            s = ShardStats(candidates=3, kept=1)
+            return s
+
+    ds = tmp_path / "ds"
+    make_candidates(str(ds), shards=1)
+    with pytest.raises(FatalError, match="lost rows"):
+        run_toy(ds, LocalRunner(), Leaky(), shards=1)
+    assert not io.exists(DatasetDir(str(ds)).run_marker("toy", 0))
+
+
+def test_manifest_records_each_run(tmp_path):
+    ds = tmp_path / "ds"
+    make_candidates(str(ds), shards=2)
+    run_toy(ds, LocalRunner(), shards=2)
+    run_toy(ds, LocalRunner(), shards=2)
+    runs = read_manifest(str(ds))["runs"]
+    assert [r["stage"] for r in runs] == ["toy", "toy"]
+    assert runs[0]["config"] == {"min_chars": 5}
+    assert runs[0]["code"]["version"]
+    assert runs[1]["totals"]["skipped_shards"] == 2
+    assert runs[0]["started"] <= runs[0]["ended"]
+    assert shard_stats(str(ds), "toy")[1].shard == 1
