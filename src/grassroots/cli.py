@@ -62,27 +62,13 @@ def stats(
 
 
 def _print_stats_table(dataset, totals, failures, problems) -> None:
-    from grassroots.schema import REASON_STATUS, Reason
+    from grassroots.report import print_stats
 
     if not totals:
         out.print(f"[yellow]{dataset}: no stage has completed a shard yet[/]")
         return
     for stage, t in totals.items():
-        table = Table(title=f"{stage}: {t.shards} shards, {t.seconds:.1f} worker-seconds", title_justify="left")
-        table.add_column("outcome")
-        table.add_column("reason")
-        table.add_column("rows", justify="right")
-        table.add_column("share", justify="right")
-        denom = max(t.candidates, 1)
-        table.add_row("[bold]candidates[/]", "", f"{t.candidates:,}", "100.0%")
-        table.add_row("[green]kept[/]", "", f"{t.kept:,}", f"{100 * t.kept / denom:.1f}%")
-        for reason, n in sorted(t.reasons.items(), key=lambda kv: (REASON_STATUS[Reason(kv[0])].value, -kv[1])):
-            status = REASON_STATUS[Reason(reason)].value
-            color = {"refused": "magenta", "failed": "red", "filtered": "yellow"}[status]
-            table.add_row(f"[{color}]{status}[/]", reason, f"{n:,}", f"{100 * n / denom:.1f}%")
-        for name, n in sorted(t.counters.items()):
-            table.add_row("[dim]counter[/]", name, f"{n:,}", "")
-        out.print(table)
+        print_stats(out, f"{stage}: {t.shards} shards, {t.seconds:.1f} worker-seconds", t)
         if failures.get(stage):
             out.print(f"[red]{stage}: {len(failures[stage])} shard(s) failed: {sorted(failures[stage])} "
                       f"(see {dataset}/_runs/{stage}/*.failed.json; rerun the stage to retry them)[/]")
@@ -92,6 +78,92 @@ def _print_stats_table(dataset, totals, failures, problems) -> None:
             out.print(f"  - {p}")
     else:
         out.print("[green]accounting: every candidate is kept or dropped with one reason[/]")
+
+
+RUNNER_HELP = "local: a process pool on this machine; ray: the same shard tasks on Ray."
+
+
+def _runner(runner: str, processes: int, ray_address: Optional[str]):
+    from grassroots.runner import make_runner
+
+    try:
+        return make_runner(runner, processes, ray_address)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--runner") from None
+
+
+def _default_processes() -> int:
+    import os
+
+    return max(1, os.cpu_count() or 1)
+
+
+@app.command()
+def download(
+    input: str = typer.Argument(..., help="URL list (.csv .tsv .parquet .jsonl .txt, optionally .gz) or a dataset directory with candidates/ from extract."),
+    output: Path = typer.Option(..., "-o", "--output", help="Dataset directory to write (created; rerun to resume)."),
+    url_col: str = typer.Option("url", help="Column holding image URLs."),
+    caption_col: str = typer.Option("caption", help="Column holding captions (alt text)."),
+    keep_cols: str = typer.Option("", help="Comma-separated extra input columns to keep in parquet and json."),
+    input_format: Optional[str] = typer.Option(None, help="csv|tsv|parquet|jsonl|txt (default: from the extension)."),
+    samples_per_shard: int = typer.Option(10_000, min=1, help="Rows per output shard."),
+    image_size: int = typer.Option(256, min=1, help="Target size in pixels (see --resize-mode)."),
+    resize_mode: str = typer.Option("keep_ratio", help="no | keep_ratio | keep_ratio_largest | center_crop | border."),
+    resize_only_if_bigger: bool = typer.Option(False, help="Never upscale."),
+    min_image_size: int = typer.Option(0, min=0, help="Drop images whose smaller side is below this (filtered)."),
+    max_aspect_ratio: float = typer.Option(float("inf"), help="Drop images with a larger aspect ratio (filtered)."),
+    encode_format: str = typer.Option("jpg", help="jpg | webp | png."),
+    encode_quality: int = typer.Option(95, min=1, max=100, help="JPEG/WebP quality."),
+    skip_reencode: bool = typer.Option(False, help="Keep the original bytes when no resize is needed and the format matches."),
+    max_bytes: int = typer.Option(20 * 1024 * 1024, help="Largest response body accepted (bytes)."),
+    max_pixels: int = typer.Option(50_000_000, help="Largest image accepted, read from the header (decompression bombs)."),
+    timeout: float = typer.Option(10.0, help="Seconds per request (connect + read)."),
+    max_redirects: int = typer.Option(5, min=0, help="Redirects followed per image."),
+    concurrency: int = typer.Option(64, min=1, help="Open requests per process."),
+    host_concurrency: int = typer.Option(8, min=1, help="Open requests per host (politeness)."),
+    host_rps: float = typer.Option(0.0, min=0, help="Request starts per second per host; 0 = no cap."),
+    retries: int = typer.Option(2, min=0, help="Extra tries on 429/503 (honouring Retry-After)."),
+    allow_loopback: bool = typer.Option(False, help="Admit 127.0.0.0/8 and ::1 (local servers, tests). Private, link-local and metadata addresses stay refused."),
+    md5: bool = typer.Option(False, help="Also record md5 of the original bytes."),
+    pdq: bool = typer.Option(True, help="Record the PDQ perceptual hash (for dedup and blocklists)."),
+    retry_failed: bool = typer.Option(False, help="Re-attempt rows of finished shards that failed for transient reasons (timeouts, 5xx, 429); never refused rows."),
+    runner: str = typer.Option("local", help=RUNNER_HELP),
+    processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Download images into webdataset tar + parquet shards, honouring every opt-out."""
+    from grassroots.errors import GrassrootsError
+    from grassroots.fetch.client import FetchConfig
+    from grassroots.imaging.resize import EncodeFormat, ImageConfig, ResizeMode
+    from grassroots.inputs import UrlListSpec
+    from grassroots.pipeline import download as run_download
+    from grassroots.report import print_stats
+    from grassroots.stages.download import Download, DownloadConfig
+
+    try:
+        image = ImageConfig(image_size=image_size, resize_mode=ResizeMode(resize_mode),
+                            resize_only_if_bigger=resize_only_if_bigger, min_image_size=min_image_size,
+                            max_aspect_ratio=max_aspect_ratio, encode_format=EncodeFormat(encode_format),
+                            encode_quality=encode_quality, skip_reencode=skip_reencode, max_pixels=max_pixels)
+    except ValueError as e:
+        raise typer.BadParameter(str(e)) from None
+    fetch = FetchConfig(allow_loopback=allow_loopback, timeout=timeout, max_bytes=max_bytes,
+                        max_redirects=max_redirects, concurrency=concurrency, host_concurrency=host_concurrency,
+                        host_rps=host_rps, retries=retries)
+    stage = Download(config=DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard,
+                                           md5=md5, pdq=pdq, retry_failed=retry_failed))
+    source = input if Path(input).is_dir() else UrlListSpec(
+        path=input, url_col=url_col, caption_col=caption_col or None,
+        keep_cols=tuple(c.strip() for c in keep_cols.split(",") if c.strip()), input_format=input_format)
+    try:
+        totals, wall = run_download(source, str(output), stage, _runner(runner, processes, ray_address))
+    except GrassrootsError as e:
+        out.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    print_stats(out, f"download -> {output}", totals, wall)
+    if totals.failed_shards:
+        out.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
+        raise typer.Exit(1)
 
 
 def main() -> None:

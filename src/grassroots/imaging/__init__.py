@@ -1,0 +1,1 @@
+"""Decode / resize / encode images, and hash them."""

@@ -1,0 +1,154 @@
+"""Read a user's URL list (csv, tsv, parquet, jsonl, txt) into candidate shards.
+
+Rows are never dropped here: a row with an empty URL becomes a candidate that
+download records as failed (invalid_url), so every input row is accounted for.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.errors import InputError
+from grassroots.layout import DatasetDir
+from grassroots.schema import CANDIDATE_SCHEMA
+from grassroots.stats import ShardStats
+
+FORMATS = ("csv", "tsv", "parquet", "jsonl", "json", "txt")
+IMPORT_STAGE = "import"
+
+
+@dataclass(frozen=True)
+class UrlListSpec:
+    path: str
+    url_col: str = "url"
+    caption_col: str | None = "caption"
+    keep_cols: tuple[str, ...] = ()
+    input_format: str | None = None  # inferred from the extension when None
+
+
+def _format_of(spec: UrlListSpec) -> str:
+    if spec.input_format:
+        return spec.input_format
+    name = spec.path.lower()
+    for suffix in (".gz", ".zst", ".bz2"):
+        name = name.removesuffix(suffix)
+    ext = name.rsplit(".", 1)[-1] if "." in name.rsplit("/", 1)[-1] else ""
+    if ext == "ndjson":
+        return "jsonl"
+    if ext not in FORMATS:
+        raise InputError(spec.path, f"cannot tell the format from the extension {ext!r}",
+                         f"name the file .csv/.tsv/.parquet/.jsonl/.txt or pass --input-format")
+    return ext
+
+
+def read_url_list(spec: UrlListSpec) -> pa.Table:
+    """The input as a table in CANDIDATE_SCHEMA, plus the kept extra columns."""
+    if not io.exists(spec.path):
+        raise InputError(spec.path, "no such file")
+    fmt = _format_of(spec)
+    try:
+        with io.open_file(spec.path, "rb", compression="infer") as f:
+            if fmt in ("csv", "tsv"):
+                table = pacsv.read_csv(
+                    f,
+                    parse_options=pacsv.ParseOptions(delimiter="\t" if fmt == "tsv" else ",", newlines_in_values=True),
+                    convert_options=pacsv.ConvertOptions(strings_can_be_null=True, column_types={
+                        spec.url_col: pa.string(), **({spec.caption_col: pa.string()} if spec.caption_col else {})}),
+                )
+            elif fmt == "parquet":
+                table = pq.read_table(f)
+            elif fmt in ("jsonl", "json"):
+                table = _read_json_lines(f.read(), spec.path)
+            else:
+                lines = [ln.strip() for ln in f.read().decode("utf-8", "replace").splitlines()]
+                table = pa.table({spec.url_col: [ln for ln in lines if ln and not ln.startswith("#")]})
+    except pa.ArrowInvalid as e:
+        raise InputError(spec.path, f"cannot parse as {fmt}: {e}", "check the file's format and delimiter") from None
+    return _to_candidates(table, spec)
+
+
+def _read_json_lines(data: bytes, path: str) -> pa.Table:
+    try:
+        return pajson.read_json(pa.BufferReader(data))
+    except pa.ArrowInvalid:
+        rows = []
+        for i, line in enumerate(data.decode("utf-8", "replace").splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise InputError(path, f"invalid JSON: {e.msg}", "one JSON object per line", row=i) from None
+        return pa.Table.from_pylist(rows)
+
+
+def _to_candidates(table: pa.Table, spec: UrlListSpec) -> pa.Table:
+    cols = table.column_names
+    if spec.url_col not in cols:
+        raise InputError(spec.path, f"no column {spec.url_col!r}; columns are {cols}",
+                         "pass --url-col with the name of the column holding image URLs")
+    if spec.caption_col and spec.caption_col not in cols and spec.caption_col != "caption":
+        raise InputError(spec.path, f"no column {spec.caption_col!r}; columns are {cols}",
+                         "pass --caption-col, or omit it for a list without captions")
+    missing = [c for c in spec.keep_cols if c not in cols]
+    if missing:
+        raise InputError(spec.path, f"--keep-cols names missing columns {missing}; columns are {cols}")
+    n = table.num_rows
+    out = {}
+    for field in CANDIDATE_SCHEMA:
+        if field.name == "url":
+            src = table.column(spec.url_col)
+        elif field.name == "caption" and spec.caption_col in cols:
+            src = table.column(spec.caption_col)
+        elif field.name in cols and field.name not in (spec.url_col,):
+            src = table.column(field.name)
+        else:
+            out[field.name] = pa.nulls(n, field.type)
+            continue
+        if field.name == "url":
+            src = pc.fill_null(src.cast(pa.string()), "")
+        out[field.name] = src.cast(field.type)
+    fields = list(CANDIDATE_SCHEMA)
+    for c in spec.keep_cols:
+        if c in out:
+            continue
+        out[c] = table.column(c)
+        fields.append(pa.field(c, table.schema.field(c).type))
+    return pa.table(out, schema=pa.schema(fields))
+
+
+def import_candidates(table: pa.Table, dataset: str, samples_per_shard: int, source: str) -> ShardStats:
+    """Split ``table`` into candidates/NNNNN.parquet; idempotent across resumes.
+
+    The import's own marker (_runs/import/00000.json) is written last, so a
+    killed import is redone from scratch and a finished one is reused."""
+    layout = DatasetDir(dataset)
+    marker = layout.run_marker(IMPORT_STAGE, 0)
+    if io.exists(marker):
+        return ShardStats.from_json(io.read_text(marker))
+    if samples_per_shard < 1:
+        raise InputError(source, f"--samples-per-shard must be >= 1, got {samples_per_shard}")
+    io.makedirs(layout.candidates_dir)
+    shards = max(1, -(-table.num_rows // samples_per_shard))
+    for s in range(shards):
+        part = table.slice(s * samples_per_shard, samples_per_shard)
+        with io.atomic_write(layout.candidates(s), "wb") as f:
+            pq.write_table(part, f)
+    stats = ShardStats(stage=IMPORT_STAGE, shard=0)
+    stats.keep(table.num_rows)
+    stats.count("candidate_shards", shards)
+    io.write_text_atomic(marker, stats.to_json())
+    return stats
+
+
+def candidate_shards(dataset: str) -> list[int]:
+    layout = DatasetDir(dataset)
+    return [DatasetDir.shard_of(p) for p in io.glob(layout.candidates_dir + "/*.parquet")]

@@ -1,0 +1,96 @@
+"""Library entry points that plan a stage's tasks and run them through a runner.
+
+The CLI and the demo call these; they take typed configs, never argparse/typer
+objects."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from dataclasses import asdict, is_dataclass
+
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.errors import InputError
+from grassroots.inputs import IMPORT_STAGE, UrlListSpec, candidate_shards, import_candidates, read_url_list
+from grassroots.layout import DatasetDir
+from grassroots.runner import ShardTask, run_stage
+from grassroots.schema import TRANSIENT_REASONS
+from grassroots.stages.download import Download
+from grassroots.stats import ShardStats
+
+
+def config_dict(obj) -> dict:
+    """A JSON-able view of a (nested) frozen dataclass config, for manifest.json."""
+
+    def conv(v):
+        if is_dataclass(v):
+            return {k: conv(x) for k, x in asdict(v).items()}
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if hasattr(v, "value"):
+            return v.value
+        if isinstance(v, float) and v == float("inf"):
+            return "inf"
+        return v
+
+    return conv(obj)
+
+
+def prepare_candidates(source: str | UrlListSpec, dataset: str, samples_per_shard: int) -> list[int]:
+    """Make sure ``dataset/candidates/`` holds the input; return its shard numbers.
+
+    ``source`` is a URL list spec, or a dataset directory from extract (its
+    candidates are copied when it is not ``dataset`` itself)."""
+    layout = DatasetDir(dataset)
+    if isinstance(source, UrlListSpec):
+        if io.exists(layout.candidates_dir) and not io.exists(layout.run_marker(IMPORT_STAGE, 0)) and candidate_shards(dataset):
+            raise InputError(dataset, "already holds candidates from another source",
+                             "write to a new -o directory, or pass that dataset directory as INPUT")
+        import_candidates(read_url_list(source), dataset, samples_per_shard, source.path)
+    else:
+        src = DatasetDir(source)
+        shards = candidate_shards(source)
+        if not shards:
+            raise InputError(source, "is a directory without candidates/*.parquet",
+                             "run `grassroots extract ... -o DIR` first, or pass a URL list file")
+        if os.path.abspath(source) != os.path.abspath(dataset):
+            io.makedirs(layout.candidates_dir)
+            for s in shards:
+                if not io.exists(layout.candidates(s)):
+                    with io.atomic_write(layout.candidates(s), "wb") as f, io.open_file(src.candidates(s)) as g:
+                        shutil.copyfileobj(g, f)
+    return candidate_shards(dataset)
+
+
+def reopen_transient_failures(dataset: str, stage: str = Download.name) -> list[int]:
+    """For --retry-failed: un-mark finished shards that have transient failures,
+    so the next run re-attempts those rows (and keeps the rest as they are)."""
+    layout = DatasetDir(dataset)
+    reopened = []
+    transient = {r.value for r in TRANSIENT_REASONS}
+    for s in candidate_shards(dataset):
+        marker = layout.run_marker(stage, s)
+        if not io.exists(marker) or not io.exists(layout.shard_parquet(s)):
+            continue
+        reasons = pq.read_table(layout.shard_parquet(s), columns=["reason"]).column("reason").to_pylist()
+        if any(r in transient for r in reasons):
+            io.remove(marker)
+            reopened.append(s)
+    return reopened
+
+
+def download(source, dataset: str, stage: Download, runner, *, progress: bool = True) -> tuple[ShardStats, float]:
+    """Run the download stage; return (totals of this run, wall seconds)."""
+    started = time.monotonic()
+    shards = prepare_candidates(source, dataset, stage.config.samples_per_shard)
+    if stage.config.retry_failed:
+        reopen_transient_failures(dataset)
+    tasks = [ShardTask(shard=s, dataset=dataset) for s in shards]
+    inputs = [source.path] if isinstance(source, UrlListSpec) else [str(source)]
+    totals = run_stage(stage, tasks, runner, dataset=dataset, config=config_dict(stage), inputs=inputs, progress=progress)
+    return totals, time.monotonic() - started

@@ -1,0 +1,169 @@
+"""extract: Common Crawl WARC/WAT files -> candidates/NNNNN.parquet (image-alt pairs).
+
+One shard per input file, in sorted order of the expanded inputs (rerun with the
+same inputs to resume: finished shards are skipped). Every ``<img>`` seen is a
+candidate; it is kept (a row in the shard's parquet, CANDIDATE_SCHEMA) or
+dropped with one reason, first match wins (details in grassroots.extract.rules):
+caption_too_short, bad_scheme, non_content_image, duplicate.
+
+Dedup scope: per input file. A (normalised URL, caption) pair already kept in
+the same shard is a duplicate. Pairs repeated across files are not dropped here:
+shards run independently (any order, any machine), and a deterministic
+cross-file rule ("duplicate of an earlier file") needs every earlier shard's
+pairs, i.e. a second pass over all candidates; LAION deduplicated on
+(URL, caption) the same way inside each worker's batch.
+
+Per page (only for pages that yield a candidate): title, language
+(grassroots.extract.lang), page-level rights signals (``page_signals``, in
+grassroots.rights.page_signals' format: robots / bot-named / TDMRep meta) and a
+licence URL (``rel="license"`` link, else a Creative Commons link).
+
+Counters: records (response/metadata records read), pages (HTML pages or WAT
+page records), pages_with_candidates, html_bytes (HTML bytes parsed),
+non_html_records, truncated_pages; ``bytes`` is the input file's size.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.errors import InputError
+from grassroots.extract.html import context_of
+from grassroots.extract.lang import detect_language, page_text
+from grassroots.extract.reader import PageSource
+from grassroots.extract.rules import Rules, clean_caption, image_reason
+from grassroots.extract.urls import resolve
+from grassroots.layout import DatasetDir
+from grassroots.rights.html_meta import page_signals_from_meta
+from grassroots.runner import ShardTask
+from grassroots.schema import CANDIDATE_SCHEMA, Reason
+from grassroots.stats import ShardStats
+
+_PAGE_COLUMNS = ("page_url", "page_title", "page_lang", "warc_record_id", "crawl_date", "page_signals", "license")
+
+
+@dataclass(frozen=True)
+class Extract:
+    name: ClassVar[str] = "extract"
+    min_caption_chars: int = 5
+    min_declared_side: int = 20
+    url_patterns: bool = True
+    markup_hints: bool = True
+    context_chars: int = 200  # 0: no context snippet
+    max_page_bytes: int = 8 << 20
+    detect_language: bool = True
+
+    @property
+    def rules(self) -> Rules:
+        return Rules(self.min_caption_chars, self.min_declared_side, self.url_patterns, self.markup_hints)
+
+    def config(self) -> dict:
+        return asdict(self)
+
+    def __call__(self, task: ShardTask) -> ShardStats:
+        (path,) = task.inputs
+        started = time.monotonic()
+        stats = ShardStats()
+        cols: dict[str, list] = {f.name: [] for f in CANDIDATE_SCHEMA}
+        source = PageSource(path, stats, self.max_page_bytes)
+        seen: set[tuple[str, str]] = set()
+        for page in source:
+            first = len(cols["url"])
+            self._page_images(page, cols, stats, seen)
+            n = len(cols["url"]) - first
+            if n:
+                stats.count("pages_with_candidates")
+                source.details(page)
+                self._page_fields(page, cols, first, n)
+        table = pa.Table.from_pydict(cols, schema=CANDIDATE_SCHEMA)
+        with io.atomic_write(DatasetDir(task.dataset).candidates(task.shard), "wb") as f:
+            pq.write_table(table, f, compression="zstd")
+            stats.bytes_written = f.tell()
+        stats.bytes = _size(path)
+        stats.seconds = time.monotonic() - started
+        return stats
+
+    def _page_images(self, page, cols: dict[str, list], stats: ShardStats, seen: set) -> None:
+        rules, min_chars = self.rules, self.min_caption_chars
+        urls, captions, contexts = cols["url"], cols["caption"], cols["context"]
+        for img in page.images:
+            caption = clean_caption(img.alt)
+            if len(caption) < min_chars:
+                stats.drop(Reason.CAPTION_TOO_SHORT)
+                continue
+            url = resolve(img.src, page.base)
+            if url is None:
+                stats.drop(Reason.BAD_SCHEME)
+                continue
+            reason = image_reason(rules, url, img.width, img.height, img.hints)
+            if reason is not None:
+                stats.drop(reason)
+                continue
+            pair = (url, caption)
+            if pair in seen:
+                stats.drop(Reason.DUPLICATE)
+                continue
+            seen.add(pair)
+            stats.keep()
+            urls.append(url)
+            captions.append(caption)
+            contexts.append(context_of(img.node, self.context_chars))
+
+    def _page_fields(self, page, cols: dict[str, list], first: int, n: int) -> None:
+        lang = None
+        if self.detect_language:
+            lang = detect_language(page_text(page.title, page.meta("description"), cols["caption"][first:]))
+        signals = page_signals_from_meta(page.metas)
+        values = (page.url, page.title, lang, page.record_id, page.crawl_date, signals, page.license)
+        for name, value in zip(_PAGE_COLUMNS, values):
+            col = cols[name]
+            col.extend([value] * n if name != "page_signals" else [list(value) for _ in range(n)])
+
+
+def _size(path: str) -> int:
+    try:
+        fs, p = io.fs_and_path(path)
+        return int(fs.size(p) or 0)
+    except (OSError, ValueError):
+        return 0
+
+
+def plan_tasks(inputs: list[str], dataset: str) -> list[ShardTask]:
+    """One task per input file: globs expanded, sorted, duplicates removed."""
+    files: list[str] = []
+    for pattern in inputs:
+        found = io.glob(pattern) if any(c in pattern for c in "*?[") else [pattern]
+        if not found or not all(io.exists(f) for f in found):
+            raise InputError(pattern, "no such file", "give WARC/WAT paths or globs (local or fsspec URLs)")
+        files.extend(found)
+    files = sorted(dict.fromkeys(files))
+    return [ShardTask(shard=i, dataset=dataset, inputs=(f,)) for i, f in enumerate(files)]
+
+
+def extract(
+    inputs: list[str],
+    dataset: str,
+    stage: Extract = Extract(),
+    runner=None,
+    progress: bool = True,
+) -> ShardStats:
+    """Run extract over ``inputs`` into ``dataset`` through ``runner`` (local by default)."""
+    from grassroots.runner import LocalRunner, run_stage
+
+    tasks = plan_tasks(inputs, dataset)
+    io.makedirs(DatasetDir(dataset).candidates_dir)
+    return run_stage(
+        stage,
+        tasks,
+        runner or LocalRunner(),
+        dataset=dataset,
+        config=stage.config(),
+        inputs=[t.inputs[0] for t in tasks],
+        progress=progress,
+    )

@@ -1,0 +1,102 @@
+"""Decode / resize / encode like img2dataset, with bombs refused from the header."""
+
+import io
+import struct
+import zlib
+
+import pytest
+from PIL import Image
+
+from grassroots.imaging.hashes import hamming_hex, pdq
+from grassroots.imaging.resize import EncodeFormat, ImageConfig, ResizeMode, process_image
+from grassroots.schema import Reason
+
+
+def encode(img, fmt="JPEG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kw)
+    return buf.getvalue()
+
+
+def png_header_only(w: int, h: int) -> bytes:
+    """A tiny PNG whose header declares w x h pixels (a decompression bomb)."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b"")
+
+
+SRC = encode(Image.new("RGB", (1000, 500), (10, 200, 30)))
+
+
+@pytest.mark.parametrize("mode,size", [
+    (ResizeMode.NO, (1000, 500)),
+    (ResizeMode.KEEP_RATIO, (512, 256)),
+    (ResizeMode.KEEP_RATIO_LARGEST, (256, 128)),
+    (ResizeMode.CENTER_CROP, (256, 256)),
+    (ResizeMode.BORDER, (256, 256)),
+])
+def test_resize_modes(mode, size):
+    r = process_image(SRC, ImageConfig(image_size=256, resize_mode=mode))
+    assert r.error is None
+    assert (r.width, r.height) == size
+    assert (r.original_width, r.original_height) == (1000, 500)
+    assert Image.open(io.BytesIO(r.data)).size == size
+
+
+def test_resize_only_if_bigger_never_upscales():
+    small = encode(Image.new("RGB", (100, 80)))
+    assert (process_image(small, ImageConfig(resize_only_if_bigger=True)).width) == 100
+    assert process_image(small, ImageConfig()).height == 256
+
+
+def test_draft_mode_decodes_large_jpeg_at_reduced_scale_with_exact_output():
+    big = encode(Image.new("RGB", (4000, 3000), (120, 20, 20)))
+    r = process_image(big, ImageConfig(image_size=256))
+    assert (r.width, r.height) == (341, 256)
+
+
+def test_decompression_bomb_refused_from_header():
+    r = process_image(png_header_only(30000, 30000), ImageConfig())
+    assert r.error == Reason.DECOMPRESSION_BOMB
+    assert (r.original_width, r.original_height) == (30000, 30000)
+
+
+def test_filters_and_failures():
+    assert process_image(SRC, ImageConfig(min_image_size=600)).error == Reason.IMAGE_TOO_SMALL
+    assert process_image(SRC, ImageConfig(max_aspect_ratio=1.5)).error == Reason.ASPECT_RATIO
+    assert process_image(b"<!doctype html><html></html>", ImageConfig()).error == Reason.NOT_AN_IMAGE
+    assert process_image(SRC[: len(SRC) // 2], ImageConfig()).error == Reason.DECODE_ERROR
+    assert process_image(b"\xff\xd8\xff" + b"\0" * 50, ImageConfig()).error == Reason.DECODE_ERROR
+
+
+def test_formats_and_skip_reencode():
+    for fmt, pil in [(EncodeFormat.WEBP, "WEBP"), (EncodeFormat.PNG, "PNG"), (EncodeFormat.JPG, "JPEG")]:
+        r = process_image(SRC, ImageConfig(encode_format=fmt))
+        assert Image.open(io.BytesIO(r.data)).format == pil and r.ext == fmt.value
+    same = process_image(SRC, ImageConfig(resize_mode=ResizeMode.NO, skip_reencode=True))
+    assert same.data == SRC
+
+
+def test_transparent_png_to_jpeg_on_white():
+    rgba = Image.new("RGBA", (300, 300), (0, 0, 0, 0))
+    r = process_image(encode(rgba, "PNG"), ImageConfig())
+    assert Image.open(io.BytesIO(r.data)).convert("RGB").getpixel((5, 5)) == (255, 255, 255)
+
+
+def test_pdq_is_stable_under_resizing():
+    import random
+
+    from PIL import ImageDraw
+
+    rng = random.Random(7)
+    img = Image.new("RGB", (512, 512), "white")
+    draw = ImageDraw.Draw(img)
+    for _ in range(40):
+        x, y = rng.randrange(480), rng.randrange(480)
+        draw.ellipse((x, y, x + rng.randrange(20, 160), y + rng.randrange(20, 160)),
+                     fill=tuple(rng.randrange(256) for _ in range(3)))
+    h1, q1 = pdq(img)
+    h2, _ = pdq(img.resize((256, 256)))
+    assert len(h1) == 64 and q1 >= 50
+    assert hamming_hex(h1, h2) <= 31  # the blocklist's match threshold

@@ -1,0 +1,197 @@
+"""download end to end against a real loopback server: ledger, tars, resume, retries, input errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from aiohttp import web
+from typer.testing import CliRunner
+
+from grassroots.cli import app
+from grassroots.fetch.client import FetchConfig
+from grassroots.inputs import UrlListSpec
+from grassroots.pipeline import download
+from grassroots.runner import LocalRunner
+from grassroots.stages.download import Download, DownloadConfig
+from tests.conftest import assert_accounted, loopback_only_socket
+from tests.fetch.conftest import jpeg
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve_images(server, n: int, slow: set[int] = frozenset(), flaky: set[int] = frozenset(), state=None):
+    state = state if state is not None else {"slow_seconds": 30.0, "flaky_fixed": False}
+
+    async def img(request):
+        i = int(request.match_info.get("i", request.path.rsplit("/", 1)[-1].split(".")[0]))
+        if i in slow and state["slow_seconds"]:
+            await asyncio.sleep(state["slow_seconds"])
+        if i in flaky and not state["flaky_fixed"]:
+            return web.Response(status=503)
+        return web.Response(body=jpeg(100 + i, 80 + i, (i * 5 % 256, 60, 90)), content_type="image/jpeg")
+
+    for i in range(n):
+        server.routes[f"/img/{i}.jpg"] = img
+    return state
+
+
+def write_list(path: Path, server, n: int, extra_rows=()) -> Path:
+    rows = [{"url": server.url(f"/img/{i}.jpg"), "caption": f"picture {i}", "licence": f"cc-{i}"} for i in range(n)]
+    rows += list(extra_rows)
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def stage(**cfg) -> Download:
+    fetch = FetchConfig(allow_loopback=True, timeout=cfg.pop("timeout", 5), retries=cfg.pop("retries", 0), backoff=0.01)
+    return Download(config=DownloadConfig(fetch=fetch, **cfg), socket_factory=loopback_only_socket)
+
+
+def ledger(ds: Path):
+    return sorted(
+        (r for p in sorted((ds / "shards").glob("*.parquet")) for r in pq.read_table(p).to_pylist()),
+        key=lambda r: r["key"])
+
+
+def test_download_writes_accounted_shards_that_webdataset_reads(tmp_path, server):
+    serve_images(server, 25)
+    src = write_list(tmp_path / "urls.jsonl", server, 25, extra_rows=[
+        {"url": "", "caption": "no url", "licence": None},
+        {"url": "http://10.0.0.1/x.jpg", "caption": "private", "licence": None},
+        {"url": server.url("/img/missing.jpg"), "caption": "404", "licence": None},
+    ])
+    ds = tmp_path / "ds"
+    totals, _ = download(UrlListSpec(str(src), keep_cols=("licence",)), str(ds),
+                         stage(samples_per_shard=10), LocalRunner(processes=2), progress=False)
+    assert totals.candidates == 28 and totals.kept == 25
+    assert dict(totals.reasons) == {"invalid_url": 1, "blocked_address": 1, "http_error": 1}
+    assert_accounted(ds)
+    rows = ledger(ds)
+    assert len(rows) == 28 and len({r["key"] for r in rows}) == 28
+    ok = [r for r in rows if r["status"] == "success"]
+    assert all(r["sha256"] and len(r["pdq"]) == 64 and r["width"] and r["height"] == 256 for r in ok)
+    assert {r["licence"] for r in ok} == {f"cc-{i}" for i in range(25)}
+    blocked = next(r for r in rows if r["reason"] == "blocked_address")
+    assert "private" in blocked["error_message"] and blocked["http_status"] is None
+
+    import webdataset as wds
+
+    tars = sorted(str(p) for p in (ds / "shards").glob("*.tar"))
+    samples = list(wds.WebDataset(tars, shardshuffle=False).decode("pil"))
+    assert len(samples) == 25
+    s = samples[0]
+    assert s["jpg"].size[1] == 256 and s["txt"].startswith("picture ") and s["json"]["key"] == s["__key__"]
+    assert s["json"]["licence"].startswith("cc-")
+
+
+def test_stuck_connection_is_a_failed_row_not_a_stuck_run(tmp_path, server):
+    serve_images(server, 6, slow={2, 4})
+    src = write_list(tmp_path / "urls.jsonl", server, 6)
+    ds = tmp_path / "ds"
+    t0 = time.monotonic()
+    totals, _ = download(UrlListSpec(str(src)), str(ds), stage(timeout=1), LocalRunner(), progress=False)
+    assert time.monotonic() - t0 < 10
+    assert totals.kept == 4 and dict(totals.reasons) == {"timeout": 2}
+    assert_accounted(ds)
+
+
+def test_shard_watchdog_bounds_the_shard(tmp_path, server):
+    serve_images(server, 4, slow={0, 1, 2, 3})
+    src = write_list(tmp_path / "urls.jsonl", server, 4)
+    ds = tmp_path / "ds"
+    t0 = time.monotonic()
+    totals, _ = download(UrlListSpec(str(src)), str(ds), stage(timeout=30, row_timeout=30, shard_timeout=1.5),
+                         LocalRunner(), progress=False)
+    assert time.monotonic() - t0 < 10
+    assert dict(totals.reasons) == {"watchdog": 4}
+    assert_accounted(ds)
+
+
+def test_retry_failed_reattempts_transient_failures_only(tmp_path, server):
+    state = serve_images(server, 10, flaky={3, 7})
+    src = write_list(tmp_path / "urls.jsonl", server, 10, extra_rows=[{"url": "http://10.0.0.1/a.jpg", "caption": "x"}])
+    ds = tmp_path / "ds"
+    first, _ = download(UrlListSpec(str(src)), str(ds), stage(samples_per_shard=4), LocalRunner(), progress=False)
+    assert first.kept == 8 and dict(first.reasons) == {"server_error": 2, "blocked_address": 1}
+    state["flaky_fixed"] = True
+    hits_before = len(server.hits)
+    again, _ = download(UrlListSpec(str(src)), str(ds), stage(samples_per_shard=4, retry_failed=True),
+                        LocalRunner(), progress=False)
+    assert len(server.hits) - hits_before == 2  # only the two transient rows were fetched again
+    assert again.skipped_shards == 1  # shard 2 had nothing transient
+    rows = ledger(ds)
+    assert sum(r["status"] == "success" for r in rows) == 10
+    assert [r["reason"] for r in rows if r["status"] != "success"] == ["blocked_address"]
+    assert_accounted(ds)
+
+
+RUN = """
+import sys
+from grassroots.cli import main
+sys.argv = ["grassroots"] + sys.argv[1:]
+main()
+"""
+
+
+def test_resume_after_sigkill_mid_shard_gives_the_uninterrupted_kept_set(tmp_path, server):
+    state = serve_images(server, 12, slow={9})  # shard 2 (rows 8..11) hangs on row 9
+    src = write_list(tmp_path / "urls.jsonl", server, 12)
+    ds, ref = tmp_path / "ds", tmp_path / "ref"
+    args = [str(src), "-o", str(ds), "--allow-loopback", "--samples-per-shard", "4", "--processes", "1",
+            "--timeout", "60", "--concurrency", "2"]
+    proc = subprocess.Popen([sys.executable, "-c", RUN, "download", *args], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    marker1 = ds / "_runs" / "download" / "00001.json"
+    deadline = time.monotonic() + 60
+    while not marker1.exists():
+        assert proc.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)  # shard 2 is now mid-way (row 9 hangs)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (ds / "shards" / "00002.tar").exists()
+    assert not (ds / "_runs" / "download" / "00002.json").exists()
+    tar0 = (ds / "shards" / "00000.tar").stat().st_mtime_ns
+    state["slow_seconds"] = 0
+    res = subprocess.run([sys.executable, "-c", RUN, "download", *args], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert (ds / "shards" / "00000.tar").stat().st_mtime_ns == tar0  # finished shards not rewritten
+    download(UrlListSpec(str(src)), str(ref), stage(samples_per_shard=4), LocalRunner(), progress=False)
+
+    def kept(d):
+        return {(r["key"], r["sha256"]) for r in ledger(d) if r["status"] == "success"}
+
+    assert kept(ds) == kept(ref) and len(kept(ds)) == 12
+    assert not [p for p in (ds / "shards").iterdir() if ".tmp-" in p.name]
+    assert_accounted(ds)
+    with tarfile.open(ds / "shards" / "00002.tar") as t:
+        assert len(t.getnames()) == 12  # 4 samples x (jpg, txt, json), none twice
+
+
+@pytest.mark.parametrize("content,args,expect", [
+    ("a,b\nhttp://x/1.jpg,cap\n", [], "no column 'url'; columns are ['a', 'b']"),
+    ('{"url": "http://x/1.jpg"}\n{broken\n', [], "row 2"),
+    ("url\nhttp://x/1.jpg\n", ["--keep-cols", "licence"], "--keep-cols names missing columns ['licence']"),
+])
+def test_bad_input_gets_a_clear_error(tmp_path, content, args, expect):
+    name = "in.jsonl" if content.startswith("{") else "in.csv"
+    (tmp_path / name).write_text(content)
+    res = CliRunner().invoke(app, ["download", str(tmp_path / name), "-o", str(tmp_path / "ds"), *args])
+    assert res.exit_code == 2
+    assert expect in " ".join(res.output.split()), res.output
+    assert name in res.output
+
+
+def test_missing_input_file(tmp_path):
+    res = CliRunner().invoke(app, ["download", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "ds")])
+    assert res.exit_code == 2 and "nope.csv: no such file" in res.output
