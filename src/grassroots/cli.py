@@ -21,6 +21,17 @@ app = typer.Typer(
 out = Console()
 
 
+def _mount_subcommands() -> None:
+    from grassroots.miniweb.cli import app as miniweb_app
+    from grassroots.rights.cli import app as rights_app
+
+    app.add_typer(miniweb_app, name="miniweb", help="The local test web: serve it, write it as a WARC crawl.")
+    app.add_typer(rights_app, name="rights", help="Explain what every opt-out protocol decides for a URL.")
+
+
+_mount_subcommands()
+
+
 def _version(value: bool) -> None:
     if value:
         out.print(f"grassroots {__version__}")
@@ -126,6 +137,10 @@ def download(
     allow_loopback: bool = typer.Option(False, help="Admit 127.0.0.0/8 and ::1 (local servers, tests). Private, link-local and metadata addresses stay refused."),
     md5: bool = typer.Option(False, help="Also record md5 of the original bytes."),
     pdq: bool = typer.Option(True, help="Record the PDQ perceptual hash (for dedup and blocklists)."),
+    conservative_robots: bool = typer.Option(True, help="Also refuse what robots.txt, ai.txt or bot-scoped tags deny to common AI-training crawlers (CCBot, GPTBot, Google-Extended, ClaudeBot, anthropic-ai, img2dataset)."),
+    honour_noindex: bool = typer.Option(True, help="Treat noindex / noimageindex / none as a refusal, as img2dataset does."),
+    registry: list[Path] = typer.Option([], help="Opt-out registry file (domains, URL prefixes, URLs); repeatable. Checked before any fetch."),
+    blocklist: list[Path] = typer.Option([], help="Hash blocklist file (md5, sha256, URL hash, PDQ); repeatable. Checked before writing."),
     retry_failed: bool = typer.Option(False, help="Re-attempt rows of finished shards that failed for transient reasons (timeouts, 5xx, 429); never refused rows."),
     runner: str = typer.Option("local", help=RUNNER_HELP),
     processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
@@ -138,6 +153,8 @@ def download(
     from grassroots.inputs import UrlListSpec
     from grassroots.pipeline import download as run_download
     from grassroots.report import print_stats
+    from grassroots.rights.config import RightsConfig
+    from grassroots.rights.gate import RightsGate
     from grassroots.stages.download import Download, DownloadConfig
 
     try:
@@ -150,8 +167,11 @@ def download(
     fetch = FetchConfig(allow_loopback=allow_loopback, timeout=timeout, max_bytes=max_bytes,
                         max_redirects=max_redirects, concurrency=concurrency, host_concurrency=host_concurrency,
                         host_rps=host_rps, retries=retries)
+    rights = RightsGate(RightsConfig(conservative_robots=conservative_robots, honour_noindex=honour_noindex,
+                                     registry_paths=tuple(str(p) for p in registry),
+                                     blocklist_paths=tuple(str(p) for p in blocklist)))
     stage = Download(config=DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard,
-                                           md5=md5, pdq=pdq, retry_failed=retry_failed))
+                                           md5=md5, pdq=pdq, retry_failed=retry_failed), rights=rights)
     source = input if Path(input).is_dir() else UrlListSpec(
         path=input, url_col=url_col, caption_col=caption_col or None,
         keep_cols=tuple(c.strip() for c in keep_cols.split(",") if c.strip()), input_format=input_format)
@@ -161,6 +181,43 @@ def download(
         out.print(f"[bold red]error:[/] {e}", soft_wrap=True)
         raise typer.Exit(2) from None
     print_stats(out, f"download -> {output}", totals, wall)
+    if totals.failed_shards:
+        out.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def extract(
+    inputs: list[str] = typer.Argument(..., help="WARC or WAT files (local paths, fsspec URLs or globs; gzip or not). One shard per file."),
+    output: Path = typer.Option(..., "-o", "--output", help="Dataset directory: writes candidates/NNNNN.parquet (rerun to resume)."),
+    min_caption_chars: int = typer.Option(5, min=0, help="Drop images whose cleaned alt text is shorter (caption_too_short)."),
+    min_declared_side: int = typer.Option(20, min=0, help="Drop images whose width or height attribute is below this many pixels (tracking pixels, icons); 0 = off."),
+    url_patterns: bool = typer.Option(True, help="Drop icon/logo/sprite/spacer/tracker URLs (non_content_image)."),
+    markup_hints: bool = typer.Option(True, help="Drop images whose class/id says icon, logo, sprite, tracking ... (non_content_image)."),
+    context_chars: int = typer.Option(200, min=0, help="Keep up to this much nearby text (figcaption or parent); 0 = none."),
+    max_page_bytes: int = typer.Option(8 << 20, min=1, help="Parse at most this many bytes of one HTML page."),
+    detect_language: bool = typer.Option(True, help="Identify each page's language (page_lang)."),
+    runner: str = typer.Option("local", help=RUNNER_HELP),
+    processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Extract image-alt text candidates from Common Crawl WARC/WAT files (LAION rules)."""
+    import time
+
+    from grassroots.errors import GrassrootsError
+    from grassroots.report import print_stats
+    from grassroots.stages.extract import Extract, extract as run_extract
+
+    stage = Extract(min_caption_chars=min_caption_chars, min_declared_side=min_declared_side,
+                    url_patterns=url_patterns, markup_hints=markup_hints, context_chars=context_chars,
+                    max_page_bytes=max_page_bytes, detect_language=detect_language)
+    started = time.monotonic()
+    try:
+        totals = run_extract(list(inputs), str(output), stage, _runner(runner, processes, ray_address))
+    except GrassrootsError as e:
+        out.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    print_stats(out, f"extract -> {output}", totals, time.monotonic() - started)
     if totals.failed_shards:
         out.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
         raise typer.Exit(1)

@@ -87,6 +87,7 @@ def reopen_transient_failures(dataset: str, stage: str = Download.name) -> list[
 def download(source, dataset: str, stage: Download, runner, *, progress: bool = True) -> tuple[ShardStats, float]:
     """Run the download stage; return (totals of this run, wall seconds)."""
     started = time.monotonic()
+    _validate_rights_files(stage)
     shards = prepare_candidates(source, dataset, stage.config.samples_per_shard)
     if stage.config.retry_failed:
         reopen_transient_failures(dataset)
@@ -94,3 +95,14 @@ def download(source, dataset: str, stage: Download, runner, *, progress: bool = 
     inputs = [source.path] if isinstance(source, UrlListSpec) else [str(source)]
     totals = run_stage(stage, tasks, runner, dataset=dataset, config=config_dict(stage), inputs=inputs, progress=progress)
     return totals, time.monotonic() - started
+
+
+def _validate_rights_files(stage: Download) -> None:
+    """Load the registry and blocklist once up front, so a bad line stops the run
+    with its file and row before any shard starts."""
+    from grassroots.rights.blocklist import Blocklist
+    from grassroots.rights.registry import Registry
+
+    cfg = stage.rights.config
+    Registry.load(cfg.registry_paths)
+    Blocklist.load(cfg.blocklist_paths, cfg.pdq_min_quality, cfg.pdq_max_distance)

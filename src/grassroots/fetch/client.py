@@ -85,11 +85,13 @@ class Fetcher:
         self._socket_factory = socket_factory
         self._session: aiohttp.ClientSession | None = None
         self._limiter = HostLimiter(config.host_concurrency, config.host_rps)
+        self._resolver = GuardedResolver(self.policy)
+        self._host_verdicts: dict[str, asyncio.Future] = {}
 
     async def __aenter__(self) -> "Fetcher":
         kw = {"socket_factory": self._socket_factory} if self._socket_factory else {}
         connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(self.policy),
+            resolver=self._resolver,
             limit=self.config.concurrency,
             limit_per_host=self.config.host_concurrency,
             ttl_dns_cache=self.config.dns_cache_seconds,
@@ -108,11 +110,13 @@ class Fetcher:
         if self._session is not None:
             await self._session.close()
 
-    async def fetch(self, url: str, max_bytes: int | None = None) -> FetchResult:
+    async def fetch(self, url: str, max_bytes: int | None = None, truncate: bool = False) -> FetchResult:
+        """Fetch ``url``; a body over ``max_bytes`` fails the fetch (too_large), or
+        with ``truncate`` is cut at ``max_bytes`` (robots.txt and other host files)."""
         started = time.monotonic()
         result = FetchResult(url=url)
         try:
-            await self._fetch(url, result, max_bytes or self.config.max_bytes)
+            await self._fetch(url, result, max_bytes or self.config.max_bytes, truncate)
         except _Fail as f:
             result.error, result.message = f.reason, f.message
             if f.status is not None:
@@ -120,7 +124,31 @@ class Fetcher:
         result.seconds = time.monotonic() - started
         return result
 
-    async def _fetch(self, url: str, result: FetchResult, max_bytes: int) -> None:
+    async def precheck(self, url: str) -> tuple[Reason, str] | None:
+        """Why ``url`` can never be fetched — invalid, or its host is (or resolves
+        to) an address the guard refuses, or does not resolve — found without
+        sending anything; None if it may be tried. Cached per host."""
+        try:
+            host = _validate(url)
+            check_host(host, self.policy)
+        except _Fail as f:
+            return f.reason, f.message
+        except BlockedAddress as e:
+            return Reason.BLOCKED_ADDRESS, f"refused before connecting: {e}"
+        if host not in self._host_verdicts:
+            self._host_verdicts[host] = asyncio.ensure_future(self._resolve_verdict(host))
+        return await asyncio.shield(self._host_verdicts[host])
+
+    async def _resolve_verdict(self, host: str) -> tuple[Reason, str] | None:
+        try:
+            await self._resolver.resolve(host, 80)
+        except BlockedAddress as e:
+            return Reason.BLOCKED_ADDRESS, f"refused before connecting: {host}: {e}"
+        except OSError as e:
+            return Reason.DNS_ERROR, str(e)
+        return None
+
+    async def _fetch(self, url: str, result: FetchResult, max_bytes: int, truncate: bool) -> None:
         cfg = self.config
         current, seen, attempt = url, {url}, 0
         while True:
@@ -130,7 +158,7 @@ class Fetcher:
             except BlockedAddress as e:
                 raise _Fail(Reason.BLOCKED_ADDRESS, f"refused before connecting to {host}: {e}") from None
             async with self._limiter.slot(urlsplit(current).netloc):
-                hop = await self._one_request(current, max_bytes)
+                hop = await self._one_request(current, max_bytes, truncate)
             status, headers, body = hop
             result.status, result.headers, result.final_url = status, headers, current
             if 300 <= status < 400 and "Location" in headers:
@@ -157,12 +185,12 @@ class Fetcher:
                 raise _Fail(Reason.HTTP_ERROR, f"HTTP {status}", status)
             if status != 200 and not body:
                 raise _Fail(Reason.HTTP_ERROR, f"HTTP {status} without a body", status)
-            if not body:
+            if not body and not truncate:
                 raise _Fail(Reason.EMPTY_BODY, "the response body is empty", status)
             result.body = body
             return
 
-    async def _one_request(self, url: str, max_bytes: int):
+    async def _one_request(self, url: str, max_bytes: int, truncate: bool = False):
         cfg = self.config
         timeout = aiohttp.ClientTimeout(total=cfg.timeout, sock_connect=cfg.connect_timeout)
         try:
@@ -170,12 +198,15 @@ class Fetcher:
                 length = resp.content_length
                 if 300 <= resp.status < 400 or resp.status >= 400:
                     return resp.status, resp.headers, b""
-                if length is not None and length > max_bytes:
+                if length is not None and length > max_bytes and not truncate:
                     raise _Fail(Reason.TOO_LARGE, f"Content-Length {length} over the {max_bytes}-byte cap", resp.status)
                 chunks, size = [], 0
                 async for chunk in resp.content.iter_chunked(1 << 16):
                     size += len(chunk)
                     if size > max_bytes:
+                        if truncate:
+                            chunks.append(chunk[: max_bytes - (size - len(chunk))])
+                            break
                         raise _Fail(Reason.TOO_LARGE, f"body over the {max_bytes}-byte cap", resp.status)
                     chunks.append(chunk)
                 return resp.status, resp.headers, b"".join(chunks)

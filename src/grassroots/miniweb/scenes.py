@@ -53,7 +53,7 @@ class Group:
 
     def phrase(self) -> str:
         noun = self.shape + ("es" if self.shape.endswith("s") else "s") if self.count > 1 else self.shape
-        article = "a" if self.count == 1 else COUNT_WORDS[self.count]
+        article = ("an" if self.colour[0] in "aeiou" else "a") if self.count == 1 else COUNT_WORDS[self.count]
         return f"{article} {self.colour} {noun}"
 
 

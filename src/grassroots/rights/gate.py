@@ -1,6 +1,8 @@
-"""RightsGate: how the downloader asks the rights layer, before and after a fetch.
+"""RightsGate: the rights layer as the downloader uses it, per shard.
 
-(Provisional pass-through; wired to grassroots.rights.decide in the rights issue.)
+Wraps a RightsChecker whose host-file fetches (robots.txt, ai.txt,
+tdmrep.json) go through the downloader's own Fetcher, so they get the same
+SSRF guard, politeness and caps as image fetches.
 """
 
 from __future__ import annotations
@@ -8,29 +10,30 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 
-from grassroots.schema import Reason
+from grassroots.rights.config import RightsConfig
+from grassroots.rights.decide import RightsChecker
+from grassroots.rights.fetcher import FetchedText
 
 
-@dataclass
-class GateDecision:
-    refused: bool = False
-    reason: Reason | None = None
-    message: str | None = None
-    signals: list[str] = field(default_factory=list)
+class _HostFileFetcher:
+    """TextFetcher over the downloader's Fetcher. A host file over the cap is
+    cut at the cap (RFC 9309: parse at least 500 KiB), not treated as an error."""
+
+    def __init__(self, fetcher, max_bytes: int):
+        self._fetcher, self._max = fetcher, max_bytes
+
+    async def __call__(self, url: str) -> FetchedText:
+        res = await self._fetcher.fetch(url, max_bytes=self._max, truncate=True)
+        if res.status is None:
+            return FetchedText(None, b"", res.error.value if res.error else "no response")
+        return FetchedText(res.status, res.body, res.error.value if res.error and res.status >= 400 else None)
 
 
 @dataclass(frozen=True)
 class RightsGate:
-    enabled: bool = True
+    config: RightsConfig = field(default_factory=RightsConfig)
 
     @contextlib.asynccontextmanager
     async def open(self, fetcher):
-        yield _GateSession()
-
-
-class _GateSession:
-    async def pre_fetch(self, url, page_url, page_signals) -> GateDecision:
-        return GateDecision()
-
-    async def post_fetch(self, pre: GateDecision, res, sha256=None, pdq=None) -> GateDecision:
-        return pre
+        async with RightsChecker(self.config, _HostFileFetcher(fetcher, self.config.host_file_max_bytes)) as checker:
+            yield checker

@@ -141,25 +141,33 @@ class _ShardRun:
 
     async def _row(self, key: str, row: dict, fetcher: Fetcher, rights, pool) -> None:
         url = row.get("url") or ""
-        pre = await rights.pre_fetch(url, row.get("page_url"), row.get("page_signals") or [])
-        if pre.refused:
-            return self._drop(key, row, pre.reason, pre.message, rights=pre.signals)
+        never = await fetcher.precheck(url)  # invalid URL or refused address: no request at all
+        if never is not None:
+            return self._drop(key, row, *never)
+        try:
+            pre = await rights.pre_fetch(url, row.get("page_url"), row.get("page_signals") or [])
+        except ValueError as e:  # not an absolute http(s) URL: nothing to check or fetch
+            return self._drop(key, row, Reason.INVALID_URL, f"{e}")
+        if pre.refused:  # refused before any request for the image itself
+            return self._drop(key, row, pre.reason, _refusal_message(pre), rights=pre.rights())
         res = await fetcher.fetch(url)
         base = _fetch_columns(res)
         if not res.ok:
-            return self._drop(key, row, res.error, res.message, rights=pre.signals, **base)
+            return self._drop(key, row, res.error, res.message, rights=pre.rights(), **base)
         loop = asyncio.get_running_loop()
         img = await loop.run_in_executor(pool, functools.partial(process_image, res.body, self.cfg.image, res.content_type))
         base.update(original_width=img.original_width, original_height=img.original_height,
                     sha256=sha256_hex(res.body), md5=md5_hex(res.body) if self.cfg.md5 else None)
         if img.error is None and self.cfg.pdq:
             base["pdq"], base["pdq_quality"] = await loop.run_in_executor(pool, pdq, img.image)
-        post = await rights.post_fetch(pre, res, sha256=base["sha256"], pdq=(base.get("pdq"), base.get("pdq_quality")))
+        post = rights.post_fetch(pre, list(res.headers.items()), res.body, res.content_type,
+                                 pdq=base.get("pdq"), pdq_quality=base.get("pdq_quality"),
+                                 sha256=base["sha256"], md5=base.get("md5"))
         if post.refused:  # before anything is written: refused bytes go nowhere
-            return self._drop(key, row, post.reason, post.message, rights=post.signals, **base)
+            return self._drop(key, row, post.reason, _refusal_message(post), rights=post.rights(), **base)
         if img.error is not None:
-            return self._drop(key, row, img.error, img.message, rights=post.signals, **base)
-        self._keep(key, row, img, rights=post.signals, **base)
+            return self._drop(key, row, img.error, img.message, rights=post.rights(), **base)
+        self._keep(key, row, img, rights=post.rights(), **base)
 
     # --- ledger ------------------------------------------------------------
     def _ledger_row(self, key: str, row: dict, **cols) -> dict:
@@ -196,6 +204,10 @@ class _ShardRun:
             self.stats.keep()
         else:
             self.stats.drop(Reason(ledger["reason"]))
+
+
+def _refusal_message(verdict) -> str:
+    return "; ".join(s.to_str() for s in verdict.refusals)
 
 
 def _fetch_columns(res: FetchResult) -> dict:

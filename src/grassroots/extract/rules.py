@@ -1,0 +1,137 @@
+"""The LAION-style rules extract applies to each image, and caption cleaning.
+
+In order, the first that matches is the one reason recorded:
+
+1. ``caption_too_short``: the cleaned alt text has fewer than ``min_caption_chars``
+   characters (default 5, as LAION). No alt at all counts as empty.
+2. ``bad_scheme``: no usable URL: missing/empty, ``data:``, ``javascript:`` or any
+   scheme but http(s), or unparseable.
+3. ``non_content_image``: an obvious non-content image (see below).
+4. ``duplicate``: the same (normalised URL, caption) already kept in this shard.
+
+Non-content image rules (each can be switched off):
+
+- declared size: a ``width`` or ``height`` attribute below ``min_declared_side``
+  pixels (default 20): tracking pixels (1x1) and icons. Percentages are ignored.
+- URL: the file name (without extension) is a tracking/spacer name
+  (``pixel``, ``px``, ``1x1``, ``spacer``, ``blank``, ``clear``, ``transparent``,
+  ``beacon``, ...); or a path word (split on non-alphanumerics) is an icon word
+  (``favicon``, ``icon(s)``, ``logo(s)``, ``sprite(s)``, ``spacer``, ``emoji``,
+  ``emoticon(s)``, ``smiley``, ``badge(s)``, ``button(s)``, ``btn``); or the
+  extension is ``.ico``/``.cur``; or the host is a known tracker
+  (doubleclick.net, google-analytics.com, facebook.com/tr, ...).
+- markup: the ``<img>``'s class or id has one of the icon words, or
+  ``tracking``/``pixel``/``spacer``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from grassroots.schema import Reason
+
+TRACKING_STEMS = frozenset(
+    "pixel px 1x1 1px spacer blank clear clearpixel transparent beacon tracking tracker empty dot".split()
+)
+ICON_WORDS = frozenset(
+    "favicon icon icons logo logos sprite sprites spacer emoji emojis emoticon emoticons "
+    "smiley smilies badge badges button buttons btn".split()
+)
+HINT_WORDS = ICON_WORDS | {"tracking", "pixel", "tracker"}
+ICON_EXTENSIONS = (".ico", ".cur")
+TRACKER_HOSTS = (
+    "doubleclick.net",
+    "google-analytics.com",
+    "googletagmanager.com",
+    "googlesyndication.com",
+    "scorecardresearch.com",
+    "quantserve.com",
+    "pixel.wp.com",
+    "stats.wp.com",
+    "bat.bing.com",
+    "analytics.twitter.com",
+)
+TRACKER_URL_PREFIXES = ("https://www.facebook.com/tr", "http://www.facebook.com/tr")
+
+_WORDS = re.compile(r"[^a-z0-9]+")
+# C0 and C1 control characters, DEL, the Unicode line/paragraph separators and
+# U+FFFD (what decoders and HTML parsers put for invalid bytes and NUL) become
+# spaces, then whitespace is collapsed.
+_CONTROL = {c: " " for c in [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, 0xFFFD]}
+
+
+@dataclass(frozen=True)
+class Rules:
+    min_caption_chars: int = 5
+    min_declared_side: int = 20  # 0 switches the declared-size rule off
+    url_patterns: bool = True
+    markup_hints: bool = True
+
+
+def clean_caption(alt: str | None) -> str:
+    """Alt text as stored: entities decoded (by the parser), control characters
+    and U+FFFD removed, whitespace collapsed."""
+    if not alt:
+        return ""
+    return " ".join(alt.translate(_CONTROL).split())
+
+
+def _pixels(value: str | None) -> int | None:
+    if not value:
+        return None
+    value = value.strip().lower()
+    if value.endswith("px"):
+        value = value[:-2].strip()
+    digits = ""
+    for ch in value:
+        if ch.isdigit() and ch.isascii():
+            digits += ch
+        else:
+            if ch != ".":
+                return None  # "50%", "auto"
+            break
+    return int(digits) if digits else None
+
+
+def declared_too_small(width: str | None, height: str | None, min_side: int) -> bool:
+    if min_side <= 0:
+        return False
+    for v in (width, height):
+        px = _pixels(v)
+        if px is not None and px < min_side:
+            return True
+    return False
+
+
+def non_content_url(url: str) -> bool:
+    """``url`` is normalised (lower-case scheme and host, no fragment)."""
+    rest = url.partition("://")[2]
+    host, _, path = rest.partition("/")
+    host = host.rsplit("@", 1)[-1].split(":", 1)[0]
+    if host.endswith(TRACKER_HOSTS) and any(host == h or host.endswith("." + h) for h in TRACKER_HOSTS):
+        return True
+    if url.startswith(TRACKER_URL_PREFIXES):
+        return True
+    path = path.split("?", 1)[0].lower()
+    if path.endswith(ICON_EXTENSIONS):
+        return True
+    stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
+    if stem in TRACKING_STEMS:
+        return True
+    return not ICON_WORDS.isdisjoint(_WORDS.split(path))
+
+
+def non_content_hints(hints: str) -> bool:
+    return bool(hints) and not HINT_WORDS.isdisjoint(_WORDS.split(hints.lower()))
+
+
+def image_reason(rules: Rules, url: str, width: str | None, height: str | None, hints: str) -> Reason | None:
+    """NON_CONTENT_IMAGE when a non-content rule matches, else None."""
+    if declared_too_small(width, height, rules.min_declared_side):
+        return Reason.NON_CONTENT_IMAGE
+    if rules.url_patterns and non_content_url(url):
+        return Reason.NON_CONTENT_IMAGE
+    if rules.markup_hints and non_content_hints(hints):
+        return Reason.NON_CONTENT_IMAGE
+    return None

@@ -1,0 +1,88 @@
+"""One WAT metadata record -> a Page, from Common Crawl's WAT JSON layout:
+
+    Envelope
+      WARC-Header-Metadata   {WARC-Type, WARC-Target-URI, WARC-Record-ID, WARC-Date}
+                             of the response record the WAT entry describes
+      Payload-Metadata
+        HTTP-Response-Metadata
+          HTML-Metadata
+            Head   {Title, Metas: [{name, content}], Link: [{path, url, rel}], Base?}
+            Links  [{path: "IMG@/src", url, alt?}, {path: "A@/href", url, rel?, text?}, ...]
+
+Links hold attribute values as parsed (entities decoded, relative URLs
+unresolved); a
+``{path: "__base__", url}`` link or ``Head.Base`` is the page's ``<base href>``.
+
+What a WAT does not carry, so WAT input cannot apply: lazy-load attributes and
+``srcset`` (only ``IMG@/src``), declared width/height and class/id (the
+attribute rules), and page text (no context snippet). For every ``<img>`` with
+an ``src`` that those do not decide, WAT and WARC give the same candidate.
+"""
+
+from __future__ import annotations
+
+import json
+
+from grassroots.extract.page import ImageRef, Page
+from grassroots.extract.urls import resolve, resolve_base
+
+CC_LICENSE_MARKERS = ("creativecommons.org/licenses/", "creativecommons.org/publicdomain/")
+
+
+def page_from_wat(payload: bytes | str) -> Page | None:
+    """The Page a WAT JSON record describes, or None when it is not an HTML response."""
+    try:
+        doc = json.loads(payload)
+    except ValueError:
+        return None
+    env = doc.get("Envelope") or {}
+    head_md = env.get("WARC-Header-Metadata") or {}
+    if head_md.get("WARC-Type", "response") != "response":
+        return None
+    meta = (
+        ((env.get("Payload-Metadata") or {}).get("HTTP-Response-Metadata") or {}).get("HTML-Metadata")
+    )
+    url = head_md.get("WARC-Target-URI")
+    if not isinstance(meta, dict) or not url:
+        return None
+    head = meta.get("Head") or {}
+    links = meta.get("Links") or []
+    base_href = head.get("Base")
+    if not base_href:
+        base_href = next((ln.get("url") for ln in links if ln.get("path") == "__base__"), None)
+    title = head.get("Title")
+    page = Page(
+        url=url,
+        base=resolve_base(base_href, url),
+        title=" ".join(title.split()) or None if isinstance(title, str) else None,
+        record_id=head_md.get("WARC-Record-ID"),
+        crawl_date=head_md.get("WARC-Date"),
+    )
+    page.images = [
+        ImageRef(src=ln.get("url"), alt=ln.get("alt"))
+        for ln in links
+        if ln.get("path") == "IMG@/src"
+    ]
+    if page.images:
+        page.metas = [
+            ((m.get("name") or "").strip().lower(), m.get("content") or "")
+            for m in head.get("Metas") or []
+            if m.get("name")
+        ]
+        page.license = _license([*(head.get("Link") or []), *links], page.base)
+    return page
+
+
+def _license(links: list[dict], base: str) -> str | None:
+    for ln in links:
+        if "license" in (ln.get("rel") or "").lower().split() and ln.get("url"):
+            url = resolve(ln["url"], base)
+            if url:
+                return url
+    for ln in links:
+        raw = ln.get("url") or ""
+        if ln.get("path", "").endswith("@/href") and any(m in raw for m in CC_LICENSE_MARKERS):
+            url = resolve(raw, base)
+            if url:
+                return url
+    return None
