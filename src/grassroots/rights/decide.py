@@ -62,6 +62,16 @@ class Verdict:
         return next((r for r in REASON_PRECEDENCE if r in reasons), None)
 
     @property
+    def final_before_fetch(self) -> bool:
+        """Refused whatever the image response says. Only one refusal can still
+        be lifted by the response: a tdmrep.json reservation, which the image's
+        ``tdm-reservation`` header overrides unless page meta already decided."""
+        return any(
+            s.refused and (s.protocol != Reason.TDMREP.value or self.tdm.meta.reservation is not None)
+            for s in self.signals
+        )
+
+    @property
     def refusals(self) -> tuple[Signal, ...]:
         return tuple(s for s in self.signals if s.refused)
 

@@ -148,7 +148,7 @@ class _ShardRun:
             pre = await rights.pre_fetch(url, row.get("page_url"), row.get("page_signals") or [])
         except ValueError as e:  # not an absolute http(s) URL: nothing to check or fetch
             return self._drop(key, row, Reason.INVALID_URL, f"{e}")
-        if pre.refused:  # refused before any request for the image itself
+        if pre.final_before_fetch:  # refused before any request for the image itself
             return self._drop(key, row, pre.reason, _refusal_message(pre), rights=pre.rights())
         res = await fetcher.fetch(url)
         base = _fetch_columns(res)
