@@ -147,7 +147,7 @@ def run_img2dataset(exe: Path, urls: Path, processes: int, limit_s: float) -> di
            "--resize_mode", "keep_ratio", "--encode_format", "jpg", "--encode_quality", "95",
            "--processes_count", str(processes), "--thread_count", "64", "--number_sample_per_shard", "1000",
            "--distributor", "multiprocessing", "--enable_wandb", "False"]
-    t0 = time.monotonic()
+    t0, t0_wall = time.monotonic(), time.time()
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     hung = False
     try:
@@ -160,13 +160,17 @@ def run_img2dataset(exe: Path, urls: Path, processes: int, limit_s: float) -> di
     kept = accounted = 0
     import pyarrow.parquet as pq
 
+    complete = []
     for p in glob.glob(str(out / "*.parquet")):
-        t = pq.read_table(p, columns=["status"]).column("status").to_pylist()
+        try:
+            t = pq.read_table(p, columns=["status"]).column("status").to_pylist()
+        except Exception:  # noqa: BLE001 - a shard it never finished writing
+            continue
+        complete.append(p)
         accounted += len(t)
         kept += sum(s == "success" for s in t)
-    if hung:  # time to the last written shard, not to the kill
-        stamps = [os.path.getmtime(p) for p in glob.glob(str(out / "*.parquet"))]
-        wall = (max(stamps) - (time.time() - (time.monotonic() - t0))) if stamps else wall
+    if hung and complete:  # generous to img2dataset: time to its last complete shard, not to the kill
+        wall = max(os.path.getmtime(p) for p in complete) - t0_wall
     shutil.rmtree(out, ignore_errors=True)
     return {"wall": wall, "kept": kept, "accounted": accounted, "hung": hung}
 

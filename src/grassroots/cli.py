@@ -18,7 +18,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,
 )
-out = Console()
+console = Console()
 
 
 def _mount_subcommands() -> None:
@@ -34,7 +34,7 @@ _mount_subcommands()
 
 def _version(value: bool) -> None:
     if value:
-        out.print(f"grassroots {__version__}")
+        console.print(f"grassroots {__version__}")
         raise typer.Exit()
 
 
@@ -76,19 +76,19 @@ def _print_stats_table(dataset, totals, failures, problems) -> None:
     from grassroots.report import print_stats
 
     if not totals:
-        out.print(f"[yellow]{dataset}: no stage has completed a shard yet[/]")
+        console.print(f"[yellow]{dataset}: no stage has completed a shard yet[/]")
         return
     for stage, t in totals.items():
-        print_stats(out, f"{stage}: {t.shards} shards, {t.seconds:.1f} worker-seconds", t)
+        print_stats(console, f"{stage}: {t.shards} shards, {t.seconds:.1f} worker-seconds", t)
         if failures.get(stage):
-            out.print(f"[red]{stage}: {len(failures[stage])} shard(s) failed: {sorted(failures[stage])} "
+            console.print(f"[red]{stage}: {len(failures[stage])} shard(s) failed: {sorted(failures[stage])} "
                       f"(see {dataset}/_runs/{stage}/*.failed.json; rerun the stage to retry them)[/]")
     if problems:
-        out.print("[bold red]accounting problems:[/]")
+        console.print("[bold red]accounting problems:[/]")
         for p in problems:
-            out.print(f"  - {p}")
+            console.print(f"  - {p}")
     else:
-        out.print("[green]accounting: every candidate is kept or dropped with one reason[/]")
+        console.print("[green]accounting: every candidate is kept or dropped with one reason[/]")
 
 
 RUNNER_HELP = "local: a process pool on this machine; ray: the same shard tasks on Ray."
@@ -178,11 +178,11 @@ def download(
     try:
         totals, wall = run_download(source, str(output), stage, _runner(runner, processes, ray_address))
     except GrassrootsError as e:
-        out.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
         raise typer.Exit(2) from None
-    print_stats(out, f"download -> {output}", totals, wall)
+    print_stats(console, f"download -> {output}", totals, wall)
     if totals.failed_shards:
-        out.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
+        console.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
         raise typer.Exit(1)
 
 
@@ -215,11 +215,33 @@ def extract(
     try:
         totals = run_extract(list(inputs), str(output), stage, _runner(runner, processes, ray_address))
     except GrassrootsError as e:
-        out.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
         raise typer.Exit(2) from None
-    print_stats(out, f"extract -> {output}", totals, time.monotonic() - started)
+    print_stats(console, f"extract -> {output}", totals, time.monotonic() - started)
     if totals.failed_shards:
-        out.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
+        console.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
+        raise typer.Exit(1)
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Where to write the crawl and the dataset (replaced if it is an earlier demo's)."),
+    runner: str = typer.Option("local", help=RUNNER_HELP),
+    size: str = typer.Option("small", help="tiny | small | medium: how many pages the mini-web serves."),
+    processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    seed: int = typer.Option(0, help="Seed of the mini-web's content."),
+) -> None:
+    """Run the whole pipeline on the built-in mini-web: crawl -> extract -> download with rights -> report."""
+    from grassroots.demo import DemoConfig, print_report, run_demo
+    from grassroots.errors import GrassrootsError
+
+    try:
+        res = run_demo(DemoConfig(out=str(out), runner=runner, processes=processes, size=size, seed=seed), console)
+    except GrassrootsError as e:
+        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
+        raise typer.Exit(2) from None
+    print_report(res, console)
+    if res.truth_matched != res.truth_total:
         raise typer.Exit(1)
 
 

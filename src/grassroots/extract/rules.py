@@ -74,12 +74,16 @@ def clean_caption(alt: str | None) -> str:
     and U+FFFD removed, whitespace collapsed."""
     if not alt:
         return ""
+    if alt.isprintable() and "\ufffd" not in alt:  # no C0/C1 controls, no U+2028/9: nothing to translate
+        return " ".join(alt.split())
     return " ".join(alt.translate(_CONTROL).split())
 
 
 def _pixels(value: str | None) -> int | None:
     if not value:
         return None
+    if value.isdecimal() and value.isascii():  # the common case: width="640"
+        return int(value)
     value = value.strip().lower()
     if value.endswith("px"):
         value = value[:-2].strip()
@@ -104,26 +108,37 @@ def declared_too_small(width: str | None, height: str | None, min_side: int) -> 
     return False
 
 
+def _any_word(words) -> str:
+    return r"(?<![a-z0-9])(?:" + "|".join(sorted(map(re.escape, words), key=len, reverse=True)) + r")(?![a-z0-9])"
+
+
+# One search over the lower-cased path (without query) for the three path rules:
+# an icon extension, a tracking file stem (last segment up to its first dot), an
+# icon word (a maximal run of [a-z0-9]). Same answers as splitting the path into
+# words (tests/extract/test_urls_rules.py compares them).
+_PATH_RULES = re.compile(
+    r"\.(?:ico|cur)\Z"
+    + r"|(?:^|/)(?:" + "|".join(sorted(map(re.escape, TRACKING_STEMS), key=len, reverse=True)) + r")(?:\.[^/]*)?\Z"
+    + "|" + _any_word(ICON_WORDS)
+)
+_HINT_RULES = re.compile(_any_word(HINT_WORDS))
+
+
 def non_content_url(url: str) -> bool:
     """``url`` is normalised (lower-case scheme and host, no fragment)."""
     rest = url.partition("://")[2]
     host, _, path = rest.partition("/")
-    host = host.rsplit("@", 1)[-1].split(":", 1)[0]
+    if "@" in host or ":" in host:
+        host = host.rsplit("@", 1)[-1].split(":", 1)[0]
     if host.endswith(TRACKER_HOSTS) and any(host == h or host.endswith("." + h) for h in TRACKER_HOSTS):
         return True
     if url.startswith(TRACKER_URL_PREFIXES):
         return True
-    path = path.split("?", 1)[0].lower()
-    if path.endswith(ICON_EXTENSIONS):
-        return True
-    stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
-    if stem in TRACKING_STEMS:
-        return True
-    return not ICON_WORDS.isdisjoint(_WORDS.split(path))
+    return _PATH_RULES.search(path.split("?", 1)[0].lower()) is not None
 
 
 def non_content_hints(hints: str) -> bool:
-    return bool(hints) and not HINT_WORDS.isdisjoint(_WORDS.split(hints.lower()))
+    return bool(hints) and _HINT_RULES.search(hints.lower()) is not None
 
 
 def image_reason(rules: Rules, url: str, width: str | None, height: str | None, hints: str) -> Reason | None:

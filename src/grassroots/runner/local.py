@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -14,6 +15,10 @@ class LocalRunner:
 
     def describe(self) -> dict:
         return {"runner": "local", "processes": self.processes}
+
+    @contextlib.contextmanager
+    def session(self):
+        yield self
 
     def map(self, fn: Callable, items: Iterable) -> Iterator:
         items = list(items)

@@ -7,6 +7,7 @@ Ray's own task retries are off: retries happen once, in run_shard.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass
@@ -39,6 +40,18 @@ class RayRunner:
                 runtime_env={"env_vars": {"PYTHONPATH": path}},
             )
         return True
+
+    @contextlib.contextmanager
+    def session(self):
+        """Keep one Ray up across several stages (the demo runs two)."""
+        import ray
+
+        started_here = self._init()
+        try:
+            yield self
+        finally:
+            if started_here:
+                ray.shutdown()
 
     def map(self, fn: Callable, items: Iterable) -> Iterator:
         import ray

@@ -1,0 +1,81 @@
+"""The vectorised language scorer gives py3langid's answers, bit for bit."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from grassroots.extract import lang
+
+TEXTS = [
+    "Best hiking trails in the Lake District | A walker standing on a rocky ridge at sunset",
+    "Die schönsten Wanderwege im Schwarzwald | Ein Wanderer auf einem Felsen bei Sonnenuntergang",
+    "Les plus beaux sentiers de randonnée des Alpes | Un randonneur sur une crête au coucher du soleil",
+    "東京の桜の名所 | 満開の桜の下を歩く人々",
+    "Лучшие маршруты для походов | Турист на скалистом хребте на закате",
+    "أفضل مسارات المشي لمسافات طويلة | متنزه يقف على سلسلة صخرية عند غروب الشمس",
+    "SHOUTING TITLE IN CAPITALS",
+    "a",
+    "",
+    "   ",
+    "1234 5678 !!!",
+    "\ud800 lone surrogate and ünïcödé",
+]
+
+
+@pytest.fixture(scope="module")
+def ident():
+    return lang._identifier()
+
+
+@pytest.fixture(scope="module")
+def scorer(ident):
+    return lang._FastScorer(ident)
+
+
+def _random_texts(n: int) -> list[str]:
+    rng = random.Random(5)
+    pool = " ".join(TEXTS)
+    out = []
+    for _ in range(n):
+        k = rng.randint(0, 500)
+        if rng.random() < 0.3:
+            out.append("".join(chr(rng.choice((rng.randint(0, 0x7F), rng.randint(0x80, 0x3000)))) for _ in range(k)))
+        else:
+            i = rng.randint(0, len(pool))
+            out.append(pool[i : i + k])
+    return out
+
+
+def test_fast_scorer_matches_py3langid_exactly(ident, scorer):
+    for text in TEXTS + _random_texts(400):
+        assert scorer.classify(text) == ident.classify(text), repr(text)
+
+
+def test_the_dfa_is_no_deeper_than_the_window(ident):
+    """The vectorised walk is exact only if every DFA state is reachable from the
+    start in at most DFA_DEPTH bytes (breadth-first search over the model)."""
+    nextmove = np.frombuffer(ident.tk_nextmove, dtype=np.dtype(ident.tk_nextmove.typecode))
+    rowbase = np.asarray(ident.tk_row, dtype=np.intp) << 8
+    seen = np.zeros(len(rowbase), dtype=bool)
+    seen[0] = True
+    frontier, depth = np.array([0]), 0
+    while True:
+        reached = np.zeros(len(rowbase), dtype=bool)
+        reached[nextmove[(rowbase[frontier][:, None] + np.arange(256)).ravel()]] = True
+        frontier = np.flatnonzero(reached & ~seen)
+        if not len(frontier):
+            break
+        seen[frontier] = True
+        depth += 1
+    assert seen.all()
+    assert depth <= lang.DFA_DEPTH
+
+
+def test_detect_language():
+    assert lang.detect_language(TEXTS[0]) == "en"
+    assert lang.detect_language(TEXTS[1]) == "de"
+    assert lang.detect_language("   ") is None
+    assert lang.detect_language("") is None
