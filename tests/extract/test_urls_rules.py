@@ -79,3 +79,81 @@ def test_clean_caption():
 )
 def test_non_content_rules(url, width, height, hints, dropped):
     assert (image_reason(Rules(), url, width, height, hints) is not None) == dropped
+
+
+# ---- the fast rule paths give the answers of the plain definitions -------------
+import random  # noqa: E402
+import re  # noqa: E402
+
+from grassroots.extract import rules as R  # noqa: E402
+
+_REF_WORDS = re.compile(r"[^a-z0-9]+")
+_REF_CONTROL = {c: " " for c in [*range(0x00, 0x20), *range(0x7F, 0xA0), 0x2028, 0x2029, 0xFFFD]}
+
+
+def _ref_non_content_url(url: str) -> bool:
+    rest = url.partition("://")[2]
+    host, _, path = rest.partition("/")
+    host = host.rsplit("@", 1)[-1].split(":", 1)[0]
+    if any(host == h or host.endswith("." + h) for h in R.TRACKER_HOSTS):
+        return True
+    if url.startswith(R.TRACKER_URL_PREFIXES):
+        return True
+    path = path.split("?", 1)[0].lower()
+    if path.endswith(R.ICON_EXTENSIONS):
+        return True
+    if path.rsplit("/", 1)[-1].split(".", 1)[0] in R.TRACKING_STEMS:
+        return True
+    return not R.ICON_WORDS.isdisjoint(_REF_WORDS.split(path))
+
+
+def _ref_pixels(value):
+    if not value:
+        return None
+    value = value.strip().lower()
+    if value.endswith("px"):
+        value = value[:-2].strip()
+    digits = ""
+    for ch in value:
+        if ch.isdigit() and ch.isascii():
+            digits += ch
+        else:
+            if ch != ".":
+                return None
+            break
+    return int(digits) if digits else None
+
+
+def _random_urls(n: int) -> list[str]:
+    rng = random.Random(11)
+    words = sorted(R.ICON_WORDS | R.TRACKING_STEMS) + ["photo", "img", "a", "iconic", "logos2", "x1x1", "Pixel", "LOGO"]
+    hosts = ["e.com", "www.google-analytics.com", "xdoubleclick.net", "ads.doubleclick.net:8080", "u@pixel.wp.com",
+             "www.facebook.com", "stats.wp.com.evil.org"]
+    seps = ["/", "-", "_", ".", "/", "%20", "?q=", "/"]
+    out = []
+    for _ in range(n):
+        path = "".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(0, 4)))
+        path += rng.choice(["", "x.jpg", "a.ico", "b.CUR", "spacer.gif.jpg", "c.png?size=icon", "tr"])
+        out.append(f"{rng.choice(['http', 'https'])}://{rng.choice(hosts)}/{path}")
+    return out
+
+
+def test_non_content_url_regex_matches_the_word_rules():
+    for url in _random_urls(3000) + ["http://e.com", "http://e.com?x=logo", "http://e.com/pixel\n"]:
+        assert R.non_content_url(url) == _ref_non_content_url(url), url
+
+
+def test_hints_regex_matches_the_word_rules():
+    for hints in ["", "wp-image hero", "site-logo", "LOGO", "logotype", "btn-primary", "x_tracking_y", "pixels", "a b"]:
+        expected = bool(hints) and not R.HINT_WORDS.isdisjoint(_REF_WORDS.split(hints.lower()))
+        assert R.non_content_hints(hints) == expected, hints
+
+
+@pytest.mark.parametrize("value", ["640", " 640 ", "640px", "12.5", "50%", "auto", "", None, "٣٤", "0020", "1e3", "²"])
+def test_pixels_fast_path(value):
+    assert R._pixels(value) == _ref_pixels(value)
+
+
+@pytest.mark.parametrize("alt", ["plain caption", " a\tb\n", "x\x00y", "u\u2028v", "bad\ufffdbyte", "zw\u200bj", "é ü 東京", "\x85nel"])
+def test_clean_caption_fast_path(alt):
+    assert clean_caption(alt) == " ".join(alt.translate(_REF_CONTROL).split())

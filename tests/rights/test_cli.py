@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from grassroots.rights.cli import app, is_local_literal
+from grassroots.rights.cli import _never_fetchable, app
 from tests.rights.helpers import Reply, serve
 
 
@@ -98,9 +98,10 @@ def test_loopback_refused_without_flag(base):
     assert r.exit_code == 2
 
 
-def test_is_local_literal():
-    assert is_local_literal("http://127.0.0.1:8080/a")
-    assert is_local_literal("http://[::1]/a")
-    assert is_local_literal("http://localhost/a")
-    assert is_local_literal("http://10.1.2.3/a")
-    assert not is_local_literal("https://example.com/a")
+def test_never_fetchable_uses_the_downloaders_guard():
+    assert _never_fetchable("http://127.0.0.1:8080/a", allow_loopback=False)
+    assert _never_fetchable("http://[::1]/a", allow_loopback=False)
+    assert _never_fetchable("http://0x7f000001/a", allow_loopback=False)
+    assert _never_fetchable("http://10.1.2.3/a", allow_loopback=True)
+    assert _never_fetchable("http://169.254.169.254/latest/meta-data/", allow_loopback=True)
+    assert _never_fetchable("http://127.0.0.1:8080/a", allow_loopback=True) is None

@@ -73,8 +73,7 @@ def page_from_html(
     imgs = doc.get_elements_by_tag_name("img")[:]
     if not imgs:
         return page, tree  # nothing to extract: skip the rest of the page
-    base = doc.query_selector("base[href]")
-    page.base = resolve_base(base.getattr("href") if base else None, url)
+    page.base = resolve_base(_base_href(doc), url)
     page.title = " ".join((tree.title or "").split()) or None
     page.images = [_image(img) for img in imgs]
     return page, tree
@@ -90,26 +89,30 @@ def page_details(page: Page, tree: HTMLTree) -> None:
     page.license = _license(doc, page.base)
 
 
+def _base_href(doc) -> str | None:
+    """The ``href`` of the first ``<base href>`` (what ``base[href]`` selects, without
+    compiling a selector per page)."""
+    for base in doc.get_elements_by_tag_name("base")[:]:
+        href = base.getattr("href")
+        if href is not None:
+            return href
+    return None
+
+
 def _image(img) -> ImageRef:
     getattr_ = img.getattr
-    src = None
-    for attr in LAZY_ATTRS:
-        src = getattr_(attr)
-        if src and src.strip():
-            break
-    else:
+    src = getattr_("data-src") or getattr_("data-lazy-src") or getattr_("data-original")  # LAZY_ATTRS
+    if src and not src.strip():  # a blank one: the first that is not blank, if any
+        src = next((v for v in map(getattr_, LAZY_ATTRS) if v and v.strip()), None)
+    elif not src:
+        src = None
+    if src is None:
         src = getattr_("src")
         if not src or not src.strip() or src.lstrip()[:5].lower() == "data:":
             src = _from_srcset(img) or src
-    hints = " ".join(filter(None, (getattr_("class"), getattr_("id"))))
-    return ImageRef(
-        src=src,
-        alt=getattr_("alt"),
-        width=getattr_("width"),
-        height=getattr_("height"),
-        hints=hints,
-        node=img,
-    )
+    cls, id_ = getattr_("class"), getattr_("id")
+    hints = (f"{cls} {id_}" if id_ else cls) if cls else (id_ or "")
+    return ImageRef(src, getattr_("alt"), getattr_("width"), getattr_("height"), hints, img)
 
 
 def _from_srcset(img) -> str | None:
@@ -153,8 +156,8 @@ def context_of(node, max_chars: int) -> str | None:
             return None
         tag = parent.tag
     if tag == "figure":
-        cap = parent.query_selector("figcaption")
-        text = cap.text if cap is not None else parent.text
+        caps = parent.get_elements_by_tag_name("figcaption")  # the first, as query_selector: no selector to compile
+        text = caps[0].text if len(caps) else parent.text
     elif tag in ("body", "html") or parent.child_element_count > CONTEXT_MAX_CHILDREN:
         return None
     else:

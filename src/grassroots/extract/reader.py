@@ -36,7 +36,7 @@ class PageSource:
     def __iter__(self) -> Iterator[Page]:
         stats = self.stats
         try:
-            f = io.open_file(self.path, "rb")
+            f = _open(self.path)
         except (OSError, ValueError) as e:
             raise ShardError(f"{self.path}: cannot open: {e}") from e
         with f:
@@ -82,3 +82,11 @@ class PageSource:
     def details(self, page: Page) -> None:
         if self._tree is not None:
             page_details(page, self._tree)
+
+
+def _open(path: str):
+    """A local file directly (fsspec's local file object adds ~10% to reading), else fsspec."""
+    fs, local_path = io.fs_and_path(path)
+    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+        return open(local_path, "rb")
+    return io.open_file(path, "rb")

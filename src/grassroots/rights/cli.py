@@ -1,15 +1,12 @@
 """``grassroots rights check URL``: what a crawl would decide for one URL, and why.
 
-The default fetchers are plain aiohttp. ``--allow-loopback`` only guards literal
-hosts (localhost, private/loopback/link-local IPs); the downloader's SSRF-guarded
-client (which also checks resolved addresses and redirects) replaces them when
-the lead wires it in: pass ``text_fetcher`` / ``image_fetcher`` to `explain`.
+Fetches go through the downloader's Fetcher: same SSRF guard (resolved
+addresses and every redirect checked), caps and User-Agent as a real crawl.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +17,9 @@ from rich.table import Table
 
 from grassroots.rights.config import RightsConfig
 from grassroots.rights.decide import RightsChecker, Verdict
-from grassroots.rights.fetcher import AiohttpTextFetcher, TextFetcher
+from grassroots.rights.fetcher import TextFetcher
 from grassroots.rights.html_meta import page_signals_from_html
 from grassroots.rights.signals import Outcome
-from grassroots.rights.urls import host_of
 
 app = typer.Typer(help="Explain the rights decision for one URL.", no_args_is_help=True)
 
@@ -40,27 +36,16 @@ class FetchedImage:
 ImageFetcher = Callable[[str], Awaitable[FetchedImage]]
 
 
-async def aiohttp_image_fetcher(url: str, max_bytes: int = 50 * 1024 * 1024) -> FetchedImage:
-    import aiohttp
+def guarded_image_fetcher(fetcher) -> ImageFetcher:
+    """An ImageFetcher over grassroots.fetch.client.Fetcher."""
 
-    timeout = aiohttp.ClientTimeout(total=30)
-    try:
-        async with aiohttp.ClientSession(timeout=timeout) as session:
-            async with session.get(url, max_redirects=5) as resp:
-                body = await resp.content.read(max_bytes)
-                return FetchedImage(resp.status, list(resp.headers.items()), body, resp.content_type)
-    except (aiohttp.ClientError, OSError, TimeoutError, asyncio.TimeoutError) as e:
-        return FetchedImage(None, error=type(e).__name__)
+    async def fetch(url: str) -> FetchedImage:
+        res = await fetcher.fetch(url)
+        if not res.ok:
+            return FetchedImage(res.status, error=f"{res.error.value}: {res.message}")
+        return FetchedImage(res.status, list(res.headers.items()), res.body, res.content_type)
 
-
-def is_local_literal(url: str) -> bool:
-    host = host_of(url).strip("[]")
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return not ipaddress.ip_address(host).is_global
-    except ValueError:
-        return False
+    return fetch
 
 
 @dataclass
@@ -74,35 +59,30 @@ async def explain(
     url: str,
     page: str | None,
     config: RightsConfig,
-    text_fetcher: TextFetcher | None = None,
-    image_fetcher: ImageFetcher = aiohttp_image_fetcher,
+    text_fetcher: TextFetcher,
+    image_fetcher: ImageFetcher,
 ) -> Explanation:
     """Run both phases as the downloader would; fetch the image only if pre_fetch allows."""
-    own = text_fetcher is None
-    fetcher = text_fetcher or AiohttpTextFetcher(max_bytes=config.host_file_max_bytes)
+    fetcher = text_fetcher
     notes: list[str] = []
-    try:
-        page_signals: list[str] = []
-        if page:
-            fetched = await fetcher(page)
-            if fetched.status is not None and 200 <= fetched.status < 300:
-                page_signals = page_signals_from_html(fetched.body)
-            else:
-                notes.append(f"page not fetched ({fetched.status or fetched.error}): no page signals")
-        checker = RightsChecker(config, fetcher)
-        verdict = await checker.pre_fetch(url, page, page_signals)
-        if verdict.refused:
-            notes.append("refused before the fetch: the image was not downloaded")
+    page_signals: list[str] = []
+    if page:
+        fetched = await fetcher(page)
+        if fetched.status is not None and 200 <= fetched.status < 300:
+            page_signals = page_signals_from_html(fetched.body)
         else:
-            image = await image_fetcher(url)
-            if image.status is None or not 200 <= image.status < 300:
-                notes.append(f"image not fetched ({image.status or image.error}): after-fetch checks skipped")
-            else:
-                verdict = checker.post_fetch(verdict, image.headers, image.body, image.content_type)
-        return Explanation(verdict, page_signals, notes)
-    finally:
-        if own:
-            await fetcher.close()  # type: ignore[attr-defined]
+            notes.append(f"page not fetched ({fetched.status or fetched.error}): no page signals")
+    checker = RightsChecker(config, fetcher)
+    verdict = await checker.pre_fetch(url, page, page_signals)
+    if verdict.final_before_fetch:
+        notes.append("refused before the fetch: the image was not downloaded")
+    else:
+        image = await image_fetcher(url)
+        if image.status is None or not 200 <= image.status < 300:
+            notes.append(f"image not fetched ({image.status or image.error}): after-fetch checks skipped")
+        else:
+            verdict = checker.post_fetch(verdict, image.headers, image.body, image.content_type)
+    return Explanation(verdict, page_signals, notes)
 
 
 _STYLE = {Outcome.REFUSED: "bold red", Outcome.ALLOWED: "green", Outcome.UNKNOWN: "dim"}
@@ -121,12 +101,16 @@ def check(
     honour_noindex: bool = typer.Option(True, "--honour-noindex/--no-honour-noindex"),
     registry: list[Path] = typer.Option([], "--registry", help="opt-out registry file (repeatable)"),
     blocklist: list[Path] = typer.Option([], "--blocklist", help="hash blocklist file (repeatable)"),
-    allow_loopback: bool = typer.Option(False, "--allow-loopback", help="allow localhost/private hosts"),
+    allow_loopback: bool = typer.Option(False, "--allow-loopback", help="admit 127.0.0.0/8 and ::1 (local servers); private and metadata addresses stay refused"),
 ) -> None:
     """Explain, protocol by protocol, what a crawl would decide for URL. Exit 0 allowed, 1 refused."""
+    from grassroots.fetch.client import FetchConfig, Fetcher
+    from grassroots.rights.gate import HostFileFetcher
+
     for target in filter(None, (url, page)):
-        if is_local_literal(target) and not allow_loopback:
-            typer.echo(f"refusing to fetch non-public host in {target} (use --allow-loopback)", err=True)
+        problem = _never_fetchable(target, allow_loopback)
+        if problem:
+            typer.echo(f"refusing {target}: {problem}", err=True)
             raise typer.Exit(2)
     config = RightsConfig(
         conservative_robots=conservative_robots,
@@ -134,8 +118,13 @@ def check(
         registry_paths=tuple(str(p) for p in registry),
         blocklist_paths=tuple(str(p) for p in blocklist),
     )
+    async def run() -> Explanation:
+        async with Fetcher(FetchConfig(allow_loopback=allow_loopback)) as f:
+            return await explain(url, page, config, HostFileFetcher(f, config.host_file_max_bytes),
+                                 guarded_image_fetcher(f))
+
     try:
-        result = asyncio.run(explain(url, page, config))
+        result = asyncio.run(run())
     except ValueError as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(2) from e
@@ -153,3 +142,14 @@ def check(
         console.print(f"[bold red]REFUSED[/] ({verdict.reason.value})")
         raise typer.Exit(1)
     console.print("[green]ALLOWED[/] (no refusal; unknown is not permission)")
+
+
+def _never_fetchable(url: str, allow_loopback: bool) -> str | None:
+    from grassroots.fetch.client import FetchConfig, Fetcher
+
+    async def go():
+        async with Fetcher(FetchConfig(allow_loopback=allow_loopback)) as f:
+            return await f.precheck(url)
+
+    found = asyncio.run(go())
+    return found[1] if found else None

@@ -15,7 +15,7 @@ from grassroots.rights.decide import RightsChecker
 from grassroots.rights.fetcher import FetchedText
 
 
-class _HostFileFetcher:
+class HostFileFetcher:
     """TextFetcher over the downloader's Fetcher. A host file over the cap is
     cut at the cap (RFC 9309: parse at least 500 KiB), not treated as an error."""
 
@@ -35,5 +35,5 @@ class RightsGate:
 
     @contextlib.asynccontextmanager
     async def open(self, fetcher):
-        async with RightsChecker(self.config, _HostFileFetcher(fetcher, self.config.host_file_max_bytes)) as checker:
+        async with RightsChecker(self.config, HostFileFetcher(fetcher, self.config.host_file_max_bytes)) as checker:
             yield checker

@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -70,34 +71,37 @@ class Extract:
         (path,) = task.inputs
         started = time.monotonic()
         stats = ShardStats()
-        cols: dict[str, list] = {f.name: [] for f in CANDIDATE_SCHEMA}
+        rows = _Rows()
+        rules = self.rules
         source = PageSource(path, stats, self.max_page_bytes)
         seen: set[tuple[str, str]] = set()
         for page in source:
-            first = len(cols["url"])
-            self._page_images(page, cols, stats, seen)
-            n = len(cols["url"]) - first
+            first = len(rows.url)
+            self._page_images(page, rules, rows, stats, seen)
+            n = len(rows.url) - first
             if n:
+                stats.keep(n)
                 stats.count("pages_with_candidates")
                 source.details(page)
-                self._page_fields(page, cols, first, n)
-        table = pa.Table.from_pydict(cols, schema=CANDIDATE_SCHEMA)
+                self._page_fields(page, rows, first, n)
         with io.atomic_write(DatasetDir(task.dataset).candidates(task.shard), "wb") as f:
-            pq.write_table(table, f, compression="zstd")
+            pq.write_table(rows.table(), f, compression="zstd")
             stats.bytes_written = f.tell()
         stats.bytes = _size(path)
         stats.seconds = time.monotonic() - started
         return stats
 
-    def _page_images(self, page, cols: dict[str, list], stats: ShardStats, seen: set) -> None:
-        rules, min_chars = self.rules, self.min_caption_chars
-        urls, captions, contexts = cols["url"], cols["caption"], cols["context"]
+    def _page_images(self, page, rules: Rules, rows: "_Rows", stats: ShardStats, seen: set) -> None:
+        """Apply the rules to the page's images (first matching reason wins); kept
+        ones go to ``rows`` (the caller counts them)."""
+        min_chars, context_chars, base = self.min_caption_chars, self.context_chars, page.base
+        urls, captions, contexts = rows.url, rows.caption, rows.context
         for img in page.images:
             caption = clean_caption(img.alt)
             if len(caption) < min_chars:
                 stats.drop(Reason.CAPTION_TOO_SHORT)
                 continue
-            url = resolve(img.src, page.base)
+            url = resolve(img.src, base)
             if url is None:
                 stats.drop(Reason.BAD_SCHEME)
                 continue
@@ -110,20 +114,45 @@ class Extract:
                 stats.drop(Reason.DUPLICATE)
                 continue
             seen.add(pair)
-            stats.keep()
             urls.append(url)
             captions.append(caption)
-            contexts.append(context_of(img.node, self.context_chars))
+            contexts.append(context_of(img.node, context_chars) if context_chars > 0 else None)
 
-    def _page_fields(self, page, cols: dict[str, list], first: int, n: int) -> None:
+    def _page_fields(self, page, rows: "_Rows", first: int, n: int) -> None:
         lang = None
         if self.detect_language:
-            lang = detect_language(page_text(page.title, page.meta("description"), cols["caption"][first:]))
+            lang = detect_language(page_text(page.title, page.meta("description"), rows.caption[first:]))
         signals = page_signals_from_meta(page.metas)
-        values = (page.url, page.title, lang, page.record_id, page.crawl_date, signals, page.license)
-        for name, value in zip(_PAGE_COLUMNS, values):
-            col = cols[name]
-            col.extend([value] * n if name != "page_signals" else [list(value) for _ in range(n)])
+        rows.add_page(n, (page.url, page.title, lang, page.record_id, page.crawl_date, signals, page.license))
+
+
+class _Rows:
+    """The candidates of one shard, column by column: per-candidate columns as
+    lists, page columns once per page (repeated into rows when the table is built)."""
+
+    def __init__(self):
+        self.url: list[str] = []
+        self.caption: list[str] = []
+        self.context: list[str | None] = []
+        self.page_values: list[tuple] = []  # one tuple per page with candidates, _PAGE_COLUMNS order
+        self.page_rows: list[int] = []  # candidates of that page
+
+    def add_page(self, n: int, values: tuple) -> None:
+        self.page_values.append(values)
+        self.page_rows.append(n)
+
+    def table(self) -> pa.Table:
+        index = pa.array(np.repeat(np.arange(len(self.page_rows), dtype=np.int64), self.page_rows))
+        per_page = dict(zip(_PAGE_COLUMNS, zip(*self.page_values))) if self.page_values else {}
+        arrays = []
+        for f in CANDIDATE_SCHEMA:
+            if f.name in per_page:
+                arrays.append(pa.array(per_page[f.name], type=f.type).take(index))
+            elif f.name in _PAGE_COLUMNS:
+                arrays.append(pa.nulls(0, type=f.type))
+            else:
+                arrays.append(pa.array(getattr(self, f.name), type=f.type))
+        return pa.Table.from_arrays(arrays, schema=CANDIDATE_SCHEMA)
 
 
 def _size(path: str) -> int:
