@@ -318,3 +318,18 @@ def test_process_pool_and_a_corrupt_file(tmp_path):
     failure = Path(DatasetDir(str(ds)).run_failure("extract", 2)).read_text()
     assert "ok-2.warc.gz" in failure
     assert_accounted(ds)
+
+
+def test_truncated_or_corrupt_gzip_tail_is_detected(tmp_path):
+    import gzip
+    import io as _io
+
+    from grassroots.extract.reader import _gzip_tail_problem
+
+    members = gzip.compress(b"record one" * 100) + gzip.compress(b"record two" * 100)
+    assert _gzip_tail_problem(_io.BytesIO(members), 0) is None
+    second = len(gzip.compress(b"record one" * 100))
+    assert _gzip_tail_problem(_io.BytesIO(members), second) is None
+    assert "truncated" in _gzip_tail_problem(_io.BytesIO(members[:-10]), second)
+    assert "bad gzip" in _gzip_tail_problem(_io.BytesIO(members + b"\x00garbage" * 5), second)
+    assert _gzip_tail_problem(_io.BytesIO(b"WARC/1.1\r\n..."), 0) is None  # not gzip: nothing to check

@@ -41,15 +41,22 @@ class PageSource:
             raise ShardError(f"{self.path}: cannot open: {e}") from e
         with f:
             records = ArchiveIterator(f, record_types=_RECORD_TYPES, parse_http=True, auto_decode="all")
+            last_pos = 0
             try:
                 for record in records:
                     stats.count("records")
+                    last_pos = record.stream_pos
                     page = self._page(record)
                     if page is not None:
                         stats.count("pages")
                         yield page
             except OSError as e:  # corrupt gzip member, truncated file: fail the shard, never half-accept it
                 raise ShardError(f"{self.path}: unreadable after {stats.counters['records']} records: {e}") from e
+            # fastwarc may end quietly at a truncated or corrupt gzip member: check
+            # that the members from the last record on decompress cleanly to EOF.
+            problem = _gzip_tail_problem(f, last_pos)
+            if problem:
+                raise ShardError(f"{self.path}: corrupt after {stats.counters['records']} records: {problem}")
 
     def _page(self, record) -> Page | None:
         headers = record.headers
@@ -90,3 +97,29 @@ def _open(path: str):
     if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
         return open(local_path, "rb")
     return io.open_file(path, "rb")
+
+
+def _gzip_tail_problem(f, start: int) -> str | None:
+    """None if ``f`` is not gzip, or if every gzip member from offset ``start``
+    (a record boundary) decompresses completely, ending exactly at EOF."""
+    import zlib
+
+    f.seek(0)
+    if f.read(2) != b"\x1f\x8b":
+        return None
+    f.seek(start)
+    d, in_member, buf = zlib.decompressobj(wbits=31), False, b""
+    while True:
+        if not buf:
+            buf = f.read(1 << 20)
+            if not buf:
+                return "the last gzip member is truncated" if in_member else None
+        in_member = True
+        try:
+            d.decompress(buf, 1 << 16)  # output discarded, bounded per call
+        except zlib.error as e:
+            return f"bad gzip data: {e}"
+        if d.eof:
+            buf, d, in_member = d.unused_data, zlib.decompressobj(wbits=31), False
+        else:
+            buf = d.unconsumed_tail

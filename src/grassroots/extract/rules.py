@@ -122,6 +122,9 @@ _PATH_RULES = re.compile(
     + "|" + _any_word(ICON_WORDS)
 )
 _HINT_RULES = re.compile(_any_word(HINT_WORDS))
+# Every match of _PATH_RULES contains one of these; most paths contain none, and
+# a search without look-arounds is ~4x cheaper, so it goes first.
+_PATH_PREFILTER = re.compile("|".join(sorted({"ico", "cur", *TRACKING_STEMS, *ICON_WORDS}, key=len, reverse=True)))
 
 
 def non_content_url(url: str) -> bool:
@@ -134,7 +137,8 @@ def non_content_url(url: str) -> bool:
         return True
     if url.startswith(TRACKER_URL_PREFIXES):
         return True
-    return _PATH_RULES.search(path.split("?", 1)[0].lower()) is not None
+    path = path.split("?", 1)[0].lower()
+    return _PATH_PREFILTER.search(path) is not None and _PATH_RULES.search(path) is not None
 
 
 def non_content_hints(hints: str) -> bool:
