@@ -11,7 +11,7 @@ from grassroots.ledger import accounting_problems
 def assert_accounted(dataset) -> None:
     """candidates == kept + sum(drops by reason), per shard and in total, and the
     per-sample ledger agrees with the stats (see grassroots.ledger)."""
-    problems = accounting_problems(str(dataset))
+    problems = accounting_problems(str(dataset), ledger_stages=("download", "toy"))
     assert not problems, "accounting invariant broken:\n" + "\n".join(problems)
 
 
@@ -43,20 +43,45 @@ def loopback_only_socket(addr_info):
     return socket.socket(family, type_, proto)
 
 
+def _numeric_or_localhost(host) -> bool:
+    if host is None:
+        return True
+    h = host.decode() if isinstance(host, bytes) else str(host)
+    if h == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(h.strip("[]").split("%", 1)[0])
+        return True
+    except ValueError:
+        return False
+
+
 @pytest.fixture(autouse=True)
 def _no_traffic_outside_loopback(monkeypatch):
-    """Every test: a connect() to a non-loopback address raises instead of sending."""
+    """Every test: a TCP connect() to a non-loopback address, or a DNS lookup of a
+    name, raises instead of leaving the machine — and is recorded, so the test
+    fails at teardown even if the code under test swallowed the exception."""
+    attempts: list = []
     real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+    real_getaddrinfo = socket.getaddrinfo
 
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-            raise NonLoopbackConnection(f"attempted connection to {address!r}")
-        return real_connect(self, address)
+    def guarded(real):
+        def connect(self, address):
+            if (self.family in (socket.AF_INET, socket.AF_INET6) and self.type == socket.SOCK_STREAM
+                    and not _is_loopback(address)):
+                attempts.append(address)
+                raise NonLoopbackConnection(f"attempted connection to {address!r}")
+            return real(self, address)
+        return connect
 
-    def connect_ex(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
-            raise NonLoopbackConnection(f"attempted connection to {address!r}")
-        return real_connect_ex(self, address)
+    def getaddrinfo(host, *args, **kwargs):
+        if not _numeric_or_localhost(host):
+            attempts.append(("dns", host))
+            raise socket.gaierror(socket.EAI_NONAME, f"tests may not resolve {host!r}")
+        return real_getaddrinfo(host, *args, **kwargs)
 
-    monkeypatch.setattr(socket.socket, "connect", connect)
-    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    monkeypatch.setattr(socket.socket, "connect", guarded(real_connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded(real_connect_ex))
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield
+    assert not attempts, f"the test tried to reach outside loopback: {attempts}"

@@ -30,6 +30,7 @@ class ToyStage:
     fail_shard: int = -1  # raises ShardError
     flaky_flag_dir: str = ""  # first attempt of every shard raises RetryableError
     crash_mid_write_shard: int = -1  # raises RuntimeError in the middle of writing
+    lose_row: int = -1  # this row silently vanishes (a bug the runner must catch)
 
     def __call__(self, task: ShardTask) -> ShardStats:
         layout = DatasetDir(task.dataset)
@@ -42,7 +43,7 @@ class ToyStage:
                 raise RetryableError("first try fails on purpose")
         with io.open_file(layout.candidates(task.shard)) as f:
             rows = pq.read_table(f).to_pylist()
-        stats = ShardStats()
+        stats = ShardStats(candidates=len(rows))
         seen: set[str] = set()
         with ShardWriter(task.dataset, task.shard) as w:
             for i, row in enumerate(rows):
@@ -52,6 +53,8 @@ class ToyStage:
                         time.sleep(self.sleep_seconds)
                     if task.shard == self.crash_mid_write_shard:
                         raise RuntimeError("crash in the middle of the shard")
+                if i == self.lose_row:
+                    continue
                 key = make_key(task.shard, i)
                 caption = row["caption"] or ""
                 base = {"key": key, "url": row["url"], "caption": caption}

@@ -18,11 +18,11 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import pyarrow.parquet as pq
 from rich.console import Console
 from rich.table import Table
 
 from grassroots.errors import InputError
+from grassroots.ledger import read_samples
 
 SIZES = {"tiny": 1, "small": 4, "medium": 24}  # plain pages per host (5 images each)
 MARKER = ".grassroots-demo"
@@ -109,7 +109,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
         say("[bold]4. download[/] with the rights layer (robots.txt, X-Robots-Tag, TDMRep, ai.txt, IPTC, C2PA) …")
         dl, t_download = download(str(dataset), str(dataset), stage, runner, progress=progress)
         truth = web.truth()
-    rows = {r["url"]: r for p in sorted((dataset / "shards").glob("*.parquet")) for r in pq.read_table(p).to_pylist()}
+    rows = {r["url"]: r for r in read_samples(str(dataset), ["url", "status", "reason"])}
     mismatches = [
         f"{t['url']}: expected {t['expect']}/{t['reason']}, got "
         + (f"{rows[t['url']]['status']}/{rows[t['url']]['reason']}" if t["url"] in rows else "no row")

@@ -65,8 +65,20 @@ def atomic_write(path: str, mode: str = "wb") -> Iterator[IO]:
     """Write to a temporary name, rename to ``path`` only if the block succeeds."""
     path = str(path)
     if not is_local(path):
-        with open_file(path, mode) as f:
+        f = open_file(path, mode)
+        try:
             yield f
+        except BaseException:
+            # Closing would commit the upload: discard it instead, so nothing
+            # partial appears under the final name.
+            discard = getattr(f, "discard", None)
+            if discard is not None:
+                discard()
+            else:
+                f.close()
+                remove(path)
+            raise
+        f.close()
         return
     _, local = fs_and_path(path)
     directory, name = os.path.split(local)

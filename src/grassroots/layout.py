@@ -8,6 +8,7 @@ No other module builds dataset paths by string editing.
       shards/NNNNN.tar  shards/NNNNN.parquet
       _runs/<stage>/NNNNN.json         (completion marker + stats)
       _runs/<stage>/NNNNN.failed.json  (last failure of a shard; not a marker)
+      _runs/<stage>/plan.json          (which input each shard number stands for)
 """
 
 from __future__ import annotations
@@ -60,6 +61,25 @@ class DatasetDir:
 
     def run_failure(self, stage: str, shard: int) -> str:
         return self._join("_runs", stage, f"{shard_name(shard)}.failed.json")
+
+    def run_plan(self, stage: str) -> str:
+        return self._join("_runs", stage, "plan.json")
+
+    def candidates_glob(self) -> str:
+        return self._join("candidates", "*.parquet")
+
+    def shard_parquets_glob(self) -> str:
+        return self._join("shards", "*.parquet")
+
+    def markers_glob(self, stage: str) -> str:
+        """Completion markers and failure records (``.failed.json``) of a stage."""
+        return self._join("_runs", stage, "[0-9]*.json")
+
+    def failures_glob(self, stage: str) -> str:
+        return self._join("_runs", stage, "[0-9]*.failed.json")
+
+    def stages_glob(self) -> str:
+        return self._join("_runs", "*")
 
     @staticmethod
     def shard_of(path: str) -> int:

@@ -16,14 +16,13 @@ from grassroots.stats import ShardStats
 
 
 def stage_names(dataset: str) -> list[str]:
-    runs = DatasetDir(dataset).runs_dir("")
-    return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(runs.rstrip("/") + "/*")})
+    return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(DatasetDir(dataset).stages_glob())})
 
 
 def shard_stats(dataset: str, stage: str) -> dict[int, ShardStats]:
     layout = DatasetDir(dataset)
     out = {}
-    for path in io.glob(layout.runs_dir(stage) + "/*.json"):
+    for path in io.glob(layout.markers_glob(stage)):
         if path.endswith(".failed.json"):
             continue
         out[DatasetDir.shard_of(path)] = ShardStats.from_json(io.read_text(path))
@@ -34,8 +33,17 @@ def failed_shards(dataset: str, stage: str) -> dict[int, dict]:
     layout = DatasetDir(dataset)
     return {
         DatasetDir.shard_of(p): json.loads(io.read_text(p))
-        for p in io.glob(layout.runs_dir(stage) + "/*.failed.json")
+        for p in io.glob(layout.failures_glob(stage))
     }
+
+
+def read_samples(dataset: str, columns: list[str] | None = None) -> list[dict]:
+    """Every ledger row of the dataset (shards/*.parquet), in key order."""
+    rows = []
+    for path in io.glob(DatasetDir(dataset).shard_parquets_glob()):
+        with io.open_file(path) as f:
+            rows += pq.read_table(f, columns=columns).to_pylist()
+    return sorted(rows, key=lambda r: r.get("key") or "")
 
 
 def stage_totals(dataset: str) -> dict[str, ShardStats]:
@@ -78,6 +86,12 @@ def _ledger_problems(layout: DatasetDir, stage: str, shard: int, st: ShardStats)
         return [f"{where}: marked done but {path} is missing"]
     table = pq.read_table(path, columns=["key", "status", "reason"])
     problems = []
+    source = layout.candidates(shard)
+    if io.exists(source):
+        with io.open_file(source) as f:
+            inputs = pq.read_metadata(f).num_rows
+        if inputs != st.candidates:
+            problems.append(f"{where}: {source} has {inputs} rows, stats say {st.candidates} candidates")
     if table.num_rows != st.candidates:
         problems.append(f"{where}: parquet has {table.num_rows} rows, stats say {st.candidates} candidates")
     keys = table.column("key").to_pylist()

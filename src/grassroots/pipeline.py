@@ -48,9 +48,6 @@ def prepare_candidates(source: str | UrlListSpec, dataset: str, samples_per_shar
     candidates are copied when it is not ``dataset`` itself)."""
     layout = DatasetDir(dataset)
     if isinstance(source, UrlListSpec):
-        if io.exists(layout.candidates_dir) and not io.exists(layout.run_marker(IMPORT_STAGE, 0)) and candidate_shards(dataset):
-            raise InputError(dataset, "already holds candidates from another source",
-                             "write to a new -o directory, or pass that dataset directory as INPUT")
         import_candidates(read_url_list(source), dataset, samples_per_shard, source.path)
     else:
         src = DatasetDir(source)

@@ -52,9 +52,13 @@ class Reason(str, enum.Enum):
     DECOMPRESSION_BOMB = "decompression_bomb"  # over the pixel cap (from header)
     ENCODE_ERROR = "encode_error"
     WATCHDOG = "watchdog"  # the shard's time bound expired before the row finished
+    INTERNAL_ERROR = "internal_error"  # a bug met on this row; the message has the exception
     # --- rights (status refused); see specs/rights.md ---------------------------
     REGISTRY = "registry"  # user-supplied opt-out registry
     ROBOTS_TXT = "robots_txt"
+    # robots.txt could not be read (5xx, timeout): RFC 9309 says disallow all, but
+    # it is not a creator's opt-out, so it is a transient failure, not a refusal.
+    ROBOTS_UNREACHABLE = "robots_unreachable"
     X_ROBOTS_TAG = "x_robots_tag"
     HTML_META = "html_meta"  # page <meta name="robots"> / bot-named meta
     TDMREP = "tdmrep"
@@ -102,6 +106,8 @@ TRANSIENT_REASONS = frozenset(
         Reason.RATE_LIMITED,
         Reason.DNS_ERROR,
         Reason.WATCHDOG,
+        Reason.INTERNAL_ERROR,  # worth another try once the bug is fixed
+        Reason.ROBOTS_UNREACHABLE,
     }
 )
 

@@ -1,7 +1,8 @@
 """ShardStats: what one shard of one stage did. Addable; JSON round-trip.
 
-``candidates`` rows entered the shard; each left as kept (status success) or
-dropped with exactly one reason. ``accounted`` checks that invariant.
+``candidates`` is set by the stage from its input (rows read, images seen),
+independently of ``keep``/``drop``; each candidate must leave as kept (status
+success) or dropped with exactly one reason. ``accounted`` checks that invariant.
 """
 
 from __future__ import annotations
@@ -30,11 +31,9 @@ class ShardStats:
 
     # --- recording -------------------------------------------------------
     def keep(self, n: int = 1) -> None:
-        self.candidates += n
         self.kept += n
 
     def drop(self, reason: Reason, n: int = 1) -> None:
-        self.candidates += n
         self.reasons[Reason(reason).value] += n
 
     def count(self, name: str, n: int = 1) -> None:

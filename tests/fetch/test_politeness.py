@@ -103,7 +103,7 @@ def test_retry_after_is_honoured_then_bounded(server):
     assert ok.ok and calls["flaky"][1] - calls["flaky"][0] >= 0.95
     assert never_ok.error == Reason.RATE_LIMITED and calls["never"] == 3  # 1 try + 2 retries
     assert forever_ok.error == Reason.RATE_LIMITED  # a Retry-After over the cap fails at once
-    assert time.monotonic() - t0 < 5
+    assert time.monotonic() - t0 < 20  # no 3600 s wait
 
 
 def test_byte_cap_and_truncation_for_host_files(server):

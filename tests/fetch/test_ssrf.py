@@ -15,7 +15,7 @@ from grassroots.fetch.client import FetchConfig, Fetcher
 from grassroots.schema import Reason
 from tests.conftest import loopback_only_socket
 from tests.fetch.conftest import jpeg
-from tests.fetch.test_guard import LOOPBACK_SPELLINGS
+from tests.fetch.test_guard import LOOPBACK_SPELLINGS, UNICODE_LOOPBACK
 
 
 def fetch_all(urls, **cfg):
@@ -36,7 +36,8 @@ def test_loopback_spellings_refused_without_flag_and_server_sees_nothing(server)
         return web.Response(body=jpeg(), content_type="image/jpeg")
 
     server.routes["/img.jpg"] = img
-    urls = [_spelled(server, h) for h in LOOPBACK_SPELLINGS] + [f"http://localhost:{server.port}/img.jpg"]
+    urls = [_spelled(server, h) for h in LOOPBACK_SPELLINGS + UNICODE_LOOPBACK]
+    urls.append(f"http://localhost:{server.port}/img.jpg")
     results = fetch_all(urls)
     assert [r.error for r in results] == [Reason.BLOCKED_ADDRESS] * len(urls), [(r.url, r.message) for r in results]
     assert server.hits == []
@@ -58,6 +59,7 @@ def test_allow_loopback_admits_loopback(server):
 @pytest.mark.parametrize("target", [
     "http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/x.jpg", "http://[::ffff:169.254.169.254]/",
     "http://0xa9fea9fe/", "http://192.168.0.1:8080/a.jpg", "http://[fd00:ec2::254]/",
+    "http://１６９.２５４.１６９.２５４/latest/", "http://１０.０.０.１/x.jpg",
 ])
 def test_redirect_to_private_or_metadata_refused_before_connecting(server, target):
     async def redirect(request):

@@ -7,7 +7,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from grassroots.imaging.hashes import hamming_hex, pdq
+from grassroots.imaging.hashes import pdq
+from grassroots.rights.blocklist import Blocklist
 from grassroots.imaging.resize import EncodeFormat, ImageConfig, ResizeMode, process_image
 from grassroots.schema import Reason
 
@@ -99,4 +100,6 @@ def test_pdq_is_stable_under_resizing():
     h1, q1 = pdq(img)
     h2, _ = pdq(img.resize((256, 256)))
     assert len(h1) == 64 and q1 >= 50
-    assert hamming_hex(h1, h2) <= 31  # the blocklist's match threshold
+    listed = Blocklist()
+    listed.add("pdq", h1, quality=q1)
+    assert listed.check_pdq(h2, 100)  # the resized copy still matches (Hamming <= 31)

@@ -138,7 +138,8 @@ def test_unreachable_robots_refuses_and_host_files_fetched_once_under_load():
         return await asyncio.gather(*(checker.pre_fetch(f"https://cdn.example/img/{i}.jpg", PAGE) for i in range(40)))
 
     verdicts = run(many())
-    assert all(v.refused and v.reason is Reason.ROBOTS_TXT for v in verdicts)
+    # Disallow all (RFC 9309), reported as robots_unreachable: not a creator's opt-out.
+    assert all(v.refused and v.reason is Reason.ROBOTS_UNREACHABLE for v in verdicts)
     assert sorted(fake.calls) == sorted({c for c in fake.calls})  # no URL fetched twice
     assert len(fake.calls) == 6  # robots, ai.txt, tdmrep.json × 2 hosts
 

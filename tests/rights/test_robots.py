@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from grassroots.rights.config import RightsConfig
-from grassroots.rights.fetcher import AiohttpTextFetcher, FetchedText, HostFileCache
+from grassroots.rights.fetcher import FetchedText, HostFileCache
+from tests.rights.net import GuardedTextFetcher
 from grassroots.rights.robots import RobotsFile, robots_from_fetch, robots_signal
 from grassroots.rights.signals import Outcome
 from grassroots.schema import Reason
@@ -147,7 +148,7 @@ def test_404_signal_is_unknown_not_permission():
 
 async def _robots_via_server(routes, path="/a.jpg", timeout_s=2.0):
     async with serve(routes) as (base, hits):
-        fetcher = AiohttpTextFetcher(timeout_s=timeout_s)
+        fetcher = GuardedTextFetcher(timeout_s=timeout_s)
         try:
             robots = robots_from_fetch(await fetcher(base + "/robots.txt"))
         finally:

@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from grassroots.rights.fetcher import AiohttpTextFetcher, FetchedText
+from grassroots.rights.fetcher import FetchedText
+from tests.rights.net import GuardedTextFetcher
 from grassroots.rights.signals import Outcome
 from grassroots.rights.tdmrep import (
     TdmChannels,
@@ -111,7 +112,7 @@ def test_fetched_from_server():
 
     async def go():
         async with serve({"/.well-known/tdmrep.json": Reply(200, json.dumps(rules))}) as (base, _):
-            fetcher = AiohttpTextFetcher(timeout_s=2)
+            fetcher = GuardedTextFetcher(timeout_s=2)
             try:
                 return base, tdmrep_from_fetch(await fetcher(base + "/.well-known/tdmrep.json"))
             finally:

@@ -185,19 +185,25 @@ def test_accounting_helper_catches_a_lost_row(tmp_path):
         assert_accounted(ds)
 
 
-def test_a_stage_that_loses_rows_is_a_fatal_bug(tmp_path):
-    from grassroots.stats import ShardStats
+def test_a_stage_that_loses_a_row_is_a_fatal_bug(tmp_path):
+    ds = tmp_path / "ds"
+    make_candidates(str(ds), shards=1)
+    with pytest.raises(FatalError, match="lost rows: 20 candidates but 10 kept \\+ 9 dropped"):
+        run_toy(ds, LocalRunner(), ToyStage(lose_row=4), shards=1)
+    assert not io.exists(DatasetDir(str(ds)).run_marker("toy", 0))
 
-    class Leaky(ToyStage):
-        def __call__(self, task):
-            s = ShardStats(candidates=3, kept=1)
-            return s
+
+def test_ledger_check_catches_a_missing_parquet_row(tmp_path):
+    import pyarrow.parquet as pq
 
     ds = tmp_path / "ds"
     make_candidates(str(ds), shards=1)
-    with pytest.raises(FatalError, match="lost rows"):
-        run_toy(ds, LocalRunner(), Leaky(), shards=1)
-    assert not io.exists(DatasetDir(str(ds)).run_marker("toy", 0))
+    run_toy(ds, LocalRunner(), shards=1)
+    path = DatasetDir(str(ds)).shard_parquet(0)
+    table = pq.read_table(path)
+    pq.write_table(table.slice(0, table.num_rows - 1), path)
+    with pytest.raises(AssertionError, match="parquet has 19 rows"):
+        assert_accounted(ds)
 
 
 def test_manifest_records_each_run(tmp_path):

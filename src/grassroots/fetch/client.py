@@ -11,12 +11,14 @@ escapes for a bad URL or a bad server.
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from dataclasses import dataclass, field
-from typing import Callable
-from urllib.parse import urljoin, urlsplit
+from typing import Awaitable, Callable
+from urllib.parse import urljoin
 
 import aiohttp
+import yarl
 from multidict import CIMultiDict, CIMultiDictProxy
 
 from grassroots import __version__
@@ -56,18 +58,16 @@ class FetchResult:
     message: str | None = None
     seconds: float = 0.0
     redirects: int = 0
+    stopped_by: object | None = None  # what before_redirect returned to stop the fetch
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.error is None and self.stopped_by is None
 
     @property
     def content_type(self) -> str | None:
         v = self.headers.get("Content-Type")
         return v.split(";", 1)[0].strip().lower() if v else None
-
-    def header_values(self, name: str) -> list[str]:
-        return list(self.headers.getall(name, []))
 
 
 class _Fail(Exception):
@@ -110,17 +110,24 @@ class Fetcher:
         if self._session is not None:
             await self._session.close()
 
-    async def fetch(self, url: str, max_bytes: int | None = None, truncate: bool = False) -> FetchResult:
+    async def fetch(
+        self,
+        url: str,
+        max_bytes: int | None = None,
+        truncate: bool = False,
+        before_redirect: Callable[[str], Awaitable[object | None]] | None = None,
+    ) -> FetchResult:
         """Fetch ``url``; a body over ``max_bytes`` fails the fetch (too_large), or
-        with ``truncate`` is cut at ``max_bytes`` (robots.txt and other host files)."""
+        with ``truncate`` is cut at ``max_bytes`` (robots.txt and other host files).
+        ``before_redirect(next_url)`` runs before each redirect is followed; if it
+        returns something, the fetch stops there and ``stopped_by`` holds it."""
         started = time.monotonic()
         result = FetchResult(url=url)
         try:
-            await self._fetch(url, result, max_bytes or self.config.max_bytes, truncate)
+            await self._fetch(url, result, max_bytes or self.config.max_bytes, truncate, before_redirect)
         except _Fail as f:
-            result.error, result.message = f.reason, f.message
-            if f.status is not None:
-                result.status = f.status
+            # A network failure after a redirect has no status of its own.
+            result.error, result.message, result.status = f.reason, f.message, f.status
         result.seconds = time.monotonic() - started
         return result
 
@@ -129,7 +136,7 @@ class Fetcher:
         to) an address the guard refuses, or does not resolve — found without
         sending anything; None if it may be tried. Cached per host."""
         try:
-            host = _validate(url)
+            host = _validate(url).host
             check_host(host, self.policy)
         except _Fail as f:
             return f.reason, f.message
@@ -141,24 +148,26 @@ class Fetcher:
 
     async def _resolve_verdict(self, host: str) -> tuple[Reason, str] | None:
         try:
-            await self._resolver.resolve(host, 80)
+            await self._resolver.resolve(host, 80, socket.AF_UNSPEC)
         except BlockedAddress as e:
             return Reason.BLOCKED_ADDRESS, f"refused before connecting: {host}: {e}"
         except OSError as e:
             return Reason.DNS_ERROR, str(e)
         return None
 
-    async def _fetch(self, url: str, result: FetchResult, max_bytes: int, truncate: bool) -> None:
+    async def _fetch(self, url: str, result: FetchResult, max_bytes: int, truncate: bool, before_redirect) -> None:
         cfg = self.config
         current, seen, attempt = url, {url}, 0
         while True:
-            host = _validate(current)
+            # The host as aiohttp will see it (yarl applies IDNA/NFKC: "１２７.０.０.１"
+            # is 127.0.0.1), checked before any connection, on every hop.
+            target = _validate(current)
             try:
-                check_host(host, self.policy)
+                check_host(target.host, self.policy)
             except BlockedAddress as e:
-                raise _Fail(Reason.BLOCKED_ADDRESS, f"refused before connecting to {host}: {e}") from None
-            async with self._limiter.slot(urlsplit(current).netloc):
-                hop = await self._one_request(current, max_bytes, truncate)
+                raise _Fail(Reason.BLOCKED_ADDRESS, f"refused before connecting to {target.host}: {e}") from None
+            async with self._limiter.slot(f"{target.host}:{target.port}"):
+                hop = await self._one_request(target, max_bytes, truncate)
             status, headers, body = hop
             result.status, result.headers, result.final_url = status, headers, current
             if 300 <= status < 400 and "Location" in headers:
@@ -168,6 +177,11 @@ class Fetcher:
                 result.redirects += 1
                 if result.redirects > cfg.max_redirects:
                     raise _Fail(Reason.TOO_MANY_REDIRECTS, f"more than {cfg.max_redirects} redirects", status)
+                if before_redirect is not None:
+                    stop = await before_redirect(nxt)
+                    if stop is not None:
+                        result.stopped_by, result.final_url = stop, nxt
+                        return
                 seen.add(nxt)
                 current = nxt
                 continue
@@ -190,7 +204,7 @@ class Fetcher:
             result.body = body
             return
 
-    async def _one_request(self, url: str, max_bytes: int, truncate: bool = False):
+    async def _one_request(self, url: yarl.URL, max_bytes: int, truncate: bool = False):
         cfg = self.config
         timeout = aiohttp.ClientTimeout(total=cfg.timeout, sock_connect=cfg.connect_timeout)
         try:
@@ -231,16 +245,17 @@ class Fetcher:
             raise _Fail(Reason.CONNECT_ERROR, f"{type(e).__name__}: {e}") from None
 
 
-def _validate(url: str) -> str:
-    """The URL's host, or _Fail(INVALID_URL) for anything we will not fetch."""
+def _validate(url: str) -> yarl.URL:
+    """The URL exactly as aiohttp will request it, or _Fail(INVALID_URL) for
+    anything we will not fetch."""
     try:
-        parts = urlsplit(url)
-        host = parts.hostname
-        parts.port  # raises on a bad port
-    except ValueError as e:
+        parsed = yarl.URL(url)
+        host, scheme = parsed.host, parsed.scheme
+        parsed.port  # noqa: B018 - raises on a bad port
+    except (ValueError, TypeError, UnicodeError) as e:
         raise _Fail(Reason.INVALID_URL, f"unparseable URL: {e}") from None
-    if parts.scheme not in ("http", "https"):
-        raise _Fail(Reason.INVALID_URL, f"scheme {parts.scheme!r} is not http(s)")
+    if scheme not in ("http", "https"):
+        raise _Fail(Reason.INVALID_URL, f"scheme {scheme!r} is not http(s)")
     if not host:
         raise _Fail(Reason.INVALID_URL, "URL has no host")
-    return host
+    return parsed

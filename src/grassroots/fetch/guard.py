@@ -113,7 +113,7 @@ class GuardedResolver(AbstractResolver):
         self.policy = policy
         self._resolve = resolve
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
+    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_UNSPEC) -> list[dict[str, Any]]:
         literal = parse_ip_literal(host)
         if literal is not None:
             self.policy.check(literal)

@@ -30,6 +30,3 @@ def pdq(image: Image.Image) -> tuple[str, int]:
     packed = np.packbits(bits.astype(np.uint8))
     return packed.tobytes().hex(), int(quality)
 
-
-def hamming_hex(a: str, b: str) -> int:
-    return (int(a, 16) ^ int(b, 16)).bit_count()

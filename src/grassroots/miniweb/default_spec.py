@@ -82,7 +82,7 @@ index = 3
 name = "robots-503"
 robots_status = 503
 pages_per_host = 1
-note = "503 robots.txt: the whole host is refused (robots_txt)"
+note = "503 robots.txt: nothing on the host is fetched (robots_unreachable, a transient failure)"
 
 # ------------------------------------------------------- 404 robots.txt + TDMRep
 [[hosts]]
@@ -168,7 +168,7 @@ meta = [["robots", "noimageai"]]
 images = [
   { path = "/meta/a.jpg", note = "page meta robots noimageai -> refused html_meta" },
   { path = "/meta/deviantart.jpg", headers = [["X-Robots-Tag", "noai"]], note = "page noimageai + image noai -> reasons html_meta, x_robots_tag" },
-  { path = "/meta/blocked-host.jpg", host = 3, note = "image on the 503-robots host -> reasons robots_txt, html_meta" },
+  { path = "/meta/blocked-host.jpg", host = 3, note = "image on the 503-robots host -> reasons html_meta (refused), robots_unreachable" },
 ]
 
 [[hosts.pages]]

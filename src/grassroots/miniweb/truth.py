@@ -33,7 +33,7 @@ from . import hostile as hostile_mod
 
 PRECEDENCE = (
     "registry", "robots_txt", "ai_txt", "tdmrep", "html_meta",
-    "x_robots_tag", "iptc_xmp", "c2pa", "hash_blocklist",
+    "x_robots_tag", "iptc_xmp", "c2pa", "hash_blocklist", "robots_unreachable",
 )
 OUR_TOKEN = "GrassrootsBot"
 AI_TOKENS = ("CCBot", "GPTBot", "Google-Extended", "ClaudeBot", "anthropic-ai", "img2dataset")
@@ -42,10 +42,13 @@ VALUE_DIRECTIVES = {"unavailable_after", "max-image-preview", "max-snippet", "ma
 MAX_PIXELS = 89_478_485  # Pillow's default; corpus files above it count as bombs
 
 
+def robots_unreachable(site, host: int) -> bool:
+    """A 5xx robots.txt: RFC 9309 says disallow all; the crawler fails (not refuses) the row."""
+    return site.host_spec(host).robots_status >= 500
+
+
 def robots_refuses(site, host: int, path: str) -> bool:
     hs = site.host_spec(host)
-    if hs.robots_status >= 500:
-        return True
     if hs.robots_status >= 400:
         return False
     rp = Protego.parse(hs.robots_txt if hs.robots_txt is not None else site.spec.plain_robots_txt)
@@ -117,6 +120,8 @@ def reasons_for(site, img) -> list[str]:
     found = set()
     if robots_refuses(site, img.page_host, img.page_path) or robots_refuses(site, img.host, img.path):
         found.add("robots_txt")
+    if robots_unreachable(site, img.page_host) or robots_unreachable(site, img.host):
+        found.add("robots_unreachable")
     if ai_txt_refuses(hs.ai_txt, path_only):
         found.add("ai_txt")
     tdm = tdmrep_file_value(hs.tdmrep_json, path_only)
@@ -152,12 +157,16 @@ def _corpus_failure(img) -> str | None:
     return "decompression_bomb" if w * h > MAX_PIXELS else None
 
 
+def _status(reason: str) -> str:
+    return "failed" if reason == "robots_unreachable" else "refused"
+
+
 def truth_rows(site) -> list[dict]:
     cases = {c.name: c for c in hostile_mod.CASES}
     rows = []
     for (host, path), img in site.images.items():
         reasons = reasons_for(site, img)
-        expect, reason = ("refused", reasons[0]) if reasons else ("success", None)
+        expect, reason = (_status(reasons[0]), reasons[0]) if reasons else ("success", None)
         case = img.hostile or (img.spec.note if img.spec else "")
         if not reasons and img.hostile in cases:
             c = cases[img.hostile]

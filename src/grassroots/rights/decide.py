@@ -21,7 +21,7 @@ from grassroots.rights.ai_txt import AiTxt, ai_txt_from_fetch, ai_txt_signal
 from grassroots.rights.blocklist import Blocklist
 from grassroots.rights.c2pa import c2pa_signal
 from grassroots.rights.config import RightsConfig
-from grassroots.rights.fetcher import AiohttpTextFetcher, HostFileCache, TextFetcher
+from grassroots.rights.fetcher import HostFileCache, TextFetcher
 from grassroots.rights.html_meta import html_meta_signal
 from grassroots.rights.registry import Registry
 from grassroots.rights.robots import RobotsFile, robots_from_fetch, robots_signal
@@ -101,14 +101,16 @@ class RightsChecker:
     def __init__(
         self,
         config: RightsConfig | None = None,
-        fetcher: TextFetcher | None = None,
+        fetcher: TextFetcher | None = None,  # required in practice: the downloader's guarded HostFileFetcher
         *,
         registry: Registry | None = None,
         blocklist: Blocklist | None = None,
     ) -> None:
         self.config = config = config or RightsConfig()
-        self._own_fetcher = fetcher is None
-        self.fetcher = fetcher or AiohttpTextFetcher(max_bytes=config.host_file_max_bytes)
+        if fetcher is None:
+            raise TypeError("RightsChecker needs a TextFetcher (grassroots.rights.gate.HostFileFetcher over the "
+                            "downloader's Fetcher): host files must go through the SSRF guard")
+        self.fetcher = fetcher
         # (explicit None checks: an empty Registry/Blocklist is falsy)
         self.registry = Registry.load(config.registry_paths) if registry is None else registry
         self.blocklist = (
@@ -130,8 +132,7 @@ class RightsChecker:
         )
 
     async def aclose(self) -> None:
-        if self._own_fetcher:
-            await self.fetcher.close()  # type: ignore[attr-defined]
+        return None  # the fetcher belongs to the caller
 
     async def __aenter__(self) -> RightsChecker:
         return self

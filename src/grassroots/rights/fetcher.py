@@ -34,50 +34,6 @@ class TextFetcher(Protocol):
     async def __call__(self, url: str) -> FetchedText: ...
 
 
-class AiohttpTextFetcher:
-    """Plain aiohttp GET. No SSRF guard: the downloader supplies a guarded fetcher."""
-
-    def __init__(
-        self,
-        user_agent: str = "GrassrootsBot/0.1 (+https://github.com/grassroots)",
-        timeout_s: float = 10.0,
-        max_bytes: int = 512 * 1024,
-        max_redirects: int = 5,
-    ) -> None:
-        self.user_agent, self.timeout_s = user_agent, timeout_s
-        self.max_bytes, self.max_redirects = max_bytes, max_redirects
-        self._session = None
-
-    async def __call__(self, url: str) -> FetchedText:
-        import aiohttp
-
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=self.timeout_s),
-                headers={"User-Agent": self.user_agent},
-            )
-        try:
-            async with self._session.get(url, max_redirects=self.max_redirects) as resp:
-                body = b""
-                while len(body) < self.max_bytes:
-                    chunk = await resp.content.read(self.max_bytes - len(body))
-                    if not chunk:
-                        break
-                    body += chunk
-                return FetchedText(resp.status, body)
-        except aiohttp.TooManyRedirects:
-            return FetchedText(None, error="too_many_redirects")
-        except (TimeoutError, asyncio.TimeoutError):
-            return FetchedText(None, error="timeout")
-        except (aiohttp.ClientError, OSError, ValueError) as e:
-            return FetchedText(None, error=type(e).__name__)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-
 @dataclass
 class _Entry(Generic[T]):
     value: T

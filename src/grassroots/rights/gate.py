@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from grassroots.rights.config import RightsConfig
 from grassroots.rights.decide import RightsChecker
 from grassroots.rights.fetcher import FetchedText
+from grassroots.schema import Reason
+
+
+_ANSWERED = frozenset({Reason.HTTP_ERROR, Reason.SERVER_ERROR, Reason.RATE_LIMITED})
 
 
 class HostFileFetcher:
@@ -24,9 +28,11 @@ class HostFileFetcher:
 
     async def __call__(self, url: str) -> FetchedText:
         res = await self._fetcher.fetch(url, max_bytes=self._max, truncate=True)
-        if res.status is None:
-            return FetchedText(None, b"", res.error.value if res.error else "no response")
-        return FetchedText(res.status, res.body, res.error.value if res.error and res.status >= 400 else None)
+        if res.error in _ANSWERED or res.error is None:
+            return FetchedText(res.status, res.body, res.error.value if res.error else None)
+        # Network errors, blocked addresses, redirect loops: no answer from the
+        # host (robots.txt: disallow all; ai.txt / tdmrep.json: try again later).
+        return FetchedText(None, b"", f"{res.error.value}: {res.message}")
 
 
 @dataclass(frozen=True)

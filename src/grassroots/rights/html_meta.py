@@ -36,20 +36,9 @@ def page_signals_from_html(
         tree = html
     if tree.document is None:
         return []
-    bots = {b.lower() for b in bot_names}
-    out: list[str] = []
-    for meta in tree.document.query_selector_all("meta[name]"):
-        name = (meta.getattr("name") or "").strip().lower()
-        content = meta.getattr("content") or ""
-        if name == "robots" or name in bots:
-            scope = None if name == "robots" else name
-            for item_scope, directive in parse_directives(content):
-                out.append(ps.make_page_signal(ps.HTML_META, directive, item_scope or scope))
-        elif name == "tdm-reservation":
-            out.append(ps.make_page_signal(ps.TDMREP, content.strip()))
-        elif name == "tdm-policy" and content.strip():
-            out.append(ps.make_page_signal(ps.TDM_POLICY, content.strip()))
-    return out
+    pairs = [(m.getattr("name") or "", m.getattr("content") or "")
+             for m in tree.document.query_selector_all("meta[name]")]
+    return page_signals_from_meta(pairs, bot_names)
 
 
 def html_meta_signal(page_signals: Sequence[str], config: RightsConfig) -> Signal:
@@ -68,12 +57,12 @@ def html_meta_signal(page_signals: Sequence[str], config: RightsConfig) -> Signa
     return unknown(Reason.HTML_META, "no opt-out directive")
 
 
-# --- added for extract (stages/extract.py): the same signals from (name, content)
-# pairs, so a page parsed once (WARC) or a WAT's Head.Metas gives identical strings.
 def page_signals_from_meta(
     pairs: Sequence[tuple[str, str]], bot_names: Sequence[str] = DEFAULT_BOT_NAMES
 ) -> list[str]:
-    """Like `page_signals_from_html`, from ``<meta name=... content=...>`` pairs."""
+    """Page-signal strings from ``<meta name=... content=...>`` pairs: the one
+    place meta tags become signals (extract passes the pairs of a page it parsed
+    once, or a WAT's Head.Metas; `page_signals_from_html` parses then calls this)."""
     bots = {b.lower() for b in bot_names}
     out: list[str] = []
     for raw_name, content in pairs:

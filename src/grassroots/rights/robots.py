@@ -162,7 +162,7 @@ def robots_from_fetch(fetched: FetchedText, max_bytes: int = 512 * 1024) -> Robo
 def robots_signal(robots: RobotsFile, url: str, tokens: tuple[str, ...], role: str) -> Signal:
     """``role`` is "image" or "page"; the detail names it and the refusing token."""
     if robots.kind == "disallow_all":
-        return refused(Reason.ROBOTS_TXT, f"{role}: {robots.detail}, disallow all")
+        return refused(Reason.ROBOTS_UNREACHABLE, f"{role}: {robots.detail}, disallow all")
     if robots.kind == "allow_all":
         return unknown(Reason.ROBOTS_TXT, f"{role}: {robots.detail}")
     decided: dict[int, bool] = {}  # one protego evaluation per distinct rule set

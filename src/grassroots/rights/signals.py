@@ -35,6 +35,7 @@ REASON_PRECEDENCE: tuple[Reason, ...] = (
     Reason.X_ROBOTS_TAG,
     Reason.IPTC_XMP,
     Reason.C2PA,
+    Reason.ROBOTS_UNREACHABLE,  # not an opt-out: any real refusal above names the reason
 )
 
 

@@ -34,6 +34,7 @@ class RayRunner:
             # defined outside the installed package (tests, user code) resolve.
             path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
             ray.init(
+                _node_ip_address="127.0.0.1",  # a local Ray never needs another interface
                 num_cpus=max(1, self.processes),
                 include_dashboard=False,
                 log_to_driver=True,

@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.fetch.client import Fetcher, FetchConfig, FetchResult
+from grassroots.fetch.politeness import ROW_DEADLINE
 from grassroots.imaging.hashes import md5_hex, pdq, sha256_hex
 from grassroots.imaging.resize import ImageConfig, process_image
 from grassroots.layout import DatasetDir
@@ -64,7 +65,7 @@ class Download:
         started = time.monotonic()
         extra = [f for f in candidates.schema if f.name not in CANDIDATE_SCHEMA.names]
         schema = pa.schema(list(SAMPLE_SCHEMA) + [f for f in extra if f.name not in SAMPLE_SCHEMA.names])
-        stats = ShardStats()
+        stats = ShardStats(candidates=candidates.num_rows)
         with ShardWriter(task.dataset, task.shard, schema=schema) as writer:
             asyncio.run(_ShardRun(self, task.shard, candidates.to_pylist(), writer, stats, previous, layout).run())
         stats.seconds = time.monotonic() - started
@@ -89,7 +90,8 @@ def _previous_rows(layout: DatasetDir, shard: int) -> dict[str, tuple[dict, dict
                 key, ext = m.name.split(".", 1)
                 if key in files:
                     files[key][ext] = tar.extractfile(m).read()
-    return {k: (r, files[k]) for k, r in keep.items()}
+    # A success whose samples are missing from the tar is fetched again.
+    return {k: (r, files[k]) for k, r in keep.items() if r["status"] != Status.SUCCESS.value or files[k]}
 
 
 class _ShardRun:
@@ -133,11 +135,14 @@ class _ShardRun:
         while not queue.empty():
             key, row = queue.get_nowait()
             try:
-                async with asyncio.timeout(self.cfg.row_timeout):
+                async with asyncio.timeout(self.cfg.row_timeout) as deadline:
+                    ROW_DEADLINE.set(deadline)  # politeness waits extend it (fetch/politeness.py)
                     await self._row(key, row, fetcher, rights, pool)
             except TimeoutError:
-                if key not in self.done:
-                    self._drop(key, row, Reason.WATCHDOG, f"row not finished within {self.cfg.row_timeout:g} s")
+                self._drop(key, row, Reason.WATCHDOG, f"row not finished within {self.cfg.row_timeout:g} s "
+                           "(not counting politeness waits)")
+            except Exception as e:  # noqa: BLE001 - a bug on one row must not lose the shard
+                self._drop(key, row, Reason.INTERNAL_ERROR, f"{type(e).__name__}: {e}")
 
     async def _row(self, key: str, row: dict, fetcher: Fetcher, rights, pool) -> None:
         url = row.get("url") or ""
@@ -150,8 +155,22 @@ class _ShardRun:
             return self._drop(key, row, Reason.INVALID_URL, f"{e}")
         if pre.final_before_fetch:  # refused before any request for the image itself
             return self._drop(key, row, pre.reason, _refusal_message(pre), rights=pre.rights())
-        res = await fetcher.fetch(url)
+        async def before_redirect(next_url: str):
+            """A redirect to another URL is a new fetch: its host's opt-outs apply first."""
+            if await fetcher.precheck(next_url) is not None:
+                return None  # the fetcher itself refuses it (blocked address, invalid URL)
+            try:
+                hop = await rights.pre_fetch(next_url, row.get("page_url"), row.get("page_signals") or [])
+            except ValueError:
+                return None  # the fetcher fails it as invalid_url
+            return hop if hop.final_before_fetch else None
+
+        res = await fetcher.fetch(url, before_redirect=before_redirect)
         base = _fetch_columns(res)
+        if res.stopped_by is not None:
+            hop = res.stopped_by
+            return self._drop(key, row, hop.reason, f"redirect to {res.final_url} refused: {_refusal_message(hop)}",
+                              rights=pre.rights() + hop.rights(), **base)
         if not res.ok:
             return self._drop(key, row, res.error, res.message, rights=pre.rights(), **base)
         loop = asyncio.get_running_loop()
@@ -160,9 +179,9 @@ class _ShardRun:
                     sha256=sha256_hex(res.body), md5=md5_hex(res.body) if self.cfg.md5 else None)
         if img.error is None and self.cfg.pdq:
             base["pdq"], base["pdq_quality"] = await loop.run_in_executor(pool, pdq, img.image)
-        post = rights.post_fetch(pre, list(res.headers.items()), res.body, res.content_type,
-                                 pdq=base.get("pdq"), pdq_quality=base.get("pdq_quality"),
-                                 sha256=base["sha256"], md5=base.get("md5"))
+        post = await loop.run_in_executor(pool, functools.partial(
+            rights.post_fetch, pre, list(res.headers.items()), res.body, res.content_type,
+            pdq=base.get("pdq"), pdq_quality=base.get("pdq_quality"), sha256=base["sha256"], md5=base.get("md5")))
         if post.refused:  # before anything is written: refused bytes go nowhere
             return self._drop(key, row, post.reason, _refusal_message(post), rights=post.rights(), **base)
         if img.error is not None:

@@ -25,6 +25,7 @@ non_html_records, truncated_pages; ``bytes`` is the input file's size.
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass
 from typing import ClassVar
@@ -76,6 +77,7 @@ class Extract:
         source = PageSource(path, stats, self.max_page_bytes)
         seen: set[tuple[str, str]] = set()
         for page in source:
+            stats.candidates += len(page.images)  # every image seen must leave: kept or dropped
             first = len(rows.url)
             self._page_images(page, rules, rows, stats, seen)
             n = len(rows.url) - first
@@ -167,7 +169,11 @@ def _size(path: str) -> int:
 
 
 def plan_tasks(inputs: list[str], dataset: str) -> list[ShardTask]:
-    """One task per input file: globs expanded, sorted, duplicates removed."""
+    """One task per input file: globs expanded, sorted, duplicates removed.
+
+    The file -> shard number map is saved in _runs/extract/plan.json on the first
+    run; a rerun keeps every known file's number and appends new files after
+    them, so a glob that matches more files later never shifts finished shards."""
     files: list[str] = []
     for pattern in inputs:
         found = io.glob(pattern) if any(c in pattern for c in "*?[") else [pattern]
@@ -175,7 +181,13 @@ def plan_tasks(inputs: list[str], dataset: str) -> list[ShardTask]:
             raise InputError(pattern, "no such file", "give WARC/WAT paths or globs (local or fsspec URLs)")
         files.extend(found)
     files = sorted(dict.fromkeys(files))
-    return [ShardTask(shard=i, dataset=dataset, inputs=(f,)) for i, f in enumerate(files)]
+    plan_path = DatasetDir(dataset).run_plan(Extract.name)
+    known: list[str] = json.loads(io.read_text(plan_path))["inputs"] if io.exists(plan_path) else []
+    plan = known + [f for f in files if f not in set(known)]
+    if plan != known:
+        io.write_text_atomic(plan_path, json.dumps({"inputs": plan}, indent=1))
+    wanted = set(files)
+    return [ShardTask(shard=i, dataset=dataset, inputs=(f,)) for i, f in enumerate(plan) if f in wanted]
 
 
 def extract(
