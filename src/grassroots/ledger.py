@@ -11,12 +11,18 @@ import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.layout import DatasetDir
+from grassroots.plan import load_plan
 from grassroots.schema import Status
 from grassroots.stats import ShardStats
 
 
 def stage_names(dataset: str) -> list[str]:
-    return sorted({p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(DatasetDir(dataset).stages_glob())})
+    """Stages that ran on the dataset, in pipeline order (others after, by name)."""
+    from grassroots.stages import PIPELINE
+
+    order = ("import", *PIPELINE)
+    found = {p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(DatasetDir(dataset).stages_glob())}
+    return sorted(found, key=lambda s: (order.index(s) if s in order else len(order), s))
 
 
 def shard_stats(dataset: str, stage: str) -> dict[int, ShardStats]:
@@ -86,12 +92,17 @@ def _ledger_problems(layout: DatasetDir, stage: str, shard: int, st: ShardStats)
         return [f"{where}: marked done but {path} is missing"]
     table = pq.read_table(path, columns=["key", "status", "reason"])
     problems = []
-    source = layout.candidates(shard)
-    if io.exists(source):
+    planned = {p.shard: p for p in load_plan(layout.root, stage) or []}
+    if shard in planned:
+        inputs, source = planned[shard].rows, f"its planned input ({planned[shard].input})"
+    elif io.exists(layout.candidates(shard)):
+        source = layout.candidates(shard)
         with io.open_file(source) as f:
             inputs = pq.read_metadata(f).num_rows
-        if inputs != st.candidates:
-            problems.append(f"{where}: {source} has {inputs} rows, stats say {st.candidates} candidates")
+    else:
+        inputs, source = st.candidates, "?"
+    if inputs != st.candidates:
+        problems.append(f"{where}: {source} has {inputs} rows, stats say {st.candidates} candidates")
     if table.num_rows != st.candidates:
         problems.append(f"{where}: parquet has {table.num_rows} rows, stats say {st.candidates} candidates")
     keys = table.column("key").to_pylist()

@@ -16,6 +16,7 @@ from grassroots import io
 from grassroots.errors import InputError
 from grassroots.inputs import IMPORT_STAGE, UrlListSpec, candidate_shards, import_candidates, read_url_list
 from grassroots.layout import DatasetDir
+from grassroots.plan import split_plan
 from grassroots.runner import ShardTask, run_stage
 from grassroots.schema import TRANSIENT_REASONS
 from grassroots.stages.download import Download
@@ -64,13 +65,13 @@ def prepare_candidates(source: str | UrlListSpec, dataset: str, samples_per_shar
     return candidate_shards(dataset)
 
 
-def reopen_transient_failures(dataset: str, stage: str = Download.name) -> list[int]:
+def reopen_transient_failures(dataset: str, shards: list[int], stage: str = Download.name) -> list[int]:
     """For --retry-failed: un-mark finished shards that have transient failures,
     so the next run re-attempts those rows (and keeps the rest as they are)."""
     layout = DatasetDir(dataset)
     reopened = []
     transient = {r.value for r in TRANSIENT_REASONS}
-    for s in candidate_shards(dataset):
+    for s in shards:
         marker = layout.run_marker(stage, s)
         if not io.exists(marker) or not io.exists(layout.shard_parquet(s)):
             continue
@@ -85,10 +86,15 @@ def download(source, dataset: str, stage: Download, runner, *, progress: bool = 
     """Run the download stage; return (totals of this run, wall seconds)."""
     started = time.monotonic()
     _validate_rights_files(stage)
-    shards = prepare_candidates(source, dataset, stage.config.samples_per_shard)
+    layout = DatasetDir(dataset)
+    spp = stage.config.samples_per_shard
+    candidates = [layout.candidates(s) for s in prepare_candidates(source, dataset, spp)]
+    # Candidate files larger than a shard (one WARC's worth from extract) are cut
+    # into shards of --samples-per-shard rows; the plan is kept for resume.
+    plan = split_plan(dataset, stage.name, candidates, spp)
     if stage.config.retry_failed:
-        reopen_transient_failures(dataset)
-    tasks = [ShardTask(shard=s, dataset=dataset) for s in shards]
+        reopen_transient_failures(dataset, [p.shard for p in plan])
+    tasks = [ShardTask(shard=p.shard, dataset=dataset, inputs=(p.input,), rows=(p.offset, p.rows)) for p in plan]
     inputs = [source.path] if isinstance(source, UrlListSpec) else [str(source)]
     totals = run_stage(stage, tasks, runner, dataset=dataset, config=config_dict(stage), inputs=inputs, progress=progress)
     return totals, time.monotonic() - started

@@ -9,6 +9,7 @@ from grassroots.schema import REASON_STATUS, Reason
 from grassroots.stats import ShardStats
 
 _COLOR = {"refused": "magenta", "failed": "red", "filtered": "yellow"}
+_ORDER = ("refused", "failed", "filtered")
 
 
 def stats_table(title: str, t: ShardStats, wall_seconds: float | None = None) -> Table:
@@ -20,7 +21,7 @@ def stats_table(title: str, t: ShardStats, wall_seconds: float | None = None) ->
     denom = max(t.candidates, 1)
     table.add_row("[bold]candidates[/]", "", f"{t.candidates:,}", "100.0%")
     table.add_row("[green]kept[/]", "", f"{t.kept:,}", f"{100 * t.kept / denom:.1f}%")
-    for reason, n in sorted(t.reasons.items(), key=lambda kv: (REASON_STATUS[Reason(kv[0])].value, -kv[1])):
+    for reason, n in sorted(t.reasons.items(), key=lambda kv: (_ORDER.index(REASON_STATUS[Reason(kv[0])].value), -kv[1])):
         status = REASON_STATUS[Reason(reason)].value
         table.add_row(f"[{_COLOR[status]}]{status}[/]", reason, f"{n:,}", f"{100 * n / denom:.1f}%")
     for name, n in sorted(t.counters.items()):

@@ -267,3 +267,23 @@ def test_a_killed_import_is_redone_and_another_source_is_refused(tmp_path, serve
     with pytest.raises(InputError, match="already holds candidates imported from"):
         download(UrlListSpec(str(other)), str(ds), stage(), LocalRunner(), progress=False)
     assert DatasetDir(str(ds)).run_plan("import").endswith("plan.json")
+
+
+def test_a_candidate_file_larger_than_a_shard_is_split_and_resumes_to_the_same_plan(tmp_path, server):
+    from grassroots.inputs import import_candidates, read_url_list
+    from grassroots.plan import load_plan
+
+    serve_images(server, 25)
+    src = write_list(tmp_path / "urls.jsonl", server, 25)
+    ds = tmp_path / "ds"
+    # One big candidate file, as extract writes one per WARC.
+    import_candidates(read_url_list(UrlListSpec(str(src))), str(ds), 1000, str(src))
+    totals, _ = download(str(ds), str(ds), stage(samples_per_shard=10), LocalRunner(processes=2), progress=False)
+    assert totals.shards == 3 and totals.kept == 25
+    plan = load_plan(str(ds), "download")
+    assert [(p.offset, p.rows) for p in plan] == [(0, 10), (10, 10), (20, 5)]
+    rows = ledger(ds)
+    assert [r["key"] for r in rows][:2] == ["000000000", "000000001"] and rows[-1]["key"] == "000020004"
+    assert_accounted(ds)
+    again, _ = download(str(ds), str(ds), stage(samples_per_shard=7), LocalRunner(), progress=False)
+    assert again.skipped_shards == 3  # the saved plan wins: nothing re-cut, nothing redone

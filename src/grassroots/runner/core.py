@@ -17,11 +17,14 @@ from grassroots.stats import ShardStats
 
 @dataclass(frozen=True)
 class ShardTask:
-    """One unit of work: shard number ``shard`` of dataset ``dataset``."""
+    """One unit of work: shard number ``shard`` of dataset ``dataset``, reading
+    ``inputs`` (the stage's default input for the shard when empty), or only
+    ``rows`` = (offset, count) of a single input when an input is split."""
 
     shard: int
     dataset: str
     inputs: tuple[str, ...] = ()
+    rows: tuple[int, int] | None = None
 
 
 class Stage(Protocol):

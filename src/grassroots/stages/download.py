@@ -59,8 +59,10 @@ class Download:
 
     def __call__(self, task: ShardTask) -> ShardStats:
         layout = DatasetDir(task.dataset)
-        with io.open_file(layout.candidates(task.shard)) as f:
+        with io.open_file(task.inputs[0] if task.inputs else layout.candidates(task.shard)) as f:
             candidates = pq.read_table(f)
+        if task.rows is not None:  # one part of a candidate file larger than a shard
+            candidates = candidates.slice(*task.rows)
         previous = _previous_rows(layout, task.shard) if self.config.retry_failed else {}
         started = time.monotonic()
         extra = [f for f in candidates.schema if f.name not in CANDIDATE_SCHEMA.names]
