@@ -287,3 +287,20 @@ def test_a_candidate_file_larger_than_a_shard_is_split_and_resumes_to_the_same_p
     assert_accounted(ds)
     again, _ = download(str(ds), str(ds), stage(samples_per_shard=7), LocalRunner(), progress=False)
     assert again.skipped_shards == 3  # the saved plan wins: nothing re-cut, nothing redone
+
+
+def test_rights_flags_are_recorded_in_the_manifest(tmp_path, server):
+    from grassroots.manifest import read_manifest
+
+    serve_images(server, 2)
+    src = write_list(tmp_path / "urls.jsonl", server, 2)
+    registry = tmp_path / "optout.txt"
+    registry.write_text("example.org\n")
+    ds = tmp_path / "ds"
+    res = CliRunner().invoke(app, ["download", str(src), "-o", str(ds), "--allow-loopback", "--processes", "1",
+                                   "--no-conservative-robots", "--no-honour-noindex", "--registry", str(registry)])
+    assert res.exit_code == 0, res.output
+    rights = read_manifest(str(ds))["runs"][-1]["config"]["rights"]["config"]
+    assert rights["conservative_robots"] is False and rights["honour_noindex"] is False
+    assert rights["registry_paths"] == [str(registry)]
+    assert "kept" in res.output and "rows/s" in res.output
