@@ -197,6 +197,7 @@ def extract(
     context_chars: int = typer.Option(200, min=0, help="Keep up to this much nearby text (figcaption or parent); 0 = none."),
     max_page_bytes: int = typer.Option(8 << 20, min=1, help="Parse at most this many bytes of one HTML page."),
     detect_language: bool = typer.Option(True, help="Identify each page's language (page_lang)."),
+    dedup: bool = typer.Option(True, help="Also drop (url, caption) pairs already found in another input file (duplicates are always dropped within a file)."),
     runner: str = typer.Option("local", help=RUNNER_HELP),
     processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
@@ -205,19 +206,23 @@ def extract(
     import time
 
     from grassroots.errors import GrassrootsError
+    from grassroots.pipeline import extract as run_extract
     from grassroots.report import print_stats
-    from grassroots.stages.extract import Extract, extract as run_extract
+    from grassroots.stages.extract import Extract
 
     stage = Extract(min_caption_chars=min_caption_chars, min_declared_side=min_declared_side,
                     url_patterns=url_patterns, markup_hints=markup_hints, context_chars=context_chars,
                     max_page_bytes=max_page_bytes, detect_language=detect_language)
     started = time.monotonic()
     try:
-        totals = run_extract(list(inputs), str(output), stage, _runner(runner, processes, ray_address))
+        totals, deduped = run_extract(list(inputs), str(output), stage, _runner(runner, processes, ray_address),
+                                      dedup=dedup)
     except GrassrootsError as e:
         console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
         raise typer.Exit(2) from None
     print_stats(console, f"extract -> {output}", totals, time.monotonic() - started)
+    if deduped is not None:
+        print_stats(console, "dedup across input files", deduped)
     if totals.failed_shards:
         console.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
         raise typer.Exit(1)

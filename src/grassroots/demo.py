@@ -80,10 +80,10 @@ def _fresh_dir(out: Path) -> None:
 def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = True) -> DemoResult:
     from grassroots.fetch.client import FetchConfig
     from grassroots.miniweb import MiniWeb, load_spec, write_warc
-    from grassroots.pipeline import download
+    from grassroots.pipeline import download, extract
     from grassroots.runner import make_runner
     from grassroots.stages.download import Download, DownloadConfig
-    from grassroots.stages.extract import extract
+    from grassroots.stages.extract import Extract
 
     say = (console or Console(quiet=True)).print
     if cfg.size not in SIZES:
@@ -101,7 +101,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
         write_warc(str(warc), web.base_urls, seed=cfg.seed, wat=True, spec=spec)
         say(f"[bold]2. crawl[/] wrote {warc} (+ WAT) — {warc.stat().st_size / 1e6:.2f} MB")
         t0 = time.monotonic()
-        ex = extract([str(warc)], str(dataset), runner=runner, progress=progress)
+        ex, _ = extract([str(warc)], str(dataset), Extract(), runner, progress=progress)
         t_extract = time.monotonic() - t0
         say(f"[bold]3. extract[/] {ex.counters.get('pages', 0)} pages -> {ex.kept} candidates "
             f"({ex.dropped} dropped by LAION rules) in {t_extract:.1f} s")

@@ -29,7 +29,7 @@ def shard_stats(dataset: str, stage: str) -> dict[int, ShardStats]:
     layout = DatasetDir(dataset)
     out = {}
     for path in io.glob(layout.markers_glob(stage)):
-        if path.endswith(".failed.json"):
+        if path.rsplit("/", 1)[-1].count(".") != 1:  # NNNNN.failed.json, NNNNN.pending.json
             continue
         out[DatasetDir.shard_of(path)] = ShardStats.from_json(io.read_text(path))
     return out

@@ -109,3 +109,14 @@ def _validate_rights_files(stage: Download) -> None:
     cfg = stage.rights.config
     Registry.load(cfg.registry_paths)
     Blocklist.load(cfg.blocklist_paths, cfg.pdq_min_quality, cfg.pdq_max_distance)
+
+
+def extract(inputs: list[str], dataset: str, stage, runner, *, dedup: bool = True,
+            progress: bool = True) -> tuple[ShardStats, ShardStats | None]:
+    """extract every input file, then (by default) dedup across files.
+    Returns (extract totals of this run, dedup totals or None)."""
+    from grassroots.stages.dedup import dedup_candidates
+    from grassroots.stages.extract import extract as run_extract
+
+    totals = run_extract(inputs, dataset, stage, runner, progress=progress)
+    return totals, (dedup_candidates(dataset) if dedup else None)
