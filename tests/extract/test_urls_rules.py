@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from grassroots.extract.rules import Rules, clean_caption, image_reason
-from grassroots.extract.urls import best_srcset, normalise_url, resolve
+from grassroots.extract.urls import best_srcset, resolve
+from grassroots.urls import normalise_url
 
 BASE = "http://example.com/a/b.html"
 

@@ -6,7 +6,7 @@ import pytest
 
 from grassroots.errors import InputError
 from grassroots.rights.registry import Registry
-from grassroots.rights.urls import normalize_url
+from grassroots.urls import normalise_url
 
 REGISTRY = """# opted-out creators
 artist.example
@@ -57,7 +57,7 @@ def test_bad_line_names_file_and_row(tmp_path):
     assert e.value.row == 2 and "bad.csv" in str(e.value)
 
 
-def test_normalize_url():
-    assert normalize_url("HTTPS://Example.COM:443") == "https://example.com/"
-    assert normalize_url("http://example.com:8080/a%2fb/%7e?q=%e2#f") == "http://example.com:8080/a%2Fb/~?q=%E2"
-    assert normalize_url("http://example.com/caf\u00e9 x") == "http://example.com/caf%C3%A9%20x"
+def test_normalise_url():
+    assert normalise_url("HTTPS://Example.COM:443") == "https://example.com/"
+    assert normalise_url("http://example.com:8080/a%2fb/%7e?q=%e2#f") == "http://example.com:8080/a%2Fb/~?q=%E2"
+    assert normalise_url("http://example.com/caf\u00e9 x") == "http://example.com/caf%C3%A9%20x"

@@ -24,8 +24,8 @@ from grassroots.rights.fetcher import FetchedText
 from grassroots.rights.patterns import PathPattern
 from grassroots.rights.robots import Group, parse_groups, select_rules
 from grassroots.rights.signals import Signal, allowed, refused, unknown
-from grassroots.rights.urls import path_and_query
 from grassroots.schema import Reason
+from grassroots.urls import path_and_query
 
 _EXTENSION_ONLY = re.compile(r"/\*\.[A-Za-z0-9]+\$?")
 

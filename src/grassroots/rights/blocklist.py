@@ -5,7 +5,7 @@ File format (UTF-8 text, one entry per line; blank lines, ``#`` comments and a
 
     md5,<32 hex>              md5 of the original response bytes
     sha256,<64 hex>           sha256 of the original response bytes
-    url_sha256,<64 hex>       sha256 of normalize_url(url) as UTF-8 (`url_hash`)
+    url_sha256,<64 hex>       sha256 of normalise_url(url) as UTF-8 (`url_hash`)
     url,<absolute URL>        convenience: hashed on load like url_sha256
     pdq,<64 hex>[,quality]    PDQ hash; matches at Hamming distance <= 31
 
@@ -24,13 +24,22 @@ from pathlib import Path
 import numpy as np
 
 from grassroots.errors import InputError
-from grassroots.rights.urls import normalize_url
+from grassroots.urls import normalise_url
 
 _HEX = {"md5": 32, "sha256": 64, "url_sha256": 64, "pdq": 64}
 
 
 def url_hash(url: str) -> str:
-    return hashlib.sha256(normalize_url(url).encode()).hexdigest()
+    """sha256 (hex) of ``grassroots.urls.normalise_url(url)`` encoded as UTF-8: the
+    project's one normal form, the same key extract dedups on. It lower-cases scheme
+    and host, IDNA-encodes the host, drops userinfo, the default port, the fragment
+    and an empty ``?``, removes dot segments and normalises percent-encoding, so
+    ``HTTPS://user@Example.COM:443/a/../b.jpg?#x`` hashes as ``https://example.com/b.jpg``.
+    ValueError for anything that is not an absolute http(s) URL."""
+    normal = normalise_url(url)
+    if normal is None:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    return hashlib.sha256(normal.encode()).hexdigest()
 
 
 def pdq_words(hex64: str) -> np.ndarray:

@@ -34,10 +34,10 @@ from grassroots.rights.tdmrep import (
     from_page_signals,
     tdmrep_from_fetch,
 )
-from grassroots.rights.urls import origin
 from grassroots.rights.x_robots import header_values, x_robots_signal
 from grassroots.rights.xmp import xmp_signal
 from grassroots.schema import Reason
+from grassroots.urls import origin
 
 __all__ = ["Outcome", "RightsChecker", "Signal", "Verdict"]
 
@@ -162,12 +162,11 @@ class RightsChecker:
         ``url`` must be an absolute http(s) URL (ValueError otherwise); a ``page_url``
         that is not one is noted and its host checks are skipped.
         """
-        origin(url)  # ValueError for a URL we cannot check
+        if origin(url) is None:  # a URL we cannot check
+            raise ValueError(f"not an absolute http(s) URL: {url!r}")
         notes: list[Signal] = []
         if page_url:
-            try:
-                origin(page_url)
-            except ValueError:
+            if origin(page_url) is None:
                 notes.append(unknown(Reason.ROBOTS_TXT, f"page: not an http(s) URL: {page_url}"))
                 page_url = None
         listed = self._listed(url, page_url)

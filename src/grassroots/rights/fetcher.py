@@ -18,9 +18,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from grassroots.rights.urls import origin
+from grassroots.urls import origin
 
 T = TypeVar("T")
+
+
+def _origin(url: str) -> str:
+    """The cache key; ValueError for anything that is not an absolute http(s) URL."""
+    key = origin(url)
+    if key is None:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    return key
 
 
 @dataclass(frozen=True)
@@ -66,11 +74,11 @@ class HostFileCache(Generic[T]):
 
     def peek(self, url: str) -> T | None:
         """The cached value if fresh, without awaiting (the common, hot path)."""
-        entry = self._entries.get(origin(url))
+        entry = self._entries.get(_origin(url))
         return entry.value if entry is not None and entry.expires > self.clock() else None
 
     async def get(self, url: str) -> T:
-        key = origin(url)
+        key = _origin(url)
         entry = self._entries.get(key)
         if entry is not None and entry.expires > self.clock():
             return entry.value

@@ -3,7 +3,7 @@
 ``*`` matches any run of characters (including none and ``/``), a trailing ``$``
 anchors the end, everything else is literal and matched from the start of the
 path. Patterns and paths are compared after the same percent-encoding
-normalisation (`urls.normalize_percent`), so ``/%7Euser`` and ``/~user`` agree.
+normalisation (`grassroots.urls.normalise_percent`), so ``/%7Euser`` and ``/~user`` agree.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from grassroots.rights.urls import normalize_percent
+from grassroots.urls import normalise_percent
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class PathPattern:
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        normal = normalize_percent(self.text)
+        normal = normalise_percent(self.text)
         anchored = normal.endswith("$")
         body = normal[:-1] if anchored else normal
         regex = ".*".join(re.escape(part) for part in body.split("*"))
@@ -34,5 +34,5 @@ class PathPattern:
         object.__setattr__(self, "_regex", re.compile(regex + ("$" if anchored else ""), flags))
 
     def matches(self, path: str) -> bool:
-        """``path`` must already be normalised (`urls.path_and_query`)."""
+        """``path`` must already be normalised (`grassroots.urls.path_and_query`)."""
         return self._regex.match(path) is not None

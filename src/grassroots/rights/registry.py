@@ -10,7 +10,7 @@ File format (UTF-8 text, one entry per line; blank lines and ``#`` comments
     prefix,https://example.org/art/      domain | prefix | url
     url,https://example.org/a.jpg
 
-URLs are compared after `urls.normalize_url` and without their scheme (an opt-out
+URLs are compared after `grassroots.urls.normalise_url` and without their scheme (an opt-out
 of ``https://x/a.jpg`` also covers ``http://x/a.jpg``). Both the image URL and
 the page URL are checked.
 """
@@ -23,14 +23,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from grassroots.errors import InputError
-from grassroots.rights.urls import host_of, normalize_url
+from grassroots.urls import host_of, normalise_url
 
 KINDS = ("domain", "prefix", "url")
 _COMMENT = re.compile(r"(^|\s)#.*$")  # whole-line or after whitespace (URLs keep fragments)
 
 
 def _schemeless(url: str) -> str:
-    return normalize_url(url).split("://", 1)[1]
+    normal = normalise_url(url)
+    if normal is None:
+        raise ValueError(f"not an absolute http(s) URL: {url!r}")
+    return normal.split("://", 1)[1]
 
 
 @dataclass

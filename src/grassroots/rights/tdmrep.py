@@ -28,9 +28,9 @@ from grassroots.rights import page_signals as ps
 from grassroots.rights.fetcher import FetchedText
 from grassroots.rights.patterns import PathPattern
 from grassroots.rights.signals import Signal, allowed, refused, unknown
-from grassroots.rights.urls import path_and_query
 from grassroots.rights.x_robots import header_values
 from grassroots.schema import Reason
+from grassroots.urls import path_and_query
 
 
 @dataclass(frozen=True)
