@@ -45,7 +45,7 @@ def _format_of(spec: UrlListSpec) -> str:
         return "jsonl"
     if ext not in FORMATS:
         raise InputError(spec.path, f"cannot tell the format from the extension {ext!r}",
-                         f"name the file .csv/.tsv/.parquet/.jsonl/.txt or pass --input-format")
+                         "name the file .csv/.tsv/.parquet/.jsonl/.txt or pass --input-format")
     return ext
 
 

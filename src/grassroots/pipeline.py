@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.errors import InputError
-from grassroots.inputs import IMPORT_STAGE, UrlListSpec, candidate_shards, import_candidates, read_url_list
+from grassroots.inputs import UrlListSpec, candidate_shards, import_candidates, read_url_list
 from grassroots.layout import DatasetDir
 from grassroots.plan import split_plan
 from grassroots.runner import ShardTask, run_stage

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grassroots.errors import InputError
+from grassroots.rights.listfile import add_lines
 from grassroots.urls import normalise_url
 
 _HEX = {"md5": 32, "sha256": 64, "url_sha256": 64, "pdq": 64}
@@ -85,12 +85,7 @@ class Blocklist:
     @classmethod
     def load(cls, paths: Iterable[str | Path], min_quality: int = 50, max_distance: int = 31) -> Blocklist:
         blocklist = cls(min_quality, max_distance)
-        for path in paths:
-            for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-                try:
-                    blocklist.add_line(line)
-                except ValueError as e:
-                    raise InputError(str(path), str(e), "see grassroots/rights/blocklist.py", row=n) from e
+        add_lines(paths, blocklist.add_line, "one 'KIND VALUE [QUALITY]' per line; see grassroots/rights/README.md")
         return blocklist
 
     def __len__(self) -> int:

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grassroots.errors import InputError
+from grassroots.rights.listfile import add_lines
 from grassroots.urls import host_of, normalise_url
 
 KINDS = ("domain", "prefix", "url")
@@ -70,12 +70,7 @@ class Registry:
     @classmethod
     def load(cls, paths: Iterable[str | Path]) -> Registry:
         registry = cls()
-        for path in paths:
-            for n, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
-                try:
-                    registry.add_line(line)
-                except ValueError as e:
-                    raise InputError(str(path), str(e), "see grassroots/rights/registry.py", row=n) from e
+        add_lines(paths, registry.add_line, "one domain, URL prefix or URL per line; see grassroots/rights/README.md")
         return registry
 
     def __len__(self) -> int:
