@@ -62,6 +62,13 @@ class DatasetDir:
     def run_failure(self, stage: str, shard: int) -> str:
         return self._join("_runs", stage, f"{shard_name(shard)}.failed.json")
 
+    def run_progress(self, stage: str, shard: int) -> str:
+        """Rows done so far by a running shard (removed when it ends)."""
+        return self._join("_runs", stage, f"{shard_name(shard)}.progress")
+
+    def progress_glob(self, stage: str) -> str:
+        return self._join("_runs", stage, "*.progress")
+
     def run_plan(self, stage: str) -> str:
         return self._join("_runs", stage, "plan.json")
 

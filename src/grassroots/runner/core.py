@@ -127,9 +127,13 @@ def run_stage(
     layout = DatasetDir(dataset)
     for d in (layout.shards_dir, layout.candidates_dir):
         io.remove_stale_temporaries(d)
+    for stale in io.glob(layout.progress_glob(stage.name)):  # from a killed run
+        io.remove(stale)
     started = time.time()
     results: list[ShardStats] = []
-    with ShardProgress(stage.name, len(tasks), enabled=progress and len(tasks) > 1) as bar:
+    total_rows = sum(t.rows[1] for t in tasks) if tasks and all(t.rows for t in tasks) else None
+    with ShardProgress(stage.name, len(tasks), enabled=progress and bool(tasks), dataset=dataset,
+                       total_rows=total_rows) as bar:
         for stats in runner.map(_ShardCall(stage, retry), tasks):
             results.append(stats)
             bar.advance(stats)

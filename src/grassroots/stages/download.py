@@ -28,6 +28,7 @@ from grassroots.fetch.politeness import ROW_DEADLINE
 from grassroots.imaging.hashes import md5_hex, pdq, sha256_hex
 from grassroots.imaging.resize import ImageConfig, process_image
 from grassroots.layout import DatasetDir
+from grassroots.progress import RowReporter
 from grassroots.rights.gate import RightsGate
 from grassroots.runner.core import ShardTask
 from grassroots.schema import CANDIDATE_SCHEMA, SAMPLE_SCHEMA, TRANSIENT_REASONS, Reason, Status, make_key
@@ -101,6 +102,7 @@ class _ShardRun:
                  stats: ShardStats, previous: dict, layout: DatasetDir):
         self.stage, self.cfg, self.shard = stage, stage.config, shard
         self.rows, self.writer, self.stats, self.previous = rows, writer, stats, previous
+        self.layout = layout
         self.width = max(4, len(str(max(self.cfg.samples_per_shard, len(rows)) - 1)))
         self.done: set[str] = set()
 
@@ -115,6 +117,8 @@ class _ShardRun:
             else:
                 queue.put_nowait((key, row))
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=cfg.image_threads, thread_name_prefix="image")
+        reporter = RowReporter(self.layout.root, Download.name, self.shard, len(self.rows))
+        ticker = asyncio.create_task(self._report_rows(reporter))
         try:
             async with Fetcher(cfg.fetch, self.stage.socket_factory) as fetcher, self.stage.rights.open(fetcher) as rights:
                 workers = [asyncio.create_task(self._worker(queue, fetcher, rights, pool))
@@ -126,12 +130,19 @@ class _ShardRun:
                 for w in workers:
                     w.cancel()
         finally:
+            ticker.cancel()
+            reporter.close()
             pool.shutdown(wait=False, cancel_futures=True)
         # Whatever the watchdog cut short is still accounted for.
         for i, row in enumerate(self.rows):
             key = make_key(self.shard, i, self.width)
             if key not in self.done:
                 self._drop(key, row, Reason.WATCHDOG, f"shard watchdog: not finished within {budget:.0f} s")
+
+    async def _report_rows(self, reporter) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            await asyncio.get_running_loop().run_in_executor(None, reporter.report, len(self.done))
 
     async def _worker(self, queue, fetcher, rights, pool) -> None:
         while not queue.empty():
