@@ -78,3 +78,68 @@ def test_fsspec_url_input(tmp_path):
     ds = tmp_path / "ds"
     totals = extract([f"file://{warc}"], str(ds), progress=False, runner=LocalRunner())
     assert totals.kept == 1
+
+
+# selectolax (lexbor) port of html.py: behaviour kept from the resiliparse version
+
+
+def test_lexbor_bytes_are_the_decoded_page():
+    from grassroots.extract.html import decode_html, html_utf8
+
+    bodies = [
+        (b"<p>plain ascii</p>", None), (b"<p>plain ascii</p>", "utf-8"), (b"<p>ascii</p>", "windows-1252"),
+        ("<p>caf\u00e9 \U0001F600</p>".encode(), "utf-8"), (b"\xef\xbb\xbf<p>bom \xc3\xa9</p>", None),
+        (b"<p>bad \xff\xfe utf-8</p>", "utf-8"), ("<p>Caf\u00e9</p>".encode("cp1252"), "iso-8859-1"),
+        ("<p>\u5bcc\u58eb\u5c71</p>".encode("shift_jis"), "shift_jis"), (b"<p>ascii</p>", "shift_jis"),
+        ("<p>utf16</p>".encode("utf-16"), None), (b"<p>\x1b$B\x3b\x33\x1b(B</p>", "iso-2022-jp"),
+        (b'<meta charset="windows-1251"><p>\xcf\xf0\xe8</p>', None), (b"<p>nul \x00 byte</p>", "utf-8"),
+    ]
+    for body, declared in bodies:
+        assert html_utf8(body, declared) == decode_html(body, declared).encode("utf-8"), (body, declared)
+
+
+def test_image_reason_declared_size_fast_path():
+    from grassroots.extract.rules import Rules, declared_too_small, image_reason
+
+    values = [None, "", "0", "19", "20", "640", "12px", " 12 ", "50%", "auto", "1.5", "٣", "0019", "99999999999"]
+    for min_side in (0, 20):
+        rules = Rules(min_declared_side=min_side)
+        for w in values:
+            for h in values:
+                dropped = image_reason(rules, "http://example.com/photo.jpg", w, h, "") is not None
+                assert dropped == declared_too_small(w, h, min_side), (w, h, min_side)
+
+
+def test_first_figcaption_walk_matches_the_selector():
+    from selectolax.lexbor import LexborHTMLParser
+
+    from grassroots.extract.html import FIGURE_WALK_BUDGET, _first_figcaption
+
+    figures = [
+        "<figure><img></figure>",
+        "<figure><div><span>x</span><p><figcaption>deep</figcaption></p></div><figcaption>direct</figcaption></figure>",
+        "<figure><!--c-->text<b><i></i></b></figure><figcaption>outside</figcaption>",
+        "<figure>" + "<div><span>x</span></div>" * FIGURE_WALK_BUDGET + "<figcaption>late</figcaption></figure>",
+        "<figure>" + "<p>x</p>" * (2 * FIGURE_WALK_BUDGET) + "</figure><figcaption>after</figcaption>",
+    ]
+    for html in figures:
+        fig = LexborHTMLParser(html).tags("figure")[0]
+        a, b = _first_figcaption(fig), fig.css_first("figcaption")
+        assert (a is None) == (b is None) and (a is None or a.mem_id == b.mem_id), html
+
+
+def test_title_is_the_first_html_title(tmp_path):
+    pages = [
+        html_page(PAGE, "<body><svg><title>icon</title></svg><title> Real  title </title><img src=a.jpg alt='after an svg title'>"),
+        html_page("http://example.com/2", "<body><svg><title>only an svg title</title></svg><img src=b.jpg alt='svg title only'>"),
+        html_page("http://example.com/3", "<head><title>Head</title></head><body><title>Body</title><img src=c.jpg alt='head title wins'>"),
+    ]
+    _, rows, _ = run(tmp_path, pages)
+    assert {r["caption"]: r["page_title"] for r in rows} == {
+        "after an svg title": "Real title", "svg title only": None, "head title wins": "Head"}
+
+
+def test_context_counts_child_elements_not_comments(tmp_path):
+    body = "<div>" + "<span>s</span><!-- c -->" * 19 + "<img src=a.jpg alt='twenty children'></div>"
+    _, rows, _ = run(tmp_path, [html_page(PAGE, body)])
+    assert rows[0]["context"] == "s" * 19  # 20 elements (and 19 comments): not a gallery

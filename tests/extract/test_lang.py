@@ -79,3 +79,16 @@ def test_detect_language():
     assert lang.detect_language(TEXTS[1]) == "de"
     assert lang.detect_language("   ") is None
     assert lang.detect_language("") is None
+
+
+def test_classify_many_is_classify_row_by_row(scorer):
+    texts = TEXTS + _random_texts(400)
+    texts = [t for t in texts if t.strip()]
+    assert scorer.classify_many(texts) == [scorer.classify(t) for t in texts]
+    assert scorer.classify_many([]) == []
+
+
+def test_detect_languages_matches_detect_language():
+    texts = TEXTS + _random_texts(200) + ["x" * 1000, "Ein Wanderer " * 60]
+    assert lang.detect_languages(texts) == [lang.detect_language(t) for t in texts]
+    assert lang.detect_languages([]) == []

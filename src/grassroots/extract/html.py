@@ -1,4 +1,11 @@
-"""One HTML page -> a Page: parsed once with resiliparse (lexbor), never with regex.
+"""One HTML page -> a Page: parsed once with selectolax's lexbor backend, never with regex.
+
+selectolax, not resiliparse's HTMLTree (same lexbor engine): resiliparse 2.0 keeps
+every node it hands out in a weak-reference cache (~2.5 us per image and per
+parent), which made HTML the largest cost of extract; the answers are the same
+(a differential run over random tag soup and mini-web pages found no difference).
+resiliparse still picks the charset, and names the title when a <title> sits
+inside <svg>/<math> (lexbor's tag search cannot tell the namespaces apart).
 
 Decoding: the charset the HTTP ``Content-Type`` declares; else the page's own
 ``<meta charset>`` / ``http-equiv`` (resiliparse reads it from the first 1 KiB);
@@ -15,15 +22,17 @@ of ``data-srcset`` / ``srcset``, else of the first ``<picture><source srcset>``.
 from __future__ import annotations
 
 from resiliparse.parse.encoding import detect_encoding, map_encoding_to_html5
-from resiliparse.parse.html import HTMLTree
+from selectolax.lexbor import LexborHTMLParser
 
 from grassroots.extract.page import ImageRef, Page
 from grassroots.extract.urls import best_srcset, resolve, resolve_base
 
 LAZY_ATTRS = ("data-src", "data-lazy-src", "data-original")
 SRCSET_ATTRS = ("data-srcset", "srcset")
+REL_LICENSE_SELECTOR = "[rel~=license][href]"
 CC_LICENSE_SELECTOR = '[href*="creativecommons.org/licenses/"], [href*="creativecommons.org/publicdomain/"]'
 CONTEXT_MAX_CHILDREN = 20  # a parent with more elements is a gallery, not a caption
+FIGURE_WALK_BUDGET = 32  # elements of a <figure> walked in Python before asking a selector
 
 
 _BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
@@ -50,8 +59,35 @@ def decode_html(body: bytes, declared: str | None) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
-def parse_tree(body: bytes, declared_charset: str | None) -> HTMLTree:
-    return HTMLTree.parse(decode_html(body, declared_charset))
+def html_utf8(body: bytes, declared: str | None) -> bytes:
+    """``decode_html(body, declared)`` as UTF-8, the form lexbor parses. Most pages
+    are valid UTF-8 already, or ASCII in an ASCII-compatible charset: then the bytes
+    themselves (a decode and re-encode of the whole page saved)."""
+    codec = decode_charset(body, declared)
+    if codec == "utf-8":
+        if body.isascii():
+            return body
+        try:
+            body.decode("utf-8")  # valid: decoding with "replace" would change nothing
+        except UnicodeDecodeError:
+            return decode_html(body, declared).encode("utf-8")
+        return body[3:] if body.startswith(b"\xef\xbb\xbf") else body
+    if codec in ASCII_COMPATIBLE and body.isascii():
+        return body
+    return decode_html(body, declared).encode("utf-8", "replace")  # (no surrogates: "replace" decoding)
+
+
+# Codecs (as map_encoding_to_html5 names them) that decode every ASCII-only byte
+# string to the same characters; stateful ones (iso2022_*) and UTF-16 are not here.
+ASCII_COMPATIBLE = frozenset(
+    ["cp866", "gbk", "gb18030", "big5", "euc_jp", "euc_kr", "shift_jis", "koi8-r", "koi8-u", "mac-roman"]
+    + [f"cp{n}" for n in range(1250, 1259)]
+    + [f"iso8859-{n}" for n in (*range(2, 12), *range(13, 17))]
+)
+
+
+def parse_tree(body: bytes, declared_charset: str | None) -> LexborHTMLParser:
+    return LexborHTMLParser(html_utf8(body, declared_charset))
 
 
 def page_from_html(
@@ -61,83 +97,107 @@ def page_from_html(
     charset: str | None = None,
     record_id: str | None = None,
     crawl_date: str | None = None,
-) -> tuple[Page, HTMLTree | None]:
+) -> tuple[Page, LexborHTMLParser]:
     """The page's images and page-level fields; the tree is returned for callers
-    that need more from it (None when the page has no element tree)."""
+    that need more from it (``page_details``)."""
     tree = parse_tree(body, charset)
-    doc = tree.document
     page = Page(url=url, base=url, title=None, record_id=record_id, crawl_date=crawl_date)
-    if doc is None:
-        return page, None
-    # Slice once: resiliparse rebuilds a node list on every index or iteration step.
-    imgs = doc.get_elements_by_tag_name("img")[:]
+    imgs = tree.tags("img")
     if not imgs:
         return page, tree  # nothing to extract: skip the rest of the page
-    page.base = resolve_base(_base_href(doc), url)
-    page.title = " ".join((tree.title or "").split()) or None
+    page.base = resolve_base(_base_href(tree), url)
+    page.title = _title(tree)
     page.images = [_image(img) for img in imgs]
     return page, tree
 
 
-def page_details(page: Page, tree: HTMLTree) -> None:
+def page_details(page: Page, tree: LexborHTMLParser) -> None:
     """Fill metas and licence: only for pages that yielded a candidate."""
-    doc = tree.document
-    page.metas = [
-        ((m.getattr("name") or "").strip().lower(), m.getattr("content") or "")
-        for m in doc.query_selector_all("meta[name]")[:]
-    ]
-    page.license = _license(doc, page.base)
+    metas = []
+    for m in tree.tags("meta"):  # what "meta[name]" selects, without compiling a selector per page
+        attrs = m.attributes
+        if "name" in attrs:
+            metas.append(((attrs["name"] or "").strip().lower(), attrs.get("content") or ""))
+    page.metas = metas
+    page.license = _license(tree, page.base)
 
 
-def _base_href(doc) -> str | None:
-    """The ``href`` of the first ``<base href>`` (what ``base[href]`` selects, without
-    compiling a selector per page)."""
-    for base in doc.get_elements_by_tag_name("base")[:]:
-        href = base.getattr("href")
-        if href is not None:
-            return href
+def _base_href(tree: LexborHTMLParser) -> str | None:
+    """The ``href`` of the first ``<base href>`` ("" when it has no value)."""
+    for base in tree.tags("base"):
+        attrs = base.attributes
+        if "href" in attrs:
+            return attrs["href"] or ""
     return None
 
 
+def _title(tree: LexborHTMLParser) -> str | None:
+    """The text of the document's first HTML ``<title>`` (as ``document.title``),
+    whitespace collapsed. A ``<title>`` inside ``<svg>``/``<math>`` may be an SVG
+    or MathML element, which lexbor's tag search does not tell apart: such
+    (rare) pages ask resiliparse, whose ``title`` checks the namespace."""
+    head = tree.head
+    if head is not None:  # the usual place: a <title> child of <head> is the first in the document
+        for child in head.iter():
+            if child.tag == "title":
+                return " ".join(child.text_lexbor().split()) or None
+    for node in tree.tags("title"):
+        parent = node.parent
+        while parent is not None:
+            if parent.tag in _FOREIGN_ROOTS:
+                from resiliparse.parse.html import HTMLTree
+
+                text = tree.raw_html.decode("utf-8", "replace")
+                return " ".join((HTMLTree.parse(text).title or "").split()) or None
+            parent = parent.parent
+        return " ".join(node.text_lexbor().split()) or None
+    return None
+
+
+_FOREIGN_ROOTS = frozenset({"svg", "math"})
+
+
 def _image(img) -> ImageRef:
-    getattr_ = img.getattr
-    src = getattr_("data-src") or getattr_("data-lazy-src") or getattr_("data-original")  # LAZY_ATTRS
+    # One dict per <img> (lexbor: a valueless attribute is None; resiliparse said "",
+    # which every use below treats as None does).
+    attrs = img.attributes
+    get = attrs.get
+    src = get("data-src") or get("data-lazy-src") or get("data-original")  # LAZY_ATTRS
     if src and not src.strip():  # a blank one: the first that is not blank, if any
-        src = next((v for v in map(getattr_, LAZY_ATTRS) if v and v.strip()), None)
+        src = next((v for v in map(get, LAZY_ATTRS) if v and v.strip()), None)
     elif not src:
         src = None
     if src is None:
-        src = getattr_("src")
+        src = get("src")
         if not src or not src.strip() or src.lstrip()[:5].lower() == "data:":
-            src = _from_srcset(img) or src
-    cls, id_ = getattr_("class"), getattr_("id")
+            src = _from_srcset(img, attrs) or src
+    cls, id_ = get("class"), get("id")
     hints = (f"{cls} {id_}" if id_ else cls) if cls else (id_ or "")
-    return ImageRef(src, getattr_("alt"), getattr_("width"), getattr_("height"), hints, img)
+    return ImageRef(src, get("alt"), get("width"), get("height"), hints, img)
 
 
-def _from_srcset(img) -> str | None:
+def _from_srcset(img, attrs: dict) -> str | None:
     for attr in SRCSET_ATTRS:
-        found = best_srcset(img.getattr(attr))
+        found = best_srcset(attrs.get(attr))
         if found:
             return found
     picture = img.parent
     if picture is not None and picture.tag == "picture":
-        for source in picture.get_elements_by_tag_name("source")[:]:
-            found = best_srcset(source.getattr("srcset") or source.getattr("data-srcset"))
+        for source in picture.css("source"):
+            a = source.attributes
+            found = best_srcset(a.get("srcset") or a.get("data-srcset"))
             if found:
                 return found
     return None
 
 
-def _license(doc, base: str) -> str | None:
-    for el in doc.query_selector_all("[rel~=license][href]")[:]:
-        url = resolve(el.getattr("href"), base)
-        if url:
-            return url
-    for el in doc.query_selector_all(CC_LICENSE_SELECTOR)[:]:
-        url = resolve(el.getattr("href"), base)
-        if url:
-            return url
+def _license(tree: LexborHTMLParser, base: str) -> str | None:
+    # Two selectors, two passes: one pass with both as a selector list is slower.
+    for selector in (REL_LICENSE_SELECTOR, CC_LICENSE_SELECTOR):
+        for el in tree.css(selector):
+            url = resolve(el.attributes.get("href"), base)
+            if url:
+                return url
     return None
 
 
@@ -156,13 +216,50 @@ def context_of(node, max_chars: int) -> str | None:
             return None
         tag = parent.tag
     if tag == "figure":
-        caps = parent.get_elements_by_tag_name("figcaption")  # the first, as query_selector: no selector to compile
-        text = caps[0].text if len(caps) else parent.text
-    elif tag in ("body", "html") or parent.child_element_count > CONTEXT_MAX_CHILDREN:
+        if node.next is None and parent.first_child.mem_id == node.mem_id:
+            return None  # the image alone in its figure (an <img> has no text): no caption
+        cap = _first_figcaption(parent)
+        text = (cap if cap is not None else parent).text_lexbor()  # textContent, as resiliparse's .text
+    elif tag in ("body", "html") or _more_children(parent, CONTEXT_MAX_CHILDREN):
         return None
     else:
-        text = parent.text
+        text = parent.text_lexbor()
     text = " ".join(text.split())
     if len(text) > max_chars:
         text = text[:max_chars].rsplit(" ", 1)[0]
     return text or None
+
+
+def _more_children(node, limit: int) -> bool:
+    """``node`` has more than ``limit`` child elements (``iter`` also yields comments)."""
+    count = 0
+    for child in node.iter():
+        if child.is_element_node:
+            count += 1
+            if count > limit:
+                return True
+    return False
+
+
+def _first_figcaption(figure):
+    """The first ``<figcaption>`` inside ``figure`` in tree order, at any depth (as
+    ``css_first("figcaption")``). A figure is usually a few elements: walked here,
+    which is cheaper than compiling a selector; a big one goes to the selector."""
+    budget = FIGURE_WALK_BUDGET
+    node = figure.first_child
+    while node is not None:
+        if node.tag == "figcaption":
+            return node
+        budget -= 1
+        if budget <= 0:
+            return figure.css_first("figcaption")
+        child = node.first_child
+        if child is not None:  # preorder: down first, then along, then back up
+            node = child
+            continue
+        while node.next is None:
+            node = node.parent
+            if node is None or node.mem_id == figure.mem_id:
+                return None
+        node = node.next
+    return None

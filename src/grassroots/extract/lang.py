@@ -16,18 +16,21 @@ once; features are counted in first-seen order (as py3langid's Counter) and
 scored against a float32 copy of the table (float16 -> float32 is exact). The
 result is py3langid's, bit for bit (tests/extract/test_lang.py checks both the
 depth and the scores); if py3langid's internals change shape it falls back to
-``classify``.
+``classify``. extract calls ``detect_languages`` once per shard with every
+page's text: the model's tables then stay in the CPU caches (~3x faster than
+one page at a time between page parses), with the same answers.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import unicodedata
-from collections import Counter
 from functools import lru_cache
 
 import numpy as np
 
+_NEVER = np.iinfo(np.intp).max
 MAX_CHARS = 400  # the cost grows with the text; a title and a few captions suffice
 MIN_CONFIDENCE = 0.2  # below this (normalised probability) the language is unknown: null
 DFA_DEPTH = 6  # longest path from the start state of py3langid 0.4's bundled model
@@ -52,6 +55,7 @@ class _FastScorer:
         self.classes = list(ident.nb_classes)
         self.alias_pairs = list(ident._alias_pairs)
         self.depth = depth
+        self._scratch = threading.local()
         if not ident._norm_probs or self.table.ndim != 2 or self.table.shape[1] != len(self.classes):
             raise ValueError("unexpected py3langid model layout")
 
@@ -67,19 +71,42 @@ class _FastScorer:
         f = self.output[state]
         return f[f >= 0]
 
-    def classify(self, text: str) -> tuple[str, float]:
+    def _counts(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct features of ``f`` in first-seen order, as py3langid's Counter
+        (the order of the sum in ``raw_scores``, so of its rounding), and their
+        counts: ~3x cheaper than a Counter or np.unique, with two per-thread
+        scratch arrays over all features, left as found."""
+        scratch = self._scratch.__dict__
+        if not scratch:
+            scratch["first"] = np.full(len(self.table), _NEVER, dtype=np.intp)
+            scratch["count"] = np.zeros(len(self.table), dtype=np.intp)
+        first, count = scratch["first"], scratch["count"]
+        pos = np.arange(len(f))
+        try:
+            np.minimum.at(first, f, pos)
+            uniq = f[first[f] == pos]
+            np.add.at(count, f, 1)
+            return uniq, count[uniq]
+        finally:
+            first[f] = _NEVER
+            count[f] = 0
+
+    def raw_scores(self, text: str) -> tuple[np.ndarray, int]:
+        """The class scores before normalisation, and the text's length in bytes."""
         if text.isupper():
             text = text.lower()
         data = unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
         f = self.features(data)
         if len(f):
-            visits = Counter(f.tolist())
-            idx = np.fromiter(visits.keys(), dtype=np.intp, count=len(visits))
-            counts = np.fromiter(visits.values(), dtype=np.float32, count=len(visits))
-            scores = np.log1p(counts) @ self.table[idx] + self.prior
+            idx, counts = self._counts(f)
+            scores = np.log1p(counts.astype(np.float32)) @ self.table[idx] + self.prior
         else:
             scores = np.zeros(len(self.classes), dtype=np.float32)
-        scores *= 1.0 / math.sqrt(len(data) or 1)
+        return scores, len(data)
+
+    def classify(self, text: str) -> tuple[str, float]:
+        scores, nbytes = self.raw_scores(text)
+        scores *= 1.0 / math.sqrt(nbytes or 1)
         np.exp(scores - scores.max(), out=scores)
         scores /= scores.sum()
         for i, j in self.alias_pairs:
@@ -87,6 +114,24 @@ class _FastScorer:
             scores[j] = 0.0
         i = int(scores.argmax())
         return self.classes[i], float(scores[i])
+
+    def classify_many(self, texts: list[str]) -> list[tuple[str, float]]:
+        """``classify`` of each text, bit for bit: the same float32 operations,
+        row by row of one matrix (tests/extract/test_lang.py compares them)."""
+        if not texts:
+            return []
+        rows = [self.raw_scores(t) for t in texts]
+        scores = np.stack([r for r, _ in rows])
+        scores *= np.array([1.0 / math.sqrt(n or 1) for _, n in rows], dtype=np.float32)[:, None]
+        scores -= scores.max(axis=1, keepdims=True)
+        np.exp(scores, out=scores)
+        scores /= scores.sum(axis=1, keepdims=True)
+        for i, j in self.alias_pairs:
+            scores[:, i] += scores[:, j]
+            scores[:, j] = 0.0
+        best = scores.argmax(axis=1)
+        classes = self.classes
+        return [(classes[i], float(p)) for i, p in zip(best.tolist(), scores[np.arange(len(best)), best].tolist())]
 
 
 @lru_cache(maxsize=1)
@@ -104,7 +149,27 @@ def detect_language(text: str) -> str | None:
     text = text[:MAX_CHARS]
     if not text.strip():
         return None
-    lang, confidence = _classifier()(text)
+    return _answer(*_classifier()(text))
+
+
+def detect_languages(texts: list[str]) -> list[str | None]:
+    """``detect_language`` of each text, computed together: extract calls it once
+    per shard with every page's text, so the model's tables (~100 MB) stay in the
+    CPU caches (page parsing in between evicts them: ~3x slower per page), and
+    the normalisation runs once over a matrix."""
+    classify = _classifier()
+    scorer = getattr(classify, "__self__", None)
+    if not isinstance(scorer, _FastScorer):
+        return [detect_language(t) for t in texts]
+    texts = [t[:MAX_CHARS] for t in texts]
+    todo = [i for i, t in enumerate(texts) if t.strip()]
+    out: list[str | None] = [None] * len(texts)
+    for i, (lang, confidence) in zip(todo, scorer.classify_many([texts[i] for i in todo])):
+        out[i] = _answer(lang, confidence)
+    return out
+
+
+def _answer(lang: str, confidence: float) -> str | None:
     if confidence < MIN_CONFIDENCE or lang in ("zxx", "und"):
         return None
     return lang

@@ -147,10 +147,15 @@ def non_content_hints(hints: str) -> bool:
 
 def image_reason(rules: Rules, url: str, width: str | None, height: str | None, hints: str) -> Reason | None:
     """NON_CONTENT_IMAGE when a non-content rule matches, else None."""
-    if declared_too_small(width, height, rules.min_declared_side):
-        return Reason.NON_CONTENT_IMAGE
+    min_side = rules.min_declared_side
+    if min_side > 0 and (width or height):  # declared_too_small, its common case inline
+        for v in (width, height):
+            if v:
+                px = int(v) if v.isdecimal() and v.isascii() else _pixels(v)
+                if px is not None and px < min_side:
+                    return Reason.NON_CONTENT_IMAGE
     if rules.url_patterns and non_content_url(url):
         return Reason.NON_CONTENT_IMAGE
-    if rules.markup_hints and non_content_hints(hints):
+    if hints and rules.markup_hints and non_content_hints(hints):
         return Reason.NON_CONTENT_IMAGE
     return None

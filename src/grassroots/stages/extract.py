@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from grassroots import io
 from grassroots.errors import InputError
 from grassroots.extract.html import context_of
-from grassroots.extract.lang import detect_language, page_text
+from grassroots.extract.lang import detect_languages, page_text
 from grassroots.extract.reader import PageSource
 from grassroots.extract.rules import Rules, clean_caption, image_reason
 from grassroots.extract.urls import resolve
@@ -86,6 +86,8 @@ class Extract:
                 stats.count("pages_with_candidates")
                 source.details(page)
                 self._page_fields(page, rows, first, n)
+        if self.detect_language:
+            rows.set_languages(detect_languages(rows.lang_texts))
         with io.atomic_write(DatasetDir(task.dataset).candidates(task.shard), "wb") as f:
             pq.write_table(rows.table(), f, compression="zstd")
             stats.bytes_written = f.tell()
@@ -124,11 +126,10 @@ class Extract:
             stats.drop(Reason.CAPTION_TOO_SHORT, too_short)
 
     def _page_fields(self, page, rows: "_Rows", first: int, n: int) -> None:
-        lang = None
-        if self.detect_language:
-            lang = detect_language(page_text(page.title, page.meta("description"), rows.caption[first:]))
+        if self.detect_language:  # identified at the end of the shard, all pages together
+            rows.lang_texts.append(page_text(page.title, page.meta("description"), rows.caption[first:]))
         signals = page_signals_from_meta(page.metas)
-        rows.add_page(n, (page.url, page.title, lang, page.record_id, page.crawl_date, signals, page.license))
+        rows.add_page(n, (page.url, page.title, None, page.record_id, page.crawl_date, signals, page.license))
 
 
 class _Rows:
@@ -141,6 +142,13 @@ class _Rows:
         self.context: list[str | None] = []
         self.page_values: list[tuple] = []  # one tuple per page with candidates, _PAGE_COLUMNS order
         self.page_rows: list[int] = []  # candidates of that page
+        self.lang_texts: list[str] = []  # per page with candidates, when languages are detected
+        self.page_langs: list[str | None] | None = None  # replaces page_values' page_lang when set
+
+    def set_languages(self, langs: list[str | None]) -> None:
+        if len(langs) != len(self.page_values):
+            raise ValueError("one language per page")
+        self.page_langs = langs
 
     def add_page(self, n: int, values: tuple) -> None:
         self.page_values.append(values)
@@ -149,6 +157,8 @@ class _Rows:
     def table(self) -> pa.Table:
         index = pa.array(np.repeat(np.arange(len(self.page_rows), dtype=np.int64), self.page_rows))
         per_page = dict(zip(_PAGE_COLUMNS, zip(*self.page_values))) if self.page_values else {}
+        if self.page_values and self.page_langs is not None:
+            per_page["page_lang"] = self.page_langs
         arrays = []
         for f in CANDIDATE_SCHEMA:
             if f.name in per_page:
