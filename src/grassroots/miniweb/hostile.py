@@ -47,7 +47,11 @@ import zlib
 from dataclasses import dataclass
 from typing import Callable
 
-DEFAULT_CAPS = {"timeout_s": 10.0, "max_redirects": 5, "max_bytes": 20 * 2**20, "retry_after_s": 1}
+from grassroots.fetch.client import FetchConfig
+
+_FETCH = FetchConfig()  # the downloader's defaults: the expectations below assume them
+DEFAULT_CAPS = {"timeout_s": _FETCH.timeout, "max_redirects": _FETCH.max_redirects,
+                "max_bytes": _FETCH.max_bytes, "retry_after_s": 1}
 TOO_LARGE_BYTES = 60 * 2**20
 BOMB_SIDE = 30000
 LONG_PATH = "/hostile/long/" + "a" * 4000 + ".jpg"

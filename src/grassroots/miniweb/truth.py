@@ -29,6 +29,8 @@ import re
 
 from protego import Protego
 
+from grassroots.imaging.resize import ImageConfig
+
 from . import hostile as hostile_mod
 
 PRECEDENCE = (
@@ -39,7 +41,8 @@ OUR_TOKEN = "GrassrootsBot"
 AI_TOKENS = ("CCBot", "GPTBot", "Google-Extended", "ClaudeBot", "anthropic-ai", "img2dataset")
 REFUSING = {"noai", "noimageai", "noindex", "noimageindex", "none"}
 VALUE_DIRECTIVES = {"unavailable_after", "max-image-preview", "max-snippet", "max-video-preview"}
-MAX_PIXELS = 89_478_485  # Pillow's default; corpus files above it count as bombs
+# Corpus files above the downloader's default pixel cap count as bombs.
+MAX_PIXELS = ImageConfig().max_pixels
 
 
 def robots_unreachable(site, host: int) -> bool:
