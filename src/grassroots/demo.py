@@ -149,6 +149,8 @@ def print_report(res: DemoResult, console: Console) -> None:
                   f"(the mini-web's hostile cases include deliberate 10 s timeouts)")
     console.print(f"\n[bold]your dataset:[/] {res.dataset}   (crawl: {res.warc})")
     console.print("[bold]next:[/]")
+    if os.environ.get("VIRTUAL_ENV") is None:
+        console.print("  . .venv/bin/activate                             # puts grassroots on PATH")
     console.print(f"  grassroots stats {res.dataset}")
     console.print(f"  python -c \"import duckdb; duckdb.sql(\\\"select status, reason, count(*) n from "
                   f"'{res.dataset}/shards/*.parquet' group by all order by n desc\\\").show()\"", soft_wrap=True)
