@@ -145,13 +145,13 @@ def test_unreachable_robots_refuses_and_host_files_fetched_once_under_load():
 
 
 def test_signal_string_round_trip():
-    s = Signal("tdmrep", Outcome.REFUSED, "html meta=1 policy=https://x/y:z", Reason.TDMREP)
+    s = Signal(Reason.TDMREP, Outcome.REFUSED, "html meta=1 policy=https://x/y:z")
     assert s.to_str() == "tdmrep:refused:html meta=1 policy=https://x/y:z"
-    assert Signal.from_str(s.to_str()) == s
+    assert Signal.from_str(s.to_str()) == s and s.reason is Reason.TDMREP
+    # Only a refusal carries a reason; the protocol is always a rights Reason.
+    assert Signal(Reason.ROBOTS_TXT, Outcome.UNKNOWN, "x").reason is None
     with pytest.raises(ValueError):
-        Signal("robots_txt", Outcome.REFUSED, "no reason")
-    with pytest.raises(ValueError):
-        Signal("robots_txt", Outcome.UNKNOWN, "x", Reason.ROBOTS_TXT)
+        Signal.from_str("not_a_protocol:refused:x")
 
 
 def test_config_manifest_and_limits():

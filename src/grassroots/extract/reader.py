@@ -93,9 +93,8 @@ class PageSource:
 
 def _open(path: str):
     """A local file directly (fsspec's local file object adds ~10% to reading), else fsspec."""
-    fs, local_path = io.fs_and_path(path)
-    if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
-        return open(local_path, "rb")
+    if io.is_local(path):
+        return open(io.fs_and_path(path)[1], "rb")
     return io.open_file(path, "rb")
 
 

@@ -66,7 +66,7 @@ def check(
     console = Console()
     table = Table("protocol", "outcome", "detail", title=f"rights check: {url}")
     for s in result.verdict.signals:
-        table.add_row(s.protocol, f"[{_STYLE[s.outcome]}]{s.outcome.value}[/]", s.detail)
+        table.add_row(s.protocol.value, f"[{_STYLE[s.outcome]}]{s.outcome.value}[/]", s.detail)
     console.print(table)
     if result.page_signals:
         console.print("page signals: " + ", ".join(result.page_signals))

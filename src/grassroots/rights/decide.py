@@ -67,7 +67,7 @@ class Verdict:
         be lifted by the response: a tdmrep.json reservation, which the image's
         ``tdm-reservation`` header overrides unless page meta already decided."""
         return any(
-            s.refused and (s.protocol != Reason.TDMREP.value or self.tdm.meta.reservation is not None)
+            s.refused and (s.protocol is not Reason.TDMREP or self.tdm.meta.reservation is not None)
             for s in self.signals
         )
 
@@ -202,7 +202,7 @@ class RightsChecker:
         XMP, C2PA, hash blocklist. Pass ``pdq``/``pdq_quality`` (and the hex digests if
         already computed) to include them; call it before writing any byte."""
         tdm = verdict.tdm.with_header(from_headers(headers))
-        kept = tuple(s for s in verdict.signals if s.protocol != Reason.TDMREP.value)
+        kept = tuple(s for s in verdict.signals if s.protocol is not Reason.TDMREP)
         signals = [
             x_robots_signal(header_values(headers, "x-robots-tag"), self.config),
             tdm.signal(),

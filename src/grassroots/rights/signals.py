@@ -41,37 +41,36 @@ REASON_PRECEDENCE: tuple[Reason, ...] = (
 
 @dataclass(frozen=True)
 class Signal:
-    protocol: str  # a rights Reason value
+    protocol: Reason  # the rights protocol that spoke (a refusal Reason)
     outcome: Outcome
     detail: str = ""
-    reason: Reason | None = None  # set iff outcome is REFUSED
-
-    def __post_init__(self) -> None:
-        if (self.outcome is Outcome.REFUSED) != (self.reason is not None):
-            raise ValueError(f"a refused signal needs a reason and only it: {self}")
 
     @property
     def refused(self) -> bool:
         return self.outcome is Outcome.REFUSED
 
+    @property
+    def reason(self) -> Reason | None:
+        """The refusal Reason, or None when the signal does not refuse."""
+        return self.protocol if self.refused else None
+
     def to_str(self) -> str:
         detail = " ".join(self.detail.split())  # one line, no stray whitespace
-        return f"{self.protocol}:{self.outcome.value}:{detail}"
+        return f"{self.protocol.value}:{self.outcome.value}:{detail}"
 
     @classmethod
     def from_str(cls, text: str) -> Signal:
         protocol, outcome, detail = text.split(":", 2)
-        out = Outcome(outcome)
-        return cls(protocol, out, detail, Reason(protocol) if out is Outcome.REFUSED else None)
+        return cls(Reason(protocol), Outcome(outcome), detail)
 
 
 def refused(reason: Reason, detail: str) -> Signal:
-    return Signal(reason.value, Outcome.REFUSED, detail, reason)
+    return Signal(reason, Outcome.REFUSED, detail)
 
 
 def allowed(reason: Reason, detail: str) -> Signal:
-    return Signal(reason.value, Outcome.ALLOWED, detail)
+    return Signal(reason, Outcome.ALLOWED, detail)
 
 
 def unknown(reason: Reason, detail: str) -> Signal:
-    return Signal(reason.value, Outcome.UNKNOWN, detail)
+    return Signal(reason, Outcome.UNKNOWN, detail)
