@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 import time
 
-import pyarrow.parquet as pq
 
 from grassroots.fetch.client import FetchConfig
 from grassroots.inputs import UrlListSpec
 from grassroots.pipeline import download
 from grassroots.runner import LocalRunner
 from grassroots.stages.download import Download, DownloadConfig
+from grassroots.ledger import read_samples
 from tests.conftest import assert_accounted, loopback_only_socket
 
 
 def rows_of(ds):
-    return {r["url"]: r for p in sorted((ds / "shards").glob("*.parquet")) for r in pq.read_table(p).to_pylist()}
+    return {r["url"]: r for r in read_samples(str(ds))}
 
 
 def run(tmp_path, urls, allow_loopback=True, name="ds"):

@@ -9,7 +9,6 @@ import json
 import tarfile
 from collections import Counter
 
-import pyarrow.parquet as pq
 import pytest
 
 from grassroots.fetch.client import FetchConfig
@@ -19,13 +18,14 @@ from grassroots.pipeline import download
 from grassroots.runner import LocalRunner
 from grassroots.stages.download import Download, DownloadConfig
 from grassroots.stages.extract import extract
+from grassroots.ledger import read_samples
 from tests.conftest import assert_accounted, loopback_only_socket
 
 PRE_FETCH = {"registry", "robots_txt", "ai_txt", "html_meta"}
 
 
 def ledger(ds):
-    return {r["url"]: r for p in sorted((ds / "shards").glob("*.parquet")) for r in pq.read_table(p).to_pylist()}
+    return {r["url"]: r for r in read_samples(str(ds))}
 
 
 def stage() -> Download:

@@ -12,7 +12,6 @@ import tarfile
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 from aiohttp import web
 from typer.testing import CliRunner
@@ -23,6 +22,7 @@ from grassroots.inputs import UrlListSpec
 from grassroots.pipeline import download
 from grassroots.runner import LocalRunner
 from grassroots.stages.download import Download, DownloadConfig
+from grassroots.ledger import read_samples
 from tests.conftest import assert_accounted, loopback_only_socket
 from tests.fetch.conftest import jpeg
 
@@ -58,9 +58,7 @@ def stage(**cfg) -> Download:
 
 
 def ledger(ds: Path):
-    return sorted(
-        (r for p in sorted((ds / "shards").glob("*.parquet")) for r in pq.read_table(p).to_pylist()),
-        key=lambda r: r["key"])
+    return read_samples(str(ds))
 
 
 def test_download_writes_accounted_shards_that_webdataset_reads(tmp_path, server):
