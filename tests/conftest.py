@@ -11,7 +11,9 @@ from grassroots.ledger import accounting_problems
 def assert_accounted(dataset) -> None:
     """candidates == kept + sum(drops by reason), per shard and in total, and the
     per-sample ledger agrees with the stats (see grassroots.ledger)."""
-    problems = accounting_problems(str(dataset), ledger_stages=("download", "toy"))
+    from tests.toy_stage import ToyStage
+
+    problems = accounting_problems(str(dataset), steps=(ToyStage,))
     assert not problems, "accounting invariant broken:\n" + "\n".join(problems)
 
 

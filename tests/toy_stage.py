@@ -15,7 +15,9 @@ import pyarrow.parquet as pq
 from grassroots import io
 from grassroots.errors import RetryableError, ShardError
 from grassroots.layout import DatasetDir
-from grassroots.runner import ShardTask
+from grassroots.inputs import candidate_shards
+from grassroots.plan import parquet_rows
+from grassroots.runner import Resources, ShardTask
 from grassroots.schema import CANDIDATE_SCHEMA, Reason, Status, make_key
 from grassroots.stats import ShardStats
 from grassroots.writer import ShardWriter
@@ -24,6 +26,8 @@ from grassroots.writer import ShardWriter
 @dataclass(frozen=True)
 class ToyStage:
     name: ClassVar[str] = "toy"
+    resources: ClassVar[Resources] = Resources()
+    ledger: ClassVar[str | None] = "shards"
     min_chars: int = 5
     sleep_in_shard: int = -1  # this shard sleeps `sleep_seconds` after writing half its tar
     sleep_seconds: float = 0.0
@@ -31,6 +35,14 @@ class ToyStage:
     flaky_flag_dir: str = ""  # first attempt of every shard raises RetryableError
     crash_mid_write_shard: int = -1  # raises RuntimeError in the middle of writing
     lose_row: int = -1  # this row silently vanishes (a bug the runner must catch)
+
+    def plan(self, dataset: str) -> list[ShardTask]:
+        layout = DatasetDir(dataset)
+        return [ShardTask(s, dataset, (layout.candidates(s),), (0, parquet_rows(layout.candidates(s))))
+                for s in candidate_shards(dataset)]
+
+    def outputs(self, layout: DatasetDir) -> list[str]:
+        return [layout.shards_dir]
 
     def __call__(self, task: ShardTask) -> ShardStats:
         layout = DatasetDir(task.dataset)
@@ -87,7 +99,3 @@ def make_candidates(dataset: str, shards: int = 3, rows: int = 20) -> None:
             data.append({"url": f"http://127.0.0.1:1/{s}/{r}.jpg", "caption": caption})
         table = pa.Table.from_pylist(data, schema=CANDIDATE_SCHEMA)
         pq.write_table(table, layout.candidates(s))
-
-
-def tasks_for(dataset: str, shards: int = 3) -> list[ShardTask]:
-    return [ShardTask(shard=s, dataset=dataset) for s in range(shards)]

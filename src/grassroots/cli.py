@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import typer
 from rich.console import Console
 
 from grassroots import __version__
+from grassroots.errors import GrassrootsError
 
 app = typer.Typer(
     help="Grassroots: open image-text datasets from the public web, honouring creators' opt-outs.",
@@ -18,6 +20,29 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 console = Console()
+
+
+def _one_line_errors(fn: Callable) -> Callable:
+    """Expected errors (bad input, unreadable or unwritable paths) become one
+    line on the console and exit code 2, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except GrassrootsError as e:
+            console.print(f"[bold red]error:[/] {e}", soft_wrap=True, markup=True, highlight=False)
+        except OSError as e:
+            where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+            console.print(f"[bold red]error:[/] {where}{e.strerror or e}", soft_wrap=True, highlight=False)
+        raise typer.Exit(2)
+
+    return wrapper
+
+
+def command(*args, **kwargs) -> Callable:
+    """``app.command`` with one-line errors."""
+    return lambda fn: app.command(*args, **kwargs)(_one_line_errors(fn))
 
 
 def _mount_subcommands() -> None:
@@ -44,7 +69,7 @@ def _root(
     pass
 
 
-@app.command()
+@command()
 def stats(
     dataset: Path = typer.Argument(..., help="A dataset directory (the -o of a stage)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines instead of a table."),
@@ -108,7 +133,7 @@ def _default_processes() -> int:
     return max(1, os.cpu_count() or 1)
 
 
-@app.command()
+@command()
 def download(
     input: str = typer.Argument(..., help="URL list (.csv .tsv .parquet .jsonl .txt, optionally .gz) or a dataset directory with candidates/ from extract."),
     output: Path = typer.Option(..., "-o", "--output", help="Dataset directory to write (created; rerun to resume)."),
@@ -146,15 +171,17 @@ def download(
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
 ) -> None:
     """Download images into webdataset tar + parquet shards, honouring every opt-out."""
-    from grassroots.errors import GrassrootsError
+    import time
+
     from grassroots.fetch.client import FetchConfig
     from grassroots.imaging.resize import EncodeFormat, ImageConfig, ResizeMode
     from grassroots.inputs import UrlListSpec
-    from grassroots.pipeline import download as run_download
     from grassroots.report import print_stats
     from grassroots.rights.config import RightsConfig
     from grassroots.rights.gate import RightsGate
-    from grassroots.stages.download import Download, DownloadConfig
+    from grassroots.runner import run_step
+    from grassroots.stages import Download, Import
+    from grassroots.stages.download import DownloadConfig
 
     try:
         image = ImageConfig(image_size=image_size, resize_mode=ResizeMode(resize_mode),
@@ -169,23 +196,29 @@ def download(
     rights = RightsGate(RightsConfig(conservative_robots=conservative_robots, honour_noindex=honour_noindex,
                                      registry_paths=tuple(str(p) for p in registry),
                                      blocklist_paths=tuple(str(p) for p in blocklist)))
-    stage = Download(config=DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard,
-                                           md5=md5, pdq=pdq, retry_failed=retry_failed), rights=rights)
-    source = input if Path(input).is_dir() else UrlListSpec(
-        path=input, url_col=url_col, caption_col=caption_col or None,
-        keep_cols=tuple(c.strip() for c in keep_cols.split(",") if c.strip()), input_format=input_format)
-    try:
-        totals, wall = run_download(source, str(output), stage, _runner(runner, processes, ray_address))
-    except GrassrootsError as e:
-        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
-        raise typer.Exit(2) from None
-    print_stats(console, f"download -> {output}", totals, wall)
+    config = DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard,
+                            md5=md5, pdq=pdq, retry_failed=retry_failed)
+    from_dataset = Path(input).is_dir()
+    stage = Download(config=config, rights=rights, source=input if from_dataset else None)
+    started = time.monotonic()
+    with _runner(runner, processes, ray_address).session() as run:
+        if not from_dataset:
+            spec = UrlListSpec(path=input, url_col=url_col, caption_col=caption_col or None,
+                               keep_cols=tuple(c.strip() for c in keep_cols.split(",") if c.strip()),
+                               input_format=input_format)
+            run_step(Import(spec, samples_per_shard), str(output), run, progress=False)
+        totals = run_step(stage, str(output), run)
+    print_stats(console, f"download -> {output}", totals, time.monotonic() - started)
+    _exit_on_failed_shards(totals)
+
+
+def _exit_on_failed_shards(totals) -> None:
     if totals.failed_shards:
         console.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
         raise typer.Exit(1)
 
 
-@app.command()
+@command()
 def extract(
     inputs: list[str] = typer.Argument(..., help="WARC or WAT files (local paths, fsspec URLs or globs; gzip or not). One shard per file."),
     output: Path = typer.Option(..., "-o", "--output", help="Dataset directory: writes candidates/NNNNN.parquet (rerun to resume)."),
@@ -204,30 +237,44 @@ def extract(
     """Extract image-alt text candidates from Common Crawl WARC/WAT files (LAION rules)."""
     import time
 
-    from grassroots.errors import GrassrootsError
-    from grassroots.pipeline import extract as run_extract
     from grassroots.report import print_stats
-    from grassroots.stages.extract import Extract
+    from grassroots.runner import run_step
+    from grassroots.stages import Dedup, Extract
 
-    stage = Extract(min_caption_chars=min_caption_chars, min_declared_side=min_declared_side,
-                    url_patterns=url_patterns, markup_hints=markup_hints, context_chars=context_chars,
-                    max_page_bytes=max_page_bytes, detect_language=detect_language)
+    stage = Extract(inputs=tuple(inputs), min_caption_chars=min_caption_chars,
+                    min_declared_side=min_declared_side, url_patterns=url_patterns, markup_hints=markup_hints,
+                    context_chars=context_chars, max_page_bytes=max_page_bytes, detect_language=detect_language)
     started = time.monotonic()
-    try:
-        totals, deduped = run_extract(list(inputs), str(output), stage, _runner(runner, processes, ray_address),
-                                      dedup=dedup)
-    except GrassrootsError as e:
-        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
-        raise typer.Exit(2) from None
+    with _runner(runner, processes, ray_address).session() as run:
+        totals = run_step(stage, str(output), run)
+        deduped = run_step(Dedup(), str(output), run) if dedup and not totals.failed_shards else None
     print_stats(console, f"extract -> {output}", totals, time.monotonic() - started)
     if deduped is not None:
         print_stats(console, "dedup across input files", deduped)
-    if totals.failed_shards:
-        console.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
-        raise typer.Exit(1)
+    _exit_on_failed_shards(totals if deduped is None else totals + deduped)
 
 
-@app.command()
+@command("hash")
+def hash_images(
+    dataset: Path = typer.Argument(..., help="A dataset directory with shards/ from download."),
+    runner: str = typer.Option("local", help=RUNNER_HELP),
+    processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Perceptual hashes (pHash, dHash) of every kept image -> attributes/imghash/NNNNN.parquet."""
+    import time
+
+    from grassroots.report import print_stats
+    from grassroots.runner import run_step
+    from grassroots.stages import Hash
+
+    started = time.monotonic()
+    totals = run_step(Hash(), str(dataset), _runner(runner, processes, ray_address))
+    print_stats(console, f"hash -> {dataset}/attributes/{Hash.attribute}", totals, time.monotonic() - started)
+    _exit_on_failed_shards(totals)
+
+
+@command()
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Where to write the crawl and the dataset (replaced if it is an earlier demo's)."),
     runner: str = typer.Option("local", help=RUNNER_HELP),
@@ -237,13 +284,8 @@ def demo(
 ) -> None:
     """Run the whole pipeline on the built-in mini-web: crawl -> extract -> download with rights -> report."""
     from grassroots.demo import DemoConfig, print_report, run_demo
-    from grassroots.errors import GrassrootsError
 
-    try:
-        res = run_demo(DemoConfig(out=str(out), runner=runner, processes=processes, size=size, seed=seed), console)
-    except GrassrootsError as e:
-        console.print(f"[bold red]error:[/] {e}", soft_wrap=True)
-        raise typer.Exit(2) from None
+    res = run_demo(DemoConfig(out=str(out), runner=runner, processes=processes, size=size, seed=seed), console)
     print_report(res, console)
     if res.truth_matched != res.truth_total:
         raise typer.Exit(1)

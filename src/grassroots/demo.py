@@ -80,10 +80,9 @@ def _fresh_dir(out: Path) -> None:
 def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = True) -> DemoResult:
     from grassroots.fetch.client import FetchConfig
     from grassroots.miniweb import MiniWeb, load_spec, write_warc
-    from grassroots.pipeline import download, extract
-    from grassroots.runner import make_runner
-    from grassroots.stages.download import Download, DownloadConfig
-    from grassroots.stages.extract import Extract
+    from grassroots.runner import make_runner, run_step
+    from grassroots.stages import Dedup, Download, Extract
+    from grassroots.stages.download import DownloadConfig
 
     say = (console or Console(quiet=True)).print
     if cfg.size not in SIZES:
@@ -93,7 +92,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
     spec = dataclasses.replace(load_spec(), pages_per_host=SIZES[cfg.size])
     runner = make_runner(cfg.runner, cfg.processes, None)
     dataset = out / "dataset"
-    with MiniWeb(seed=cfg.seed, hosts=cfg.hosts, spec=spec) as web, runner.session():
+    with MiniWeb(seed=cfg.seed, hosts=cfg.hosts, spec=spec) as web, runner.session() as runner:
         say(f"[bold]1. mini-web[/] serving {cfg.hosts} hosts on {web.base_urls[0]} … {web.base_urls[-1]}"
             f" ({len(web.page_urls())} pages, {len(web.image_urls())} images; ground truth at {web.control_url}/_truth.json)")
         warc = out / "crawl" / "miniweb.warc.gz"
@@ -101,13 +100,16 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
         write_warc(str(warc), web.base_urls, seed=cfg.seed, wat=True, spec=spec)
         say(f"[bold]2. crawl[/] wrote {warc} (+ WAT) — {warc.stat().st_size / 1e6:.2f} MB")
         t0 = time.monotonic()
-        ex, _ = extract([str(warc)], str(dataset), Extract(), runner, progress=progress)
+        ex = run_step(Extract(inputs=(str(warc),)), str(dataset), runner, progress=progress)
+        run_step(Dedup(), str(dataset), runner, progress=progress)
         t_extract = time.monotonic() - t0
         say(f"[bold]3. extract[/] {ex.counters.get('pages', 0)} pages -> {ex.kept} candidates "
             f"({ex.dropped} dropped by LAION rules) in {t_extract:.1f} s")
         stage = Download(config=DownloadConfig(fetch=FetchConfig(allow_loopback=True)))
         say("[bold]4. download[/] with the rights layer (robots.txt, X-Robots-Tag, TDMRep, ai.txt, IPTC, C2PA) …")
-        dl, t_download = download(str(dataset), str(dataset), stage, runner, progress=progress)
+        t0 = time.monotonic()
+        dl = run_step(stage, str(dataset), runner, progress=progress)
+        t_download = time.monotonic() - t0
         truth = web.truth()
     rows = {r["url"]: r for r in read_samples(str(dataset), ["url", "status", "reason"])}
     mismatches = [

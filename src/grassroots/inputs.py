@@ -7,6 +7,7 @@ download records as failed (invalid_url), so every input row is accounted for.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -19,10 +20,8 @@ from grassroots import io
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.schema import CANDIDATE_SCHEMA
-from grassroots.stats import ShardStats
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json", "txt")
-IMPORT_STAGE = "import"
 
 
 @dataclass(frozen=True)
@@ -125,39 +124,11 @@ def _to_candidates(table: pa.Table, spec: UrlListSpec) -> pa.Table:
     return pa.table(out, schema=pa.schema(fields))
 
 
-def import_candidates(table: pa.Table, dataset: str, samples_per_shard: int, source: str) -> ShardStats:
-    """Split ``table`` into candidates/NNNNN.parquet; idempotent across resumes.
-
-    The source is recorded first (_runs/import/plan.json) and the import's own
-    marker (_runs/import/00000.json) last, so a killed import of the same source
-    is redone from scratch, a finished one is reused, and candidates from any
-    other source are never mixed in."""
-    layout = DatasetDir(dataset)
-    marker, plan = layout.run_marker(IMPORT_STAGE, 0), layout.run_plan(IMPORT_STAGE)
-    recorded = json.loads(io.read_text(plan))["source"] if io.exists(plan) else None
-    if recorded is not None and recorded != source:
-        raise InputError(dataset, f"already holds candidates imported from {recorded}",
-                         "write to a new -o directory to download another list")
-    if io.exists(marker):
-        return ShardStats.from_json(io.read_text(marker))
-    if recorded is None and candidate_shards(dataset):
-        raise InputError(dataset, "already holds candidates (from extract?)",
-                         "pass that dataset directory as INPUT, or write to a new -o directory")
-    if samples_per_shard < 1:
-        raise InputError(source, f"--samples-per-shard must be >= 1, got {samples_per_shard}")
-    io.write_text_atomic(plan, json.dumps({"source": source}))
-    io.makedirs(layout.candidates_dir)
-    shards = max(1, -(-table.num_rows // samples_per_shard))
-    for s in range(shards):
-        part = table.slice(s * samples_per_shard, samples_per_shard)
-        with io.atomic_write(layout.candidates(s), "wb") as f:
-            pq.write_table(part, f)
-    stats = ShardStats(stage=IMPORT_STAGE, shard=0, candidates=table.num_rows)
-    stats.keep(table.num_rows)
-    stats.count("candidate_shards", shards)
-    io.write_text_atomic(marker, stats.to_json())
-    return stats
-
-
 def candidate_shards(dataset: str) -> list[int]:
     return [DatasetDir.shard_of(p) for p in io.glob(DatasetDir(dataset).candidates_glob())]
+
+
+def source_id(path: str) -> str:
+    """How a plan names an input: local paths resolved to an absolute path, so
+    that a rerun from another directory or with another spelling is the same input."""
+    return os.path.abspath(io.fs_and_path(path)[1]) if io.is_local(path) else path

@@ -5,10 +5,18 @@ No other module builds dataset paths by string editing.
     DATASET/
       manifest.json
       candidates/NNNNN.parquet
-      shards/NNNNN.tar  shards/NNNNN.parquet
-      _runs/<stage>/NNNNN.json         (completion marker + stats)
-      _runs/<stage>/NNNNN.failed.json  (last failure of a shard; not a marker)
-      _runs/<stage>/plan.json          (which input each shard number stands for)
+      shards/NNNNN.tar  shards/NNNNN.parquet        (the "shards" family)
+      embeddings/<model-id>/{img,txt}/NNNNN.npy  keys/NNNNN.parquet  model.json
+      attributes/<name>/NNNNN.parquet            (key + columns, one file per shard)
+      attributes/dedup/partition-NNNNN.parquet   (dedup: one file per digest partition)
+      releases/<vN>/  shards/ (a family)  embeddings/  attributes/  index/  card/  manifest.json
+      takedowns/requests.jsonl
+      _runs/<step>/plan.json          (the step's tasks, one format for every step)
+      _runs/<step>/NNNNN.json         (completion marker + stats)
+      _runs/<step>/NNNNN.failed.json  (last failure of a task; not a marker)
+
+A *shard family* is a directory of ``NNNNN.tar`` + ``NNNNN.parquet`` pairs
+(``shards`` or ``releases/v1/shards``); ``ShardWriter`` writes any family.
 """
 
 from __future__ import annotations
@@ -47,11 +55,59 @@ class DatasetDir:
     def shards_dir(self) -> str:
         return self._join("shards")
 
-    def shard_tar(self, shard: int) -> str:
-        return self._join("shards", f"{shard_name(shard)}.tar")
+    def shard_tar(self, shard: int, family: str = "shards") -> str:
+        return self._join(family, f"{shard_name(shard)}.tar")
 
-    def shard_parquet(self, shard: int) -> str:
-        return self._join("shards", f"{shard_name(shard)}.parquet")
+    def shard_parquet(self, shard: int, family: str = "shards") -> str:
+        return self._join(family, f"{shard_name(shard)}.parquet")
+
+    def family_dir(self, family: str = "shards") -> str:
+        return self._join(family)
+
+    # --- milestone 2 artifacts ------------------------------------------------
+    def embeddings_dir(self, model_id: str) -> str:
+        return self._join("embeddings", model_id)
+
+    def embedding(self, model_id: str, kind: str, shard: int) -> str:
+        """``kind``: img or txt (``.npy``), keys (``.parquet``)."""
+        ext = "parquet" if kind == "keys" else "npy"
+        return self._join("embeddings", model_id, kind, f"{shard_name(shard)}.{ext}")
+
+    def attributes_dir(self, name: str) -> str:
+        return self._join("attributes", name)
+
+    def attribute(self, name: str, shard: int) -> str:
+        return self._join("attributes", name, f"{shard_name(shard)}.parquet")
+
+    def dedup_partition(self, partition: int) -> str:
+        return self._join("attributes", "dedup", f"partition-{shard_name(partition)}.parquet")
+
+    def dedup_partitions_glob(self) -> str:
+        return self._join("attributes", "dedup", "partition-*.parquet")
+
+    @property
+    def releases_dir(self) -> str:
+        return self._join("releases")
+
+    def release(self, version: str) -> "DatasetDir":
+        """A release is laid out like a dataset (shards/, embeddings/, attributes/ ...)."""
+        return DatasetDir(self._join("releases", version))
+
+    @property
+    def index_dir(self) -> str:
+        return self._join("index")
+
+    @property
+    def card_dir(self) -> str:
+        return self._join("card")
+
+    @property
+    def takedowns_dir(self) -> str:
+        return self._join("takedowns")
+
+    @property
+    def takedown_requests(self) -> str:
+        return self._join("takedowns", "requests.jsonl")
 
     def runs_dir(self, stage: str) -> str:
         return self._join("_runs", stage)
@@ -75,8 +131,8 @@ class DatasetDir:
     def candidates_glob(self) -> str:
         return self._join("candidates", "*.parquet")
 
-    def shard_parquets_glob(self) -> str:
-        return self._join("shards", "*.parquet")
+    def shard_parquets_glob(self, family: str = "shards") -> str:
+        return self._join(family, "*.parquet")
 
     def markers_glob(self, stage: str) -> str:
         """Completion markers and failure records (``.failed.json``) of a stage."""
@@ -89,9 +145,18 @@ class DatasetDir:
         return self._join("_runs", "*")
 
     @staticmethod
+    def candidates_owner(path: str) -> tuple[str, int]:
+        """(dataset root, shard) of a path made by ``candidates(shard)``."""
+        root, folder, _ = path.rsplit("/", 2)
+        if folder != "candidates":
+            raise ValueError(f"not a candidates path: {path}")
+        return root, DatasetDir.shard_of(path)
+
+    @staticmethod
     def shard_of(path: str) -> int:
-        """The shard number in a path this class made (``.../00012.parquet`` -> 12)."""
-        stem = path.rsplit("/", 1)[-1].split(".", 1)[0]
+        """The shard number in a path this class made (``.../00012.parquet`` -> 12,
+        ``.../partition-00003.parquet`` -> 3)."""
+        stem = path.rsplit("/", 1)[-1].split(".", 1)[0].rsplit("-", 1)[-1]
         if not stem.isdigit():
             raise ValueError(f"not a shard path: {path}")
         return int(stem)

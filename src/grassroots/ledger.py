@@ -1,5 +1,6 @@
-"""Reading what a dataset accounts for: per-stage stats from the completion
-markers, and the per-sample ledger (shards/*.parquet)."""
+"""Reading what a dataset accounts for: per-step stats from the completion
+markers, and the per-sample ledger of every step that writes one (a step's
+``ledger`` names its shard family, e.g. download's ``shards``)."""
 
 from __future__ import annotations
 
@@ -17,10 +18,10 @@ from grassroots.stats import ShardStats
 
 
 def stage_names(dataset: str) -> list[str]:
-    """Stages that ran on the dataset, in pipeline order (others after, by name)."""
-    from grassroots.stages import PIPELINE
+    """Steps that ran on the dataset, in pipeline order (others after, by name)."""
+    from grassroots.stages import STEPS
 
-    order = ("import", *PIPELINE)
+    order = tuple(s.name for s in STEPS)
     found = {p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(DatasetDir(dataset).stages_glob())}
     return sorted(found, key=lambda s: (order.index(s) if s in order else len(order), s))
 
@@ -29,7 +30,7 @@ def shard_stats(dataset: str, stage: str) -> dict[int, ShardStats]:
     layout = DatasetDir(dataset)
     out = {}
     for path in io.glob(layout.markers_glob(stage)):
-        if path.rsplit("/", 1)[-1].count(".") != 1:  # NNNNN.failed.json, NNNNN.pending.json
+        if path.rsplit("/", 1)[-1].count(".") != 1:  # NNNNN.failed.json
             continue
         out[DatasetDir.shard_of(path)] = ShardStats.from_json(io.read_text(path))
     return out
@@ -59,65 +60,62 @@ def stage_totals(dataset: str) -> dict[str, ShardStats]:
     }
 
 
-def accounting_problems(dataset: str, ledger_stages: tuple[str, ...] = ("download",)) -> list[str]:
+def accounting_problems(dataset: str, steps: tuple = ()) -> list[str]:
     """Every way the dataset breaks the accounting invariant, as sentences.
 
-    For every stage and shard: candidates == kept + sum(drops by reason). For
-    stages whose shards/NNNNN.parquet is a per-sample ledger (download), also:
-    one parquet row per candidate, statuses and reasons matching the stats,
-    and one tar sample per success row.
+    For every step and shard: candidates == kept + sum(drops by reason). For
+    steps with a ledger (download, and any of ``steps`` beyond the registered
+    ones), also: as many ledger rows as planned input rows and as candidates,
+    statuses and reasons matching the stats, one tar sample per success row.
     """
+    from grassroots.stages import STEPS
+
+    ledgers = {s.name: s.ledger for s in (*STEPS, *steps) if s.ledger}
     layout = DatasetDir(dataset)
     problems: list[str] = []
     for stage in stage_names(dataset):
         per_shard = shard_stats(dataset, stage)
+        planned = {t.shard: t for t in load_plan(dataset, stage) or []} if stage in ledgers else {}
         for shard, st in sorted(per_shard.items()):
             if not st.accounted:
                 problems.append(
                     f"{stage} shard {shard}: {st.candidates} candidates != {st.kept} kept + {st.dropped} dropped"
                 )
-            if stage not in ledger_stages:
-                continue
-            problems += _ledger_problems(layout, stage, shard, st)
+            if stage in ledgers:
+                problems += _ledger_problems(layout, ledgers[stage], stage, shard, st, planned.get(shard))
         total = ShardStats.total(list(per_shard.values()))
         if not total.accounted:
             problems.append(f"{stage} total: {total.candidates} != {total.kept} + {total.dropped}")
     return problems
 
 
-def _ledger_problems(layout: DatasetDir, stage: str, shard: int, st: ShardStats) -> list[str]:
+def _ledger_problems(layout: DatasetDir, family: str, stage: str, shard: int, st: ShardStats, task) -> list[str]:
     where = f"{stage} shard {shard}"
-    path = layout.shard_parquet(shard)
+    path = layout.shard_parquet(shard, family)
     if not io.exists(path):
         return [f"{where}: marked done but {path} is missing"]
-    table = pq.read_table(path, columns=["key", "status", "reason"])
+    with io.open_file(path) as f:
+        table = pq.read_table(f, columns=["key", "status", "reason"])
     problems = []
-    planned = {p.shard: p for p in load_plan(layout.root, stage) or []}
-    if shard in planned:
-        inputs, source = planned[shard].rows, f"its planned input ({planned[shard].input})"
-    elif io.exists(layout.candidates(shard)):
-        source = layout.candidates(shard)
-        with io.open_file(source) as f:
-            inputs = pq.read_metadata(f).num_rows
-    else:
-        inputs, source = st.candidates, "?"
-    if inputs != st.candidates:
-        problems.append(f"{where}: {source} has {inputs} rows, stats say {st.candidates} candidates")
+    if task is not None and task.rows is not None and task.rows[1] != st.candidates:
+        problems.append(f"{where}: its planned input ({task.inputs[0]}) has {task.rows[1]} rows, "
+                        f"stats say {st.candidates} candidates")
     if table.num_rows != st.candidates:
         problems.append(f"{where}: parquet has {table.num_rows} rows, stats say {st.candidates} candidates")
     keys = table.column("key").to_pylist()
     if len(set(keys)) != len(keys):
         problems.append(f"{where}: duplicate keys in {path}")
     status = table.column("status").to_pylist()
-    reasons = Counter(r for s, r in zip(status, table.column("reason").to_pylist()) if s != Status.SUCCESS.value)
+    reason_col = table.column("reason").to_pylist()
+    reasons = Counter(r for s, r in zip(status, reason_col) if s != Status.SUCCESS.value)
     if reasons != +st.reasons:
         problems.append(f"{where}: parquet reasons {dict(reasons)} != stats {dict(st.reasons)}")
     success = {k for k, s in zip(keys, status) if s == Status.SUCCESS.value}
     if len(success) != st.kept:
         problems.append(f"{where}: {len(success)} success rows, stats say {st.kept} kept")
-    if None in reasons or any(s != Status.SUCCESS.value and r is None for s, r in zip(status, table.column("reason").to_pylist())):
+    if any(s != Status.SUCCESS.value and r is None for s, r in zip(status, reason_col)):
         problems.append(f"{where}: a dropped row has no reason")
-    tar_path = layout.shard_tar(shard)
+    tar_path = layout.shard_tar(shard, family)
     if io.exists(tar_path):
         with io.open_file(tar_path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
             in_tar = {m.name.split(".", 1)[0] for m in tar}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from dataclasses import fields, is_dataclass
 from pathlib import Path
 
 from grassroots import __version__, io
@@ -30,6 +31,26 @@ def code_version() -> dict:
     except (OSError, subprocess.SubprocessError):
         pass
     return out
+
+
+def config_dict(obj) -> dict:
+    """A JSON-able view of a (nested) frozen dataclass config, for manifest.json.
+    Fields declared with ``repr=False`` (test hooks such as a socket factory) are left out."""
+
+    def conv(v):
+        if is_dataclass(v) and not isinstance(v, type):
+            return {f.name: conv(getattr(v, f.name)) for f in fields(v) if f.repr}
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [conv(x) for x in v]
+        if hasattr(v, "value"):
+            return v.value
+        if isinstance(v, float) and v == float("inf"):
+            return "inf"
+        return v
+
+    return conv(obj)
 
 
 def read_manifest(dataset: str) -> dict:

@@ -9,6 +9,7 @@ original_height, sha256) and add ours.
 from __future__ import annotations
 
 import enum
+from dataclasses import dataclass
 
 import pyarrow as pa
 
@@ -118,18 +119,13 @@ def make_key(shard: int, row: int, row_width: int = KEY_ROW_WIDTH) -> str:
     """Digits-only sample key: shard number then row number, zero-padded.
 
     Never contains a dot (webdataset splits member names at the first dot).
-    ``row_width`` must be the same for the whole dataset; use
-    ``row_width_for(samples_per_shard)``.
+    ``row_width`` must be the same for the whole dataset.
     """
     if shard < 0 or row < 0:
         raise ValueError(f"shard and row must be >= 0, got {shard}, {row}")
     if row >= 10**row_width:
         raise ValueError(f"row {row} does not fit in {row_width} digits")
     return f"{shard:05d}{row:0{row_width}d}"
-
-
-def row_width_for(samples_per_shard: int) -> int:
-    return max(KEY_ROW_WIDTH, len(str(max(samples_per_shard - 1, 0))))
 
 
 # Candidate: one image-text pair found on a page (extract) or one input row (URL list).
@@ -183,4 +179,35 @@ SAMPLE_SCHEMA = pa.schema(
     ]
 )
 
-KEPT_STATUSES = frozenset({Status.SUCCESS.value})
+
+@dataclass(frozen=True)
+class Candidate:
+    """One candidate row (CANDIDATE_SCHEMA), typed, plus the extra input columns
+    a user asked to keep (``--keep-cols``), carried into the ledger as they are."""
+
+    url: str
+    caption: str | None = None
+    page_url: str | None = None
+    page_title: str | None = None
+    page_lang: str | None = None
+    warc_record_id: str | None = None
+    crawl_date: str | None = None
+    page_signals: tuple[str, ...] | None = None
+    license: str | None = None
+    context: str | None = None
+    extra: tuple[tuple[str, object], ...] = ()
+
+    @classmethod
+    def rows_of(cls, table: pa.Table) -> "list[Candidate]":
+        names = set(CANDIDATE_SCHEMA.names)
+        out = []
+        for r in table.to_pylist():
+            signals = r.get("page_signals")
+            out.append(cls(
+                url=r.get("url") or "", caption=r.get("caption"), page_url=r.get("page_url"),
+                page_title=r.get("page_title"), page_lang=r.get("page_lang"),
+                warc_record_id=r.get("warc_record_id"), crawl_date=r.get("crawl_date"),
+                page_signals=tuple(signals) if signals is not None else None, license=r.get("license"),
+                context=r.get("context"), extra=tuple((k, v) for k, v in r.items() if k not in names),
+            ))
+        return out

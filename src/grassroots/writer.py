@@ -1,4 +1,5 @@
-"""ShardWriter: one shard's webdataset tar + parquet ledger, written atomically.
+"""ShardWriter: one shard's webdataset tar + parquet ledger, written atomically,
+in any shard family (``shards``, ``releases/v1/shards`` ...; see grassroots.layout).
 
 Samples go to a tar under a temporary name (KEY.jpg, KEY.txt, KEY.json, ...);
 ledger rows are collected and written as parquet at the end. Only when the
@@ -23,9 +24,11 @@ from grassroots.schema import SAMPLE_SCHEMA
 
 
 class ShardWriter:
-    def __init__(self, dataset: str, shard: int, schema: pa.Schema = SAMPLE_SCHEMA, tar: bool = True):
+    def __init__(self, dataset: str, shard: int, schema: pa.Schema = SAMPLE_SCHEMA, tar: bool = True,
+                 family: str = "shards"):
         self.layout = DatasetDir(dataset)
         self.shard = shard
+        self.family = family
         self.schema = schema
         self.rows: list[dict] = []
         self.bytes_written = 0
@@ -35,9 +38,9 @@ class ShardWriter:
         self._mtime = time.time()
 
     def __enter__(self) -> "ShardWriter":
-        io.makedirs(self.layout.shards_dir)
+        io.makedirs(self.layout.family_dir(self.family))
         if self._want_tar:
-            f = self._stack.enter_context(io.atomic_write(self.layout.shard_tar(self.shard), "wb"))
+            f = self._stack.enter_context(io.atomic_write(self.layout.shard_tar(self.shard, self.family), "wb"))
             self._tar = tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT)
         return self
 
@@ -77,6 +80,6 @@ class ShardWriter:
         if exc_type is not None:
             return
         table = self.table()
-        with io.atomic_write(self.layout.shard_parquet(self.shard), "wb") as f:
+        with io.atomic_write(self.layout.shard_parquet(self.shard, self.family), "wb") as f:
             pq.write_table(table, f, compression="zstd")
             self.bytes_written += f.tell()

@@ -9,7 +9,7 @@ import time
 
 from grassroots.fetch.client import FetchConfig
 from grassroots.inputs import UrlListSpec
-from grassroots.pipeline import download
+from tests.steps import download
 from grassroots.runner import LocalRunner
 from grassroots.stages.download import Download, DownloadConfig
 from grassroots.ledger import read_samples

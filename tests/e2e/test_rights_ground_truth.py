@@ -14,10 +14,10 @@ import pytest
 from grassroots.fetch.client import FetchConfig
 from grassroots.inputs import UrlListSpec
 from grassroots.miniweb import write_warc
-from grassroots.pipeline import download
+from tests.steps import download
 from grassroots.runner import LocalRunner
 from grassroots.stages.download import Download, DownloadConfig
-from grassroots.stages.extract import extract
+from tests.steps import extract_only as extract
 from grassroots.ledger import read_samples
 from tests.conftest import assert_accounted, loopback_only_socket
 

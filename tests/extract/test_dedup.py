@@ -1,16 +1,22 @@
 """Dedup across input files: first occurrence in shard order wins, accounting holds
-from extract through dedup, and a killed dedup resumes without losing counts."""
+from extract through dedup, extract's candidates are never rewritten, the result
+does not depend on the number of partitions, and a killed dedup resumes."""
 
 from __future__ import annotations
 
+import os
+
 import pyarrow.parquet as pq
+import pytest
+
+from grassroots.errors import InputError
 
 from grassroots.layout import DatasetDir
 from grassroots.ledger import stage_totals
-from grassroots.pipeline import extract
-from grassroots.runner import LocalRunner
-from grassroots.stages.dedup import dedup_candidates
+from grassroots.runner import LocalRunner, RayRunner, run_step
+from grassroots.stages.dedup import Dedup, read_candidates
 from grassroots.stages.extract import Extract
+from tests.steps import extract
 from tests.conftest import assert_accounted
 from tests.extract.warcs import html_page, write_warc
 
@@ -27,7 +33,8 @@ def make_warcs(tmp_path):
 
 
 def captions(ds, shard):
-    return pq.read_table(DatasetDir(str(ds)).candidates(shard)).column("caption").to_pylist()
+    """What download will see of candidate shard ``shard``."""
+    return read_candidates(str(ds), shard).column("caption").to_pylist()
 
 
 def test_pairs_seen_in_an_earlier_file_are_dropped_and_counted(tmp_path):
@@ -43,30 +50,60 @@ def test_pairs_seen_in_an_earlier_file_are_dropped_and_counted(tmp_path):
     assert list(totals) == ["extract", "dedup"]
     assert_accounted(ds)
     again, dd2 = extract([str(tmp_path / "*.warc.gz")], str(ds), Extract(), LocalRunner(), progress=False)
-    assert again.skipped_shards == 3 and dd2.skipped_shards == 3 and dd2.kept == 6
+    assert again.skipped_shards == 3 and dd2.skipped_shards == dd2.shards == 1 and dd2.kept == 6
 
 
-def test_a_killed_dedup_resumes_with_the_same_counts(tmp_path):
-    import os
-    import shutil
-
+def test_extract_output_is_never_rewritten_and_partitions_do_not_change_the_result(tmp_path):
     make_warcs(tmp_path)
     ds = tmp_path / "ds"
     extract([str(tmp_path / "*.warc.gz")], str(ds), Extract(), LocalRunner(), dedup=False, progress=False)
     layout = DatasetDir(str(ds))
-    shutil.copy(layout.candidates(2), tmp_path / "c-before.parquet")
-    first = dedup_candidates(str(ds))
-    marker = layout.run_marker("dedup", 2)
-    pending = marker.removesuffix(".json") + ".pending.json"
-    for file_replaced in (True, False):
-        # Killed after recording shard 2's stats, after or before replacing its file.
-        os.replace(marker, pending)
-        if not file_replaced:
-            shutil.copy(tmp_path / "c-before.parquet", layout.candidates(2))
-        resumed = dedup_candidates(str(ds))
-        assert (resumed.kept, resumed.reasons) == (first.kept, first.reasons)
-        assert captions(ds, 2) == ["picture number 6"] and not os.path.exists(pending)
-        assert_accounted(ds)
+    before = [pq.read_table(layout.candidates(s)) for s in range(3)]
+    one = run_step(Dedup(partitions=1), str(ds), LocalRunner(), progress=False)
+    expected = [captions(ds, s) for s in range(3)]
+    assert [pq.read_table(layout.candidates(s)) for s in range(3)] == before  # extract's files untouched
+    for parts, runner in ((5, LocalRunner(processes=2)), (3, RayRunner(processes=2))):
+        other = tmp_path / f"ds{parts}"
+        extract([str(tmp_path / "*.warc.gz")], str(other), Extract(), LocalRunner(), dedup=False, progress=False)
+        many = run_step(Dedup(partitions=parts), str(other), runner, progress=False)
+        assert many.shards == parts and (many.kept, many.reasons) == (one.kept, one.reasons)
+        assert [captions(other, s) for s in range(3)] == expected
+        assert_accounted(other)
+
+
+def test_a_killed_dedup_resumes_with_the_same_counts(tmp_path):
+    make_warcs(tmp_path)
+    ds = tmp_path / "ds"
+    extract([str(tmp_path / "*.warc.gz")], str(ds), Extract(), LocalRunner(), dedup=False, progress=False)
+    layout = DatasetDir(str(ds))
+    first = run_step(Dedup(partitions=4), str(ds), LocalRunner(), progress=False)
+    expected = [captions(ds, s) for s in range(3)]
+    # Killed after partition 2 wrote its file, before its marker.
+    os.remove(layout.run_marker("dedup", 2))
+    resumed = run_step(Dedup(), str(ds), LocalRunner(), progress=False)
+    assert resumed.skipped_shards == 3 and resumed.shards == 4
+    total = stage_totals(str(ds))["dedup"]
+    assert (total.kept, total.reasons) == (first.kept, first.reasons)
+    assert [captions(ds, s) for s in range(3)] == expected
+    # Killed before partition 2's marker and file: download refuses a partial dedup.
+    os.remove(layout.run_marker("dedup", 2))
+    os.remove(layout.dedup_partition(2))
+    with pytest.raises(InputError, match="dedup did not finish"):
+        read_candidates(str(ds), 1)
+    assert_accounted(ds)
+
+
+def test_files_added_later_are_deduped_against_earlier_ones(tmp_path):
+    make_warcs(tmp_path)
+    ds = tmp_path / "ds"
+    extract([str(tmp_path / "a.warc.gz"), str(tmp_path / "b.warc.gz")], str(ds), Extract(), LocalRunner(),
+            progress=False)
+    assert captions(ds, 1) == ["picture number 4", "picture number 5"]
+    _, dd = extract([str(tmp_path / "*.warc.gz")], str(ds), Extract(), LocalRunner(), progress=False)
+    assert dd.skipped_shards == 0 and dd.kept == 6  # the shard range grew: recomputed
+    assert captions(ds, 0) == [f"picture number {i}" for i in (1, 2, 3)]
+    assert captions(ds, 2) == ["picture number 6"]
+    assert_accounted(ds)
 
 
 def test_no_dedup_flag_keeps_cross_file_duplicates(tmp_path):

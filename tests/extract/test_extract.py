@@ -14,7 +14,8 @@ from grassroots.layout import DatasetDir
 from grassroots.ledger import shard_stats
 from grassroots.runner import LocalRunner
 from grassroots.schema import CANDIDATE_SCHEMA
-from grassroots.stages.extract import Extract, extract
+from grassroots.stages.extract import Extract
+from tests.steps import extract_only as extract
 from tests.conftest import assert_accounted
 from tests.extract.warcs import Img, PageSpec, html_page, write_warc, write_wat
 

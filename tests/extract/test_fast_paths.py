@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 from grassroots.layout import DatasetDir
 from grassroots.runner import LocalRunner
 from grassroots.schema import CANDIDATE_SCHEMA
-from grassroots.stages.extract import extract
+from tests.steps import extract_only as extract
 from tests.extract.test_extract import PAGE, run
 from tests.extract.warcs import html_page, write_warc
 

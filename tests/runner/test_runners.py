@@ -19,9 +19,9 @@ from grassroots.errors import FatalError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import shard_stats, stage_totals
 from grassroots.manifest import read_manifest
-from grassroots.runner import LocalRunner, RayRunner, RetryPolicy, run_stage
+from grassroots.runner import LocalRunner, RayRunner, RetryPolicy, run_step
 from tests.conftest import assert_accounted
-from tests.toy_stage import ToyStage, make_candidates, tasks_for
+from tests.toy_stage import ToyStage, make_candidates
 
 FAST_RETRY = RetryPolicy(retries=2, backoff_seconds=0.01)
 
@@ -44,9 +44,8 @@ def output_digest(dataset: Path) -> dict[str, str]:
     return out
 
 
-def run_toy(dataset: Path, runner, stage=ToyStage(), shards: int = 3):
-    return run_stage(stage, tasks_for(str(dataset), shards), runner, dataset=str(dataset),
-                     config={"min_chars": stage.min_chars}, retry=FAST_RETRY, progress=False)
+def run_toy(dataset: Path, runner, stage=ToyStage()):
+    return run_step(stage, str(dataset), runner, retry=FAST_RETRY, progress=False)
 
 
 @pytest.mark.slow
@@ -109,8 +108,8 @@ def test_retries_are_bounded(tmp_path):
     flags = tmp_path / "f"
     flags.mkdir()
     # retries=0: the single RetryableError attempt becomes a failed shard, not a hang or a crash.
-    total = run_stage(ToyStage(flaky_flag_dir=str(flags)), tasks_for(str(ds), 1), LocalRunner(),
-                      dataset=str(ds), retry=RetryPolicy(retries=0), progress=False)
+    total = run_step(ToyStage(flaky_flag_dir=str(flags)), str(ds), LocalRunner(),
+                     retry=RetryPolicy(retries=0), progress=False)
     assert total.failed_shards == 1
     assert "first try fails" in Path(DatasetDir(str(ds)).run_failure("toy", 0)).read_text()
 
@@ -119,7 +118,7 @@ def test_crash_mid_write_leaves_no_file_under_final_name(tmp_path):
     ds = tmp_path / "ds"
     make_candidates(str(ds), shards=2)
     with pytest.raises(RuntimeError, match="crash in the middle"):
-        run_toy(ds, LocalRunner(), ToyStage(crash_mid_write_shard=1), shards=2)
+        run_toy(ds, LocalRunner(), ToyStage(crash_mid_write_shard=1))
     shards = ds / "shards"
     assert (shards / "00000.tar").exists() and (shards / "00000.parquet").exists()
     assert not (shards / "00001.tar").exists() and not (shards / "00001.parquet").exists()
@@ -129,11 +128,11 @@ def test_crash_mid_write_leaves_no_file_under_final_name(tmp_path):
 RUN_SCRIPT = textwrap.dedent(
     """
     import sys
-    from grassroots.runner import LocalRunner, run_stage
-    from tests.toy_stage import ToyStage, tasks_for
+    from grassroots.runner import LocalRunner, run_step
+    from tests.toy_stage import ToyStage
     ds = sys.argv[1]
     stage = ToyStage(sleep_in_shard=int(sys.argv[2]), sleep_seconds=60)
-    run_stage(stage, tasks_for(ds, 3), LocalRunner(processes=1), dataset=ds, progress=False)
+    run_step(stage, ds, LocalRunner(processes=1), progress=False)
     """
 )
 
@@ -175,7 +174,7 @@ def test_resume_after_sigkill_skips_finished_shards_and_matches_uninterrupted(tm
 def test_accounting_helper_catches_a_lost_row(tmp_path):
     ds = tmp_path / "ds"
     make_candidates(str(ds), shards=1)
-    run_toy(ds, LocalRunner(), shards=1)
+    run_toy(ds, LocalRunner())
     assert_accounted(ds)
     marker = Path(DatasetDir(str(ds)).run_marker("toy", 0))
     doc = json.loads(marker.read_text())
@@ -189,7 +188,7 @@ def test_a_stage_that_loses_a_row_is_a_fatal_bug(tmp_path):
     ds = tmp_path / "ds"
     make_candidates(str(ds), shards=1)
     with pytest.raises(FatalError, match="lost rows: 20 candidates but 10 kept \\+ 9 dropped"):
-        run_toy(ds, LocalRunner(), ToyStage(lose_row=4), shards=1)
+        run_toy(ds, LocalRunner(), ToyStage(lose_row=4))
     assert not io.exists(DatasetDir(str(ds)).run_marker("toy", 0))
 
 
@@ -198,7 +197,7 @@ def test_ledger_check_catches_a_missing_parquet_row(tmp_path):
 
     ds = tmp_path / "ds"
     make_candidates(str(ds), shards=1)
-    run_toy(ds, LocalRunner(), shards=1)
+    run_toy(ds, LocalRunner())
     path = DatasetDir(str(ds)).shard_parquet(0)
     table = pq.read_table(path)
     pq.write_table(table.slice(0, table.num_rows - 1), path)
@@ -209,11 +208,11 @@ def test_ledger_check_catches_a_missing_parquet_row(tmp_path):
 def test_manifest_records_each_run(tmp_path):
     ds = tmp_path / "ds"
     make_candidates(str(ds), shards=2)
-    run_toy(ds, LocalRunner(), shards=2)
-    run_toy(ds, LocalRunner(), shards=2)
+    run_toy(ds, LocalRunner())
+    run_toy(ds, LocalRunner())
     runs = read_manifest(str(ds))["runs"]
     assert [r["stage"] for r in runs] == ["toy", "toy"]
-    assert runs[0]["config"] == {"min_chars": 5}
+    assert runs[0]["config"]["min_chars"] == 5 and runs[0]["config"]["fail_shard"] == -1
     assert runs[0]["code"]["version"]
     assert runs[1]["totals"]["skipped_shards"] == 2
     assert runs[0]["started"] <= runs[0]["ended"]

@@ -19,7 +19,7 @@ from typer.testing import CliRunner
 from grassroots.cli import app
 from grassroots.fetch.client import FetchConfig
 from grassroots.inputs import UrlListSpec
-from grassroots.pipeline import download
+from tests.steps import download
 from grassroots.runner import LocalRunner
 from grassroots.stages.download import Download, DownloadConfig
 from grassroots.ledger import read_samples
@@ -223,7 +223,7 @@ def test_a_redirect_into_a_disallowed_path_is_refused_before_following(tmp_path,
 
 
 def test_an_unexpected_error_on_one_row_is_a_ledger_row_not_a_lost_shard(tmp_path, server, monkeypatch):
-    import grassroots.stages.download as dl
+    import grassroots.stages.download_row as dl
 
     serve_images(server, 4)
     real = dl.process_image
@@ -249,15 +249,16 @@ def test_an_unexpected_error_on_one_row_is_a_ledger_row_not_a_lost_shard(tmp_pat
 
 def test_a_killed_import_is_redone_and_another_source_is_refused(tmp_path, server):
     from grassroots.errors import InputError
-    from grassroots.inputs import import_candidates, read_url_list
     from grassroots.layout import DatasetDir
+    from grassroots.runner import run_step
+    from grassroots.stages import Import
 
     serve_images(server, 5)
     src = write_list(tmp_path / "urls.jsonl", server, 5)
     ds = tmp_path / "ds"
-    table = read_url_list(UrlListSpec(str(src)))
-    import_candidates(table.slice(0, 2), str(ds), 2, str(src))  # as if killed after shard 0 ...
-    (ds / "_runs" / "import" / "00000.json").unlink()  # ... before its marker
+    run_step(Import(UrlListSpec(str(src)), 2), str(ds), LocalRunner(), progress=False)
+    (ds / "_runs" / "import" / "00000.json").unlink()  # as if killed before its marker ...
+    (ds / "candidates" / "00002.parquet").unlink()  # ... with its last shard unwritten
     totals, _ = download(UrlListSpec(str(src)), str(ds), stage(samples_per_shard=2), LocalRunner(), progress=False)
     assert totals.candidates == 5 and totals.kept == 5
     assert_accounted(ds)
@@ -268,18 +269,19 @@ def test_a_killed_import_is_redone_and_another_source_is_refused(tmp_path, serve
 
 
 def test_a_candidate_file_larger_than_a_shard_is_split_and_resumes_to_the_same_plan(tmp_path, server):
-    from grassroots.inputs import import_candidates, read_url_list
     from grassroots.plan import load_plan
+    from grassroots.runner import run_step
+    from grassroots.stages import Import
 
     serve_images(server, 25)
     src = write_list(tmp_path / "urls.jsonl", server, 25)
     ds = tmp_path / "ds"
     # One big candidate file, as extract writes one per WARC.
-    import_candidates(read_url_list(UrlListSpec(str(src))), str(ds), 1000, str(src))
+    run_step(Import(UrlListSpec(str(src)), 1000), str(ds), LocalRunner(), progress=False)
     totals, _ = download(str(ds), str(ds), stage(samples_per_shard=10), LocalRunner(processes=2), progress=False)
     assert totals.shards == 3 and totals.kept == 25
     plan = load_plan(str(ds), "download")
-    assert [(p.offset, p.rows) for p in plan] == [(0, 10), (10, 10), (20, 5)]
+    assert [t.rows for t in plan] == [(0, 10), (10, 10), (20, 5)]
     rows = ledger(ds)
     assert [r["key"] for r in rows][:2] == ["000000000", "000000001"] and rows[-1]["key"] == "000020004"
     assert_accounted(ds)
@@ -302,3 +304,36 @@ def test_rights_flags_are_recorded_in_the_manifest(tmp_path, server):
     assert rights["conservative_robots"] is False and rights["honour_noindex"] is False
     assert rights["registry_paths"] == [str(registry)]
     assert "kept" in res.output and "rows/s" in res.output
+
+
+def test_an_unreadable_candidate_file_fails_its_shard_and_the_run_goes_on(tmp_path, server):
+    from grassroots.plan import save_plan
+    from grassroots.runner import run_step
+    from grassroots.stages import Import
+
+    serve_images(server, 6)
+    src = write_list(tmp_path / "urls.jsonl", server, 6)
+    ds = tmp_path / "ds"
+    run_step(Import(UrlListSpec(str(src)), 2), str(ds), LocalRunner(), progress=False)
+    dl = stage(samples_per_shard=2)
+    save_plan(str(ds), dl.name, dl.plan(str(ds)))  # planned, then the file is damaged
+    (ds / "candidates" / "00001.parquet").write_bytes(b"PAR1 not really parquet")
+    totals = run_step(dl, str(ds), LocalRunner(), progress=False)
+    assert totals.failed_shards == 1 and totals.kept == 4  # shards 0 and 2 done
+    failure = json.loads((ds / "_runs" / "download" / "00001.failed.json").read_text())
+    assert "00001.parquet" in failure["error"] or "Parquet" in failure["error"]
+    assert_accounted(ds)
+
+
+def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, server):
+    serve_images(server, 2)
+    src = write_list(tmp_path / "urls.jsonl", server, 2)
+    afile = tmp_path / "afile"
+    afile.write_text("I am a file, not a directory")
+    res = CliRunner().invoke(app, ["download", str(src), "-o", str(afile), "--allow-loopback"])
+    assert res.exit_code == 2 and "error:" in res.output and "Traceback" not in res.output
+    assert str(afile) in res.output and afile.read_text() == "I am a file, not a directory"
+    res = CliRunner().invoke(app, ["download", str(tmp_path / "nope.csv"), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no such file" in res.output
+    res = CliRunner().invoke(app, ["extract", str(tmp_path / "nope.warc.gz"), "-o", str(tmp_path / "o")])
+    assert res.exit_code == 2 and "no such file" in res.output

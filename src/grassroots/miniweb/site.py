@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from . import embed, hostile, scenes
+from . import hostile, metadata, scenes
 from .spec import HostSpec, ImageSpec, Spec, load_spec
 
 MAX_SIDE = {"webp": 800, "png": 1280}  # encoding speed; JPEGs go up to 1600 px
@@ -177,11 +177,11 @@ class Site:
         if ext not in scenes.FORMATS:
             ext = "jpg"
         scene = self.scene(host, path)
-        xmp = embed.xmp_packet(spec.xmp, spec.xmp_form) if spec and spec.xmp else None
+        xmp = metadata.xmp_packet(spec.xmp, spec.xmp_form) if spec and spec.xmp else None
         data = scenes.encode(scenes.render(scene), ext, xmp)
         if spec and spec.c2pa:
             mime = scenes.MIME[scenes.FORMATS[ext]]
-            data = embed.c2pa_sign(data, mime, spec.c2pa, title=scene.caption)
+            data = metadata.c2pa_sign(data, mime, spec.c2pa, title=scene.caption)
         return data
 
     def image_headers(self, host: int, path: str) -> list[tuple[str, str]]:

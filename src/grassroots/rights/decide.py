@@ -131,15 +131,6 @@ class RightsChecker:
             is_error=lambda t: t.transient,
         )
 
-    async def aclose(self) -> None:
-        return None  # the fetcher belongs to the caller
-
-    async def __aenter__(self) -> RightsChecker:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
     def _listed(self, url: str, page_url: str | None) -> list[Signal]:
         out = []
         if len(self.registry):

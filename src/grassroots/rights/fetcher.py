@@ -1,7 +1,8 @@
 """Fetching the per-host files (robots.txt, ai.txt, tdmrep.json) and caching them.
 
-The downloader injects its own SSRF-guarded, polite client as a `TextFetcher`;
-`AiohttpTextFetcher` is a plain default for the CLI and tests. A fetcher must
+The downloader (rights/gate.py ``HostFileFetcher``) and ``grassroots rights check``
+(rights/explain.py) inject the SSRF-guarded, polite grassroots.fetch client as a
+`TextFetcher`; there is no unguarded default. A fetcher must
 follow at most 5 redirects, cap the body at ``max_bytes`` (a truncated body is
 fine: the parsers read what they got) and report network errors, timeouts and
 too many redirects as ``status=None`` with a short ``error``.

@@ -41,5 +41,5 @@ class RightsGate:
 
     @contextlib.asynccontextmanager
     async def open(self, fetcher):
-        async with RightsChecker(self.config, HostFileFetcher(fetcher, self.config.host_file_max_bytes)) as checker:
-            yield checker
+        # The checker owns nothing to close: the fetcher belongs to the caller.
+        yield RightsChecker(self.config, HostFileFetcher(fetcher, self.config.host_file_max_bytes))

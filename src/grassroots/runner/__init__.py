@@ -1,14 +1,15 @@
 """Runners map shard tasks onto workers. Resume, retry, stats and completion
 markers live once, in core.py; local.py and ray.py differ only in how they map."""
 
-from grassroots.runner.core import RetryPolicy, ShardTask, Stage, run_shard, run_stage
+from grassroots.runner.core import Resources, RetryPolicy, Runner, ShardTask, Step, run_shard, run_step
 from grassroots.runner.local import LocalRunner
 from grassroots.runner.ray import RayRunner
 
-__all__ = ["LocalRunner", "RayRunner", "RetryPolicy", "ShardTask", "Stage", "run_shard", "run_stage", "make_runner"]
+__all__ = ["LocalRunner", "RayRunner", "Resources", "RetryPolicy", "Runner", "ShardTask", "Step", "run_shard",
+           "run_step", "make_runner"]
 
 
-def make_runner(kind: str = "local", processes: int = 1, ray_address: str | None = None):
+def make_runner(kind: str = "local", processes: int = 1, ray_address: str | None = None) -> Runner:
     """The runner the CLI's ``--runner/--processes/--ray-address`` flags ask for."""
     if kind == "local":
         return LocalRunner(processes=processes)

@@ -1,12 +1,39 @@
-"""Local runner: a process pool (the default), or inline when processes == 1."""
+"""Local runner: a process pool (the default), or inline when one process will do.
+
+A step whose resources ask for GPUs gets one worker per visible GPU, each with
+``CUDA_VISIBLE_DEVICES`` set to its own device before anything is imported, so
+a model loaded in a worker (cached there by grassroots.runner.worker) sees one GPU.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
+import subprocess
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
+
+from grassroots.runner.core import Resources
+
+
+def visible_gpus() -> list[str]:
+    """CUDA device ids this process may use: CUDA_VISIBLE_DEVICES when set, else
+    what ``nvidia-smi -L`` lists, else none."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is not None:
+        return [d.strip() for d in env.split(",") if d.strip() and d.strip() != "-1"]
+    try:
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [str(i) for i, line in enumerate(ln for ln in out.splitlines() if ln.startswith("GPU "))]
+
+
+def _pin_gpu(devices) -> None:
+    """Pool initializer: take one device id from the queue for this worker."""
+    os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
 
 
 @dataclass(frozen=True)
@@ -20,14 +47,22 @@ class LocalRunner:
     def session(self):
         yield self
 
-    def map(self, fn: Callable, items: Iterable) -> Iterator:
+    def map(self, fn: Callable, items: Iterable, resources: Resources = Resources()) -> Iterator:
         items = list(items)
-        if self.processes <= 1 or len(items) <= 1:
+        gpus = visible_gpus() if resources.gpus > 0 else []
+        workers = len(gpus) if gpus else self.processes
+        if not gpus and (workers <= 1 or len(items) <= 1):
             for item in items:
                 yield fn(item)
             return
         ctx = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.processes, len(items)), mp_context=ctx) as pool:
+        pool_args: dict = {}
+        if gpus:
+            devices = ctx.Queue()
+            for d in gpus:
+                devices.put(d)
+            pool_args = {"initializer": _pin_gpu, "initargs": (devices,)}
+        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(items))), mp_context=ctx, **pool_args) as pool:
             pending = {pool.submit(fn, item) for item in items}
             try:
                 while pending:

@@ -2,7 +2,9 @@
 
 Starts a local Ray (num_cpus = processes) when no cluster address is given,
 and shuts it down afterwards; joins an existing cluster with ``address``.
-Ray's own task retries are off: retries happen once, in run_shard.
+Ray's own task retries are off: retries happen once, in run_shard. A step's
+``resources`` become the task's ``num_cpus``/``num_gpus``/``memory``; GPUs asked
+of a cluster that has none are dropped (with a note) rather than waited for forever.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import os
 import sys
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
+
+from grassroots.runner.core import Resources
 
 
 @dataclass(frozen=True)
@@ -54,13 +58,13 @@ class RayRunner:
             if started_here:
                 ray.shutdown()
 
-    def map(self, fn: Callable, items: Iterable) -> Iterator:
+    def map(self, fn: Callable, items: Iterable, resources: Resources = Resources()) -> Iterator:
         import ray
         from ray.exceptions import RayTaskError
 
         started_here = self._init()
         try:
-            remote = ray.remote(num_cpus=1, max_retries=0)(_call)
+            remote = ray.remote(max_retries=0, **ray_options(resources, ray.cluster_resources()))(_call)
             pending = [remote.remote(fn, item) for item in items]
             while pending:
                 done, pending = ray.wait(pending, num_returns=1)
@@ -72,6 +76,19 @@ class RayRunner:
         finally:
             if started_here:
                 ray.shutdown()
+
+
+def ray_options(resources: Resources, cluster: dict) -> dict:
+    """Ray task options for a step's resources on a cluster with ``cluster`` resources."""
+    opts: dict = {"num_cpus": resources.cpus}
+    if resources.gpus > 0:
+        if cluster.get("GPU", 0) >= resources.gpus:
+            opts["num_gpus"] = resources.gpus
+        else:
+            print("grassroots: the Ray cluster has no GPU; running on CPUs", file=sys.stderr)
+    if resources.memory:
+        opts["memory"] = resources.memory
+    return opts
 
 
 def _call(fn: Callable, item):

@@ -1,12 +1,20 @@
-"""The stages, in pipeline order (see DESIGN.md "Data flow").
+"""The steps, in pipeline order (see DESIGN.md "Data flow" and "Steps").
 
-    extract   WARC/WAT files        -> candidates/NNNNN.parquet        (stages/extract.py)
-    dedup     candidates            -> candidates, (url, caption) unique across files (stages/dedup.py)
-    download  candidates            -> shards/NNNNN.tar + .parquet     (stages/download.py)
-              (a URL list is first imported into candidates/ by grassroots.inputs)
+    import    a URL list            -> candidates/NNNNN.parquet                 (stages/import_list.py)
+    extract   WARC/WAT files        -> candidates/NNNNN.parquet                 (stages/extract.py)
+    dedup     candidates            -> attributes/dedup/partition-NNNNN.parquet (stages/dedup.py)
+    download  candidates (- dedup)  -> shards/NNNNN.tar + .parquet ledger       (stages/download.py)
+    hash      shards/NNNNN.tar      -> attributes/imghash/NNNNN.parquet         (stages/hash.py)
 
-Later milestones add embed, score/dedup, select, index, train, eval, card.
-Each stage is a frozen dataclass run shard by shard through grassroots.runner.
+Each is a frozen dataclass (its fields are its config) with name, resources,
+ledger, plan(dataset), __call__(task) and outputs(layout), run by
+grassroots.runner.run_step. Adding a step: a module here, a line below, a CLI command.
 """
 
-PIPELINE = ("extract", "dedup", "download")
+from grassroots.stages.dedup import Dedup
+from grassroots.stages.download import Download
+from grassroots.stages.extract import Extract
+from grassroots.stages.hash import Hash
+from grassroots.stages.import_list import Import
+
+STEPS = (Import, Extract, Dedup, Download, Hash)

@@ -1,98 +1,158 @@
-"""dedup: drop (url, caption) pairs already kept in an earlier candidate shard.
+"""dedup: drop (url, caption) pairs already found in an earlier candidate shard.
 
-extract drops duplicates within each input file as it reads it; this pass
-extends that to the whole run, LAION-style: the first occurrence in shard order
-wins, so the result does not depend on which worker finished first. It reads
-only the url and caption columns to decide, and rewrites a candidates file only
-when it holds duplicates.
+extract drops duplicates within each input file as it reads it; this step
+extends that to the whole dataset, LAION-style: the first occurrence in shard
+order wins, so the result does not depend on which worker finished first.
 
-Crash safety: a shard's stats are written to ``NNNNN.pending.json`` before its
-file is replaced, and renamed to the completion marker after; a rerun finishes
-a pending shard from the recorded stats, so no count is lost.
+It never rewrites extract's output. Its result is an attribute: task P of N
+(a partition of the pair digests by prefix) reads the url and caption columns
+of every candidate shard, keeps the digests of its partition only (memory per
+task: 1/N of the digests, ~24 bytes each) and writes
+``attributes/dedup/partition-P.parquet``: the (shard, row) of every duplicate
+in its partition, sorted. ``read_candidates`` applies those to a candidate
+shard; download reads candidates through it.
+
+Files added to the dataset later change the plan (the shard range grows), so
+every partition is recomputed: earlier shards keep their result (first wins).
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
+import math
+from dataclasses import dataclass
+from typing import ClassVar
 
+import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
+from grassroots.errors import InputError
 from grassroots.inputs import candidate_shards
 from grassroots.layout import DatasetDir
-from grassroots.manifest import record_run
+from grassroots.plan import load_plan, parquet_rows
+from grassroots.runner.core import Resources, ShardTask
 from grassroots.schema import Reason
 from grassroots.stats import ShardStats
 
-STAGE = "dedup"
+PAIRS_PER_PARTITION = 20_000_000  # ~0.5 GB of digests per task
+_DUPLICATES = pa.schema([pa.field("shard", pa.int32()), pa.field("row", pa.int32())])
 
 
-def _pair_digests(table) -> list[bytes]:
+@dataclass(frozen=True)
+class Dedup:
+    name: ClassVar[str] = "dedup"
+    resources: ClassVar[Resources] = Resources()
+    ledger: ClassVar[str | None] = None
+    partitions: int = 0  # 0: one per PAIRS_PER_PARTITION candidates
+
+    def plan(self, dataset: str) -> list[ShardTask]:
+        layout = DatasetDir(dataset)
+        shards = candidate_shards(dataset)
+        if shards != list(range(len(shards))):
+            raise InputError(layout.candidates_dir, f"candidate shards are not numbered 0..{len(shards) - 1}",
+                             "this directory was not written by grassroots extract/import")
+        saved = load_plan(dataset, self.name)
+        if saved:  # the partition count is part of the result's layout: keep it
+            n = saved[0].partition[1]
+        elif self.partitions:
+            n = self.partitions
+        else:
+            rows = sum(parquet_rows(layout.candidates(s)) for s in shards)
+            n = max(1, math.ceil(rows / PAIRS_PER_PARTITION))
+        return [ShardTask(p, dataset, (layout.candidates_dir,), (0, len(shards)), (p, n)) for p in range(n)]
+
+    def outputs(self, layout: DatasetDir) -> list[str]:
+        return [layout.attributes_dir(self.name)]
+
+    def __call__(self, task: ShardTask) -> ShardStats:
+        layout = DatasetDir(task.dataset)
+        part, parts = task.partition
+        first, count = task.rows
+        digests, where = [], []
+        for shard in range(first, first + count):
+            with io.open_file(layout.candidates(shard)) as f:
+                table = pq.read_table(f, columns=["url", "caption"])
+            d = _pair_digests(table)
+            mine = np.nonzero(_partition_of(d, parts) == part)[0]
+            digests.append(d[mine])
+            where.append(np.stack([np.full(len(mine), shard, np.int32), mine.astype(np.int32)], axis=1))
+        d = np.concatenate(digests) if digests else np.empty(0, dtype=_DIGEST)
+        at = np.concatenate(where) if where else np.empty((0, 2), np.int32)
+        _, firsts = np.unique(d, return_index=True)  # stable: the first in (shard, row) order wins
+        dup = np.ones(len(d), dtype=bool)
+        dup[firsts] = False
+        dups = at[dup]
+        with io.atomic_write(layout.dedup_partition(part), "wb") as f:
+            pq.write_table(pa.table({"shard": dups[:, 0], "row": dups[:, 1]}, schema=_DUPLICATES), f)
+        stats = ShardStats(candidates=len(d))
+        stats.keep(len(firsts))
+        stats.drop(Reason.DUPLICATE, int(dup.sum()))
+        return stats
+
+
+_DIGEST = np.dtype([("hi", "<u8"), ("lo", "<u8")])
+
+
+def _pair_digests(table: pa.Table) -> np.ndarray:
     urls = table.column("url").to_pylist()
     caps = table.column("caption").to_pylist()
-    return [hashlib.blake2b(f"{u}\0{c or ''}".encode(), digest_size=16).digest() for u, c in zip(urls, caps)]
+    raw = b"".join(hashlib.blake2b(f"{u}\0{c or ''}".encode(), digest_size=16).digest() for u, c in zip(urls, caps))
+    return np.frombuffer(raw, dtype=_DIGEST)
 
 
-def dedup_candidates(dataset: str) -> ShardStats:
-    """Run the cross-file dedup over ``dataset/candidates``; return its totals.
+def _partition_of(digests: np.ndarray, parts: int) -> np.ndarray:
+    return digests["hi"] % np.uint64(parts)
 
-    Shards deduped on an earlier run are taken as they are, and every shard new
-    since then is deduped against all of them and against earlier new shards:
-    no pair is left twice, whatever order files arrived in."""
+
+def dedup_ready(dataset: str) -> bool:
+    """True when dedup's result applies to the dataset: it ran, and every partition finished.
+    Raises when it started but did not finish (its result would be partial)."""
     layout = DatasetDir(dataset)
-    started = time.time()
-    seen: set[bytes] = set()
-    results: list[ShardStats] = []
-    todo = []
-    for shard in candidate_shards(dataset):
-        marker = layout.run_marker(STAGE, shard)
-        if io.exists(marker):
-            seen.update(_read_keys(layout.candidates(shard)))
-            done = ShardStats.from_json(io.read_text(marker))
-            done.skipped_shards = 1
-            results.append(done)
-        else:
-            todo.append(shard)
-    for shard in todo:
-        path, marker = layout.candidates(shard), layout.run_marker(STAGE, shard)
-        pending = marker.removesuffix(".json") + ".pending.json"
-        keys = _read_keys(path)
-        if io.exists(pending):  # killed mid-way: the recorded stats stand
-            stats = ShardStats.from_json(io.read_text(pending))
-            if len(keys) != stats.kept:  # ... and the file was not replaced yet
-                _rewrite(path, [k not in seen for k in keys])
-            seen.update(keys)
-        else:
-            keep = []
-            for k in keys:
-                keep.append(k not in seen)
-                seen.add(k)
-            stats = ShardStats(stage=STAGE, shard=shard, candidates=len(keys))
-            stats.keep(sum(keep))
-            stats.drop(Reason.DUPLICATE, len(keys) - sum(keep))
-            if stats.dropped:
-                io.write_text_atomic(pending, stats.to_json())
-                _rewrite(path, keep)
-        io.write_text_atomic(marker, stats.to_json())
-        io.remove(pending)
-        results.append(stats)
-    total = ShardStats.total(results, stage=STAGE)
-    record_run(dataset, stage=STAGE, config={"key": "(url, caption)", "scope": "every candidate file of the dataset"},
-               runner={"runner": "driver"}, inputs=[layout.candidates_dir], started=started, ended=time.time(),
-               totals=total)
-    return total
+    tasks = load_plan(dataset, Dedup.name)
+    if tasks is None:
+        return False
+    missing = [t.shard for t in tasks if not io.exists(layout.run_marker(Dedup.name, t.shard))]
+    if missing:
+        raise InputError(dataset, f"dedup did not finish ({len(missing)} of {len(tasks)} partitions missing)",
+                         "rerun the same `grassroots extract` command to finish it, or rerun with --no-dedup")
+    return True
 
 
-def _read_keys(path: str) -> list[bytes]:
-    with io.open_file(path) as f:
-        return _pair_digests(pq.read_table(f, columns=["url", "caption"]))
+def duplicate_rows(dataset: str, shard: int) -> np.ndarray:
+    """Rows of candidates/shard that dedup dropped (sorted); empty when dedup did not run."""
+    if not dedup_ready(dataset):
+        return np.empty(0, np.int64)
+    rows = []
+    for path in io.glob(DatasetDir(dataset).dedup_partitions_glob()):
+        with io.open_file(path) as f:
+            t = pq.read_table(f, filters=[("shard", "=", shard)], columns=["row"])
+        rows.append(t.column("row").to_numpy())
+    return np.sort(np.concatenate(rows)) if rows else np.empty(0, np.int64)
 
 
-def _rewrite(path: str, keep: list[bool]) -> None:
-    import pyarrow as pa
-
-    with io.open_file(path) as f:
+def read_candidates(dataset: str, shard: int) -> pa.Table:
+    """candidates/shard as download sees it: extract's rows minus dedup's duplicates."""
+    with io.open_file(DatasetDir(dataset).candidates(shard)) as f:
         table = pq.read_table(f)
-    with io.atomic_write(path, "wb") as f:
-        pq.write_table(table.filter(pa.array(keep)), f, compression="zstd")
+    drop = duplicate_rows(dataset, shard)
+    if len(drop) == 0:
+        return table
+    keep = np.ones(table.num_rows, dtype=bool)
+    keep[drop] = False
+    return table.filter(pa.array(keep))
+
+
+def candidate_counts(dataset: str) -> list[tuple[int, int]]:
+    """(shard, rows download will see) for every candidate shard; reads each
+    dedup partition once."""
+    layout = DatasetDir(dataset)
+    shards = candidate_shards(dataset)
+    dropped = np.zeros(len(shards) + 1, np.int64)
+    if dedup_ready(dataset):
+        for path in io.glob(layout.dedup_partitions_glob()):
+            with io.open_file(path) as f:
+                col = pq.read_table(f, columns=["shard"]).column("shard").to_numpy()
+            dropped += np.bincount(col, minlength=len(dropped))[: len(dropped)]
+    return [(s, parquet_rows(layout.candidates(s)) - int(dropped[s])) for s in shards]

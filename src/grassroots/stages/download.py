@@ -3,18 +3,22 @@
 One asyncio loop per shard fetches rows concurrently through a guarded, polite
 Fetcher; image work (decode, resize, encode, PDQ) runs in a small thread pool
 (Pillow releases the GIL). Every candidate row ends as exactly one ledger row:
-success, or failed/refused/filtered with one Reason. Refused bytes are never
-written. A row deadline and a shard watchdog bound the time: a stuck
-connection becomes a failed row, never a stuck run.
+success, or failed/refused/filtered with one Reason (the per-row chain is
+grassroots.stages.download_row.decide_row). Refused bytes are never written. A
+row deadline and a shard watchdog bound the time: a stuck connection becomes a
+failed row, never a stuck run.
+
+Candidates are read through dedup (grassroots.stages.dedup.read_candidates);
+a candidate file larger than ``samples_per_shard`` rows (one WARC's worth from
+extract) is cut into several shards; the plan is saved for resume.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import datetime as dt
-import functools
 import math
+import tarfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -23,17 +27,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
-from grassroots.fetch.client import Fetcher, FetchConfig, FetchResult
+from grassroots.errors import InputError
+from grassroots.fetch.client import Fetcher, FetchConfig
 from grassroots.fetch.politeness import ROW_DEADLINE
-from grassroots.imaging.hashes import md5_hex, pdq, sha256_hex
-from grassroots.imaging.resize import ImageConfig, process_image
+from grassroots.imaging.resize import ImageConfig
 from grassroots.layout import DatasetDir
+from grassroots.plan import load_plan, split_rows
 from grassroots.progress import RowReporter
 from grassroots.rights.gate import RightsGate
-from grassroots.runner.core import ShardTask
-from grassroots.schema import CANDIDATE_SCHEMA, SAMPLE_SCHEMA, TRANSIENT_REASONS, Reason, Status, make_key
+from grassroots.runner.core import Resources, ShardTask
+from grassroots.schema import CANDIDATE_SCHEMA, SAMPLE_SCHEMA, TRANSIENT_REASONS, Candidate, Reason, Status, make_key
+from grassroots.stages.dedup import candidate_counts, read_candidates
+from grassroots.stages.download_row import Outcome, decide_row, ledger_row, sample_json
 from grassroots.stats import ShardStats
-from grassroots.urls import registrable_domain
 from grassroots.writer import ShardWriter
 
 
@@ -41,7 +47,7 @@ from grassroots.writer import ShardWriter
 class DownloadConfig:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     image: ImageConfig = field(default_factory=ImageConfig)
-    samples_per_shard: int = 10_000  # sets the key width; the import splits shards
+    samples_per_shard: int = 10_000  # sets the key width; larger candidate files are split
     md5: bool = False
     pdq: bool = True
     image_threads: int = 2
@@ -53,15 +59,49 @@ class DownloadConfig:
 @dataclass(frozen=True)
 class Download:
     name: ClassVar[str] = "download"
+    resources: ClassVar[Resources] = Resources()
+    ledger: ClassVar[str | None] = "shards"
     config: DownloadConfig = field(default_factory=DownloadConfig)
     rights: RightsGate = field(default_factory=RightsGate)
+    source: str | None = None  # dataset whose candidates to download (default: the output dataset)
     # Tests pass a factory that refuses non-loopback sockets (see tests/conftest.py).
     socket_factory: Callable | None = field(default=None, compare=False, repr=False)
 
+    def plan(self, dataset: str) -> list[ShardTask]:
+        """The saved plan wins (resume never re-cuts); else every candidate shard,
+        as dedup left it, cut into parts of at most ``samples_per_shard`` rows."""
+        self._validate_rights_files()
+        saved = load_plan(dataset, self.name)
+        if saved is not None:
+            if self.config.retry_failed:
+                reopen_transient_failures(dataset, saved)
+            return saved
+        source = self.source or dataset
+        counts = candidate_counts(source)
+        if not counts:
+            raise InputError(source, "is a directory without candidates/*.parquet",
+                             "run `grassroots extract ... -o DIR` first, or pass a URL list file")
+        src = DatasetDir(source)
+        return split_rows(dataset, [(src.candidates(s), n) for s, n in counts], self.config.samples_per_shard)
+
+    def outputs(self, layout: DatasetDir) -> list[str]:
+        return [layout.family_dir(self.ledger)]
+
+    def _validate_rights_files(self) -> None:
+        """Load the registry and blocklist once up front, so a bad line stops the
+        run with its file and row before any shard starts."""
+        from grassroots.rights.blocklist import Blocklist
+        from grassroots.rights.registry import Registry
+
+        cfg = self.rights.config
+        Registry.load(cfg.registry_paths)
+        Blocklist.load(cfg.blocklist_paths, cfg.pdq_min_quality, cfg.pdq_max_distance)
+
     def __call__(self, task: ShardTask) -> ShardStats:
         layout = DatasetDir(task.dataset)
-        with io.open_file(task.inputs[0] if task.inputs else layout.candidates(task.shard)) as f:
-            candidates = pq.read_table(f)
+        (path,) = task.inputs
+        source, shard = DatasetDir.candidates_owner(path)
+        candidates = read_candidates(source, shard)
         if task.rows is not None:  # one part of a candidate file larger than a shard
             candidates = candidates.slice(*task.rows)
         previous = _previous_rows(layout, task.shard) if self.config.retry_failed else {}
@@ -69,18 +109,35 @@ class Download:
         extra = [f for f in candidates.schema if f.name not in CANDIDATE_SCHEMA.names]
         schema = pa.schema(list(SAMPLE_SCHEMA) + [f for f in extra if f.name not in SAMPLE_SCHEMA.names])
         stats = ShardStats(candidates=candidates.num_rows)
-        with ShardWriter(task.dataset, task.shard, schema=schema) as writer:
-            asyncio.run(_ShardRun(self, task.shard, candidates.to_pylist(), writer, stats, previous, layout).run())
+        with ShardWriter(task.dataset, task.shard, schema=schema, family=self.ledger) as writer:
+            rows = Candidate.rows_of(candidates)
+            asyncio.run(_ShardRun(self, task.shard, rows, writer, stats, previous, layout).run())
         stats.seconds = time.monotonic() - started
         stats.bytes_written = writer.bytes_written
         return stats
 
 
+def reopen_transient_failures(dataset: str, tasks: list[ShardTask]) -> list[int]:
+    """For --retry-failed: un-mark finished shards that have transient failures,
+    so this run re-attempts those rows (and keeps the rest as they are)."""
+    layout = DatasetDir(dataset)
+    reopened = []
+    transient = {r.value for r in TRANSIENT_REASONS}
+    for t in tasks:
+        marker = layout.run_marker(Download.name, t.shard)
+        if not io.exists(marker) or not io.exists(layout.shard_parquet(t.shard)):
+            continue
+        with io.open_file(layout.shard_parquet(t.shard)) as f:
+            reasons = pq.read_table(f, columns=["reason"]).column("reason").to_pylist()
+        if any(r in transient for r in reasons):
+            io.remove(marker)
+            reopened.append(t.shard)
+    return reopened
+
+
 def _previous_rows(layout: DatasetDir, shard: int) -> dict[str, tuple[dict, dict[str, bytes]]]:
     """Rows of an earlier run worth keeping as they are (not transient failures),
     with the tar members of the kept ones."""
-    import tarfile
-
     path = layout.shard_parquet(shard)
     if not io.exists(path):
         return {}
@@ -98,7 +155,10 @@ def _previous_rows(layout: DatasetDir, shard: int) -> dict[str, tuple[dict, dict
 
 
 class _ShardRun:
-    def __init__(self, stage: Download, shard: int, rows: list[dict], writer: ShardWriter,
+    """Scheduling of one shard: a queue of candidates, ``concurrency`` workers
+    running decide_row under a row deadline, a shard watchdog, ledger writes."""
+
+    def __init__(self, stage: Download, shard: int, rows: list[Candidate], writer: ShardWriter,
                  stats: ShardStats, previous: dict, layout: DatasetDir):
         self.stage, self.cfg, self.shard = stage, stage.config, shard
         self.rows, self.writer, self.stats, self.previous = rows, writer, stats, previous
@@ -110,12 +170,12 @@ class _ShardRun:
         cfg = self.cfg
         budget = cfg.shard_timeout or (math.ceil(len(self.rows) / max(cfg.fetch.concurrency, 1)) * cfg.row_timeout + 60)
         queue: asyncio.Queue = asyncio.Queue()
-        for i, row in enumerate(self.rows):
+        for i, cand in enumerate(self.rows):
             key = make_key(self.shard, i, self.width)
             if key in self.previous:
                 self._reuse(key, *self.previous[key])
             else:
-                queue.put_nowait((key, row))
+                queue.put_nowait((key, cand))
         pool = concurrent.futures.ThreadPoolExecutor(max_workers=cfg.image_threads, thread_name_prefix="image")
         reporter = RowReporter(self.layout.root, Download.name, self.shard, len(self.rows))
         ticker = asyncio.create_task(self._report_rows(reporter))
@@ -134,10 +194,10 @@ class _ShardRun:
             reporter.close()
             pool.shutdown(wait=False, cancel_futures=True)
         # Whatever the watchdog cut short is still accounted for.
-        for i, row in enumerate(self.rows):
+        for i, cand in enumerate(self.rows):
             key = make_key(self.shard, i, self.width)
             if key not in self.done:
-                self._drop(key, row, Reason.WATCHDOG, f"shard watchdog: not finished within {budget:.0f} s")
+                self._record(key, cand, Outcome(Reason.WATCHDOG, f"shard watchdog: not finished within {budget:.0f} s"))
 
     async def _report_rows(self, reporter) -> None:
         while True:
@@ -145,88 +205,34 @@ class _ShardRun:
             await asyncio.get_running_loop().run_in_executor(None, reporter.report, len(self.done))
 
     async def _worker(self, queue, fetcher, rights, pool) -> None:
+        cfg = self.cfg
         while not queue.empty():
-            key, row = queue.get_nowait()
+            key, cand = queue.get_nowait()
             try:
-                async with asyncio.timeout(self.cfg.row_timeout) as deadline:
+                async with asyncio.timeout(cfg.row_timeout) as deadline:
                     ROW_DEADLINE.set(deadline)  # politeness waits extend it (fetch/politeness.py)
-                    await self._row(key, row, fetcher, rights, pool)
+                    out = await decide_row(cand, fetcher, rights, pool, cfg.image, cfg.md5, cfg.pdq)
             except TimeoutError:
-                self._drop(key, row, Reason.WATCHDOG, f"row not finished within {self.cfg.row_timeout:g} s "
-                           "(not counting politeness waits)")
+                out = Outcome(Reason.WATCHDOG, f"row not finished within {cfg.row_timeout:g} s "
+                              "(not counting politeness waits)")
             except Exception as e:  # noqa: BLE001 - a bug on one row must not lose the shard
-                self._drop(key, row, Reason.INTERNAL_ERROR, f"{type(e).__name__}: {e}")
-
-    async def _row(self, key: str, row: dict, fetcher: Fetcher, rights, pool) -> None:
-        url = row.get("url") or ""
-        never = await fetcher.precheck(url)  # invalid URL or refused address: no request at all
-        if never is not None:
-            return self._drop(key, row, *never)
-        try:
-            pre = await rights.pre_fetch(url, row.get("page_url"), row.get("page_signals") or [])
-        except ValueError as e:  # not an absolute http(s) URL: nothing to check or fetch
-            return self._drop(key, row, Reason.INVALID_URL, f"{e}")
-        if pre.final_before_fetch:  # refused before any request for the image itself
-            return self._drop(key, row, pre.reason, _refusal_message(pre), rights=pre.rights())
-        async def before_redirect(next_url: str):
-            """A redirect to another URL is a new fetch: its host's opt-outs apply first."""
-            if await fetcher.precheck(next_url) is not None:
-                return None  # the fetcher itself refuses it (blocked address, invalid URL)
-            try:
-                hop = await rights.pre_fetch(next_url, row.get("page_url"), row.get("page_signals") or [])
-            except ValueError:
-                return None  # the fetcher fails it as invalid_url
-            return hop if hop.final_before_fetch else None
-
-        res = await fetcher.fetch(url, before_redirect=before_redirect)
-        base = _fetch_columns(res)
-        if res.stopped_by is not None:
-            hop = res.stopped_by
-            return self._drop(key, row, hop.reason, f"redirect to {res.final_url} refused: {_refusal_message(hop)}",
-                              rights=pre.rights() + hop.rights(), **base)
-        if not res.ok:
-            return self._drop(key, row, res.error, res.message, rights=pre.rights(), **base)
-        loop = asyncio.get_running_loop()
-        img = await loop.run_in_executor(pool, functools.partial(process_image, res.body, self.cfg.image, res.content_type))
-        base.update(original_width=img.original_width, original_height=img.original_height,
-                    sha256=sha256_hex(res.body), md5=md5_hex(res.body) if self.cfg.md5 else None)
-        if img.error is None and self.cfg.pdq:
-            base["pdq"], base["pdq_quality"] = await loop.run_in_executor(pool, pdq, img.image)
-        post = await loop.run_in_executor(pool, functools.partial(
-            rights.post_fetch, pre, list(res.headers.items()), res.body, res.content_type,
-            pdq=base.get("pdq"), pdq_quality=base.get("pdq_quality"), sha256=base["sha256"], md5=base.get("md5")))
-        if post.refused:  # before anything is written: refused bytes go nowhere
-            return self._drop(key, row, post.reason, _refusal_message(post), rights=post.rights(), **base)
-        if img.error is not None:
-            return self._drop(key, row, img.error, img.message, rights=post.rights(), **base)
-        self._keep(key, row, img, rights=post.rights(), **base)
+                out = Outcome(Reason.INTERNAL_ERROR, f"{type(e).__name__}: {e}")
+            self._record(key, cand, out)
 
     # --- ledger ------------------------------------------------------------
-    def _ledger_row(self, key: str, row: dict, **cols) -> dict:
-        out = {k: v for k, v in row.items() if k in self.writer.schema.names}
-        out.update(key=key, url=row.get("url") or "", domain=registrable_domain(row.get("url") or ""))
-        out.update({k: v for k, v in cols.items() if v is not None})
-        return out
-
-    def _drop(self, key: str, row: dict, reason: Reason, message: str | None, **cols) -> None:
+    def _record(self, key: str, cand: Candidate, out: Outcome) -> None:
         if key in self.done:
             return
         self.done.add(key)
-        self.writer.add_row(self._ledger_row(key, row, status=reason.status.value, reason=reason.value,
-                                             error_message=message, **cols))
-        self.stats.drop(reason)
-
-    def _keep(self, key: str, row: dict, img, **cols) -> None:
-        if key in self.done:
-            return
-        self.done.add(key)
-        ledger = self._ledger_row(key, row, status=Status.SUCCESS.value, width=img.width, height=img.height, **cols)
-        meta = {k: v for k, v in ledger.items() if v is not None and k != "fetched_at"}
-        meta["fetched_at"] = ledger.get("fetched_at").isoformat() if ledger.get("fetched_at") else None
-        self.writer.add_sample(key, {img.ext: img.data, "txt": row.get("caption") or "", "json": meta})
-        self.writer.add_row(ledger)
-        self.stats.keep()
-        self.stats.bytes += cols.get("bytes") or 0
+        row = ledger_row(key, cand, out)
+        if out.reason is None:
+            self.writer.add_sample(key, {out.image.ext: out.image.data, "txt": cand.caption or "",
+                                         "json": sample_json(row)})
+            self.stats.keep()
+            self.stats.bytes += row.get("bytes") or 0
+        else:
+            self.stats.drop(out.reason)
+        self.writer.add_row(row)
 
     def _reuse(self, key: str, ledger: dict, files: dict[str, bytes]) -> None:
         self.done.add(key)
@@ -236,18 +242,3 @@ class _ShardRun:
             self.stats.keep()
         else:
             self.stats.drop(Reason(ledger["reason"]))
-
-
-def _refusal_message(verdict) -> str:
-    return "; ".join(s.to_str() for s in verdict.refusals)
-
-
-def _fetch_columns(res: FetchResult) -> dict:
-    return {
-        "final_url": res.final_url if res.final_url != res.url else None,
-        "http_status": res.status,
-        "content_type": res.content_type,
-        "bytes": len(res.body) if res.body else None,
-        "download_seconds": round(res.seconds, 4),
-        "fetched_at": dt.datetime.now(dt.timezone.utc),
-    }

@@ -25,9 +25,8 @@ non_html_records, truncated_pages; ``bytes`` is the input file's size.
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
@@ -41,9 +40,11 @@ from grassroots.extract.lang import detect_languages, page_text
 from grassroots.extract.reader import PageSource
 from grassroots.extract.rules import Rules, clean_caption, image_reason
 from grassroots.extract.urls import resolve
+from grassroots.inputs import source_id
 from grassroots.layout import DatasetDir
+from grassroots.plan import load_plan
 from grassroots.rights.html_meta import page_signals_from_meta
-from grassroots.runner import ShardTask
+from grassroots.runner.core import Resources, ShardTask
 from grassroots.schema import CANDIDATE_SCHEMA, Reason
 from grassroots.stats import ShardStats
 
@@ -53,6 +54,9 @@ _PAGE_COLUMNS = ("page_url", "page_title", "page_lang", "warc_record_id", "crawl
 @dataclass(frozen=True)
 class Extract:
     name: ClassVar[str] = "extract"
+    resources: ClassVar[Resources] = Resources()
+    ledger: ClassVar[str | None] = None
+    inputs: tuple[str, ...] = ()  # WARC/WAT files or globs; empty: the saved plan's files
     min_caption_chars: int = 5
     min_declared_side: int = 20
     url_patterns: bool = True
@@ -65,8 +69,25 @@ class Extract:
     def rules(self) -> Rules:
         return Rules(self.min_caption_chars, self.min_declared_side, self.url_patterns, self.markup_hints)
 
-    def config(self) -> dict:
-        return asdict(self)
+    def plan(self, dataset: str) -> list[ShardTask]:
+        """One task per input file: globs expanded, paths resolved, sorted, duplicates
+        removed. A rerun keeps every planned file's number and appends new files
+        after them, so a glob that matches more files later never shifts finished shards."""
+        files: list[str] = []
+        for pattern in self.inputs:
+            found = io.glob(pattern) if any(c in pattern for c in "*?[") else [pattern]
+            if not found or not all(io.exists(f) for f in found):
+                raise InputError(pattern, "no such file", "give WARC/WAT paths or globs (local or fsspec URLs)")
+            files.extend(source_id(f) for f in found)
+        known = [t.inputs[0] for t in load_plan(dataset, self.name) or []]
+        if not files and not known:
+            raise InputError(dataset, "no input files given and no earlier extract to resume",
+                             "give WARC/WAT paths or globs")
+        planned = known + sorted(set(files) - set(known))
+        return [ShardTask(shard=i, dataset=dataset, inputs=(f,)) for i, f in enumerate(planned)]
+
+    def outputs(self, layout: DatasetDir) -> list[str]:
+        return [layout.candidates_dir]
 
     def __call__(self, task: ShardTask) -> ShardStats:
         (path,) = task.inputs
@@ -176,48 +197,3 @@ def _size(path: str) -> int:
         return int(fs.size(p) or 0)
     except (OSError, ValueError):
         return 0
-
-
-def plan_tasks(inputs: list[str], dataset: str) -> list[ShardTask]:
-    """One task per input file: globs expanded, sorted, duplicates removed.
-
-    The file -> shard number map is saved in _runs/extract/plan.json on the first
-    run; a rerun keeps every known file's number and appends new files after
-    them, so a glob that matches more files later never shifts finished shards."""
-    files: list[str] = []
-    for pattern in inputs:
-        found = io.glob(pattern) if any(c in pattern for c in "*?[") else [pattern]
-        if not found or not all(io.exists(f) for f in found):
-            raise InputError(pattern, "no such file", "give WARC/WAT paths or globs (local or fsspec URLs)")
-        files.extend(found)
-    files = sorted(dict.fromkeys(files))
-    plan_path = DatasetDir(dataset).run_plan(Extract.name)
-    known: list[str] = json.loads(io.read_text(plan_path))["inputs"] if io.exists(plan_path) else []
-    plan = known + [f for f in files if f not in set(known)]
-    if plan != known:
-        io.write_text_atomic(plan_path, json.dumps({"inputs": plan}, indent=1))
-    wanted = set(files)
-    return [ShardTask(shard=i, dataset=dataset, inputs=(f,)) for i, f in enumerate(plan) if f in wanted]
-
-
-def extract(
-    inputs: list[str],
-    dataset: str,
-    stage: Extract = Extract(),
-    runner=None,
-    progress: bool = True,
-) -> ShardStats:
-    """Run extract over ``inputs`` into ``dataset`` through ``runner`` (local by default)."""
-    from grassroots.runner import LocalRunner, run_stage
-
-    tasks = plan_tasks(inputs, dataset)
-    io.makedirs(DatasetDir(dataset).candidates_dir)
-    return run_stage(
-        stage,
-        tasks,
-        runner or LocalRunner(),
-        dataset=dataset,
-        config=stage.config(),
-        inputs=[t.inputs[0] for t in tasks],
-        progress=progress,
-    )

@@ -3,7 +3,7 @@ import struct
 import pytest
 from defusedxml import ElementTree
 
-from grassroots.miniweb.embed import PLUS_NS, VOCAB, read_training_mining, xmp_packet
+from grassroots.miniweb.metadata import PLUS_NS, VOCAB, read_training_mining, xmp_packet
 
 from .helpers import fetch
 

@@ -1,0 +1,91 @@
+"""hash: shards/NNNNN.tar -> attributes/imghash/NNNNN.parquet (key, phash, dhash).
+
+Perceptual hashes (imagehash's pHash and dHash, 64 bits as 16 hex digits) of
+every kept sample, one row per success row of the shard's ledger, in ledger
+order. A sample whose image cannot be decoded keeps its row (hashes null) and
+is counted as dropped with ``decode_error``.
+"""
+
+from __future__ import annotations
+
+import io as _io
+import tarfile
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.errors import InputError
+from grassroots.layout import DatasetDir
+from grassroots.ledger import shard_stats
+from grassroots.runner.core import Resources, ShardTask
+from grassroots.schema import Reason, Status
+from grassroots.stats import ShardStats
+
+IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
+IMGHASH_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False),
+                            pa.field("phash", pa.string()), pa.field("dhash", pa.string())])
+
+
+@dataclass(frozen=True)
+class Hash:
+    name: ClassVar[str] = "hash"
+    resources: ClassVar[Resources] = Resources()
+    ledger: ClassVar[str | None] = None
+    attribute: ClassVar[str] = "imghash"
+    hash_size: int = 8
+
+    def plan(self, dataset: str) -> list[ShardTask]:
+        """One task per finished download shard (task N reads shards/N)."""
+        layout = DatasetDir(dataset)
+        done = sorted(shard_stats(dataset, "download"))
+        if not done:
+            raise InputError(dataset, "has no finished download shards", "run `grassroots download` first")
+        return [ShardTask(s, dataset, (layout.shard_parquet(s), layout.shard_tar(s))) for s in done]
+
+    def outputs(self, layout: DatasetDir) -> list[str]:
+        return [layout.attributes_dir(self.attribute)]
+
+    def __call__(self, task: ShardTask) -> ShardStats:
+        import imagehash
+        from PIL import Image
+
+        ledger_path, tar_path = task.inputs
+        with io.open_file(ledger_path) as f:
+            ledger = pq.read_table(f, columns=["key", "status"])
+        keys = [k for k, s in zip(ledger.column("key").to_pylist(), ledger.column("status").to_pylist())
+                if s == Status.SUCCESS.value]
+        images = _images(tar_path) if keys else {}
+        stats = ShardStats(candidates=len(keys))
+        phash, dhash = [], []
+        for key in keys:
+            try:
+                with Image.open(_io.BytesIO(images[key])) as img:
+                    img.load()
+                    p, d = imagehash.phash(img, self.hash_size), imagehash.dhash(img, self.hash_size)
+            except (KeyError, OSError, ValueError, Image.DecompressionBombError):
+                phash.append(None)
+                dhash.append(None)
+                stats.drop(Reason.DECODE_ERROR)
+                continue
+            phash.append(str(p))
+            dhash.append(str(d))
+            stats.keep()
+        table = pa.table({"key": keys, "phash": phash, "dhash": dhash}, schema=IMGHASH_SCHEMA)
+        with io.atomic_write(DatasetDir(task.dataset).attribute(self.attribute, task.shard), "wb") as f:
+            pq.write_table(table, f, compression="zstd")
+            stats.bytes_written = f.tell()
+        return stats
+
+
+def _images(tar_path: str) -> dict[str, bytes]:
+    """key -> image bytes of a webdataset tar (streamed once)."""
+    out = {}
+    with io.open_file(tar_path) as f, tarfile.open(fileobj=f, mode="r|") as tar:
+        for m in tar:
+            key, _, ext = m.name.partition(".")
+            if ext.lower() in IMAGE_EXTS:
+                out[key] = tar.extractfile(m).read()
+    return out
