@@ -12,14 +12,27 @@ from rich.console import Console
 
 from grassroots import __version__
 from grassroots.errors import GrassrootsError
+from grassroots.imaging.resize import EncodeFormat, ResizeMode
+from grassroots.inputs import InputFormat
+from grassroots.runner import RunnerKind
+from grassroots.writer import OutputFormat
 
 app = typer.Typer(
     help="Grassroots: open image-text datasets from the public web, honouring creators' opt-outs.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,  # plain help: option names are never cut at 80 columns
 )
 console = Console()
+
+
+# Exit codes (README "Quick start"): scripts can tell what happened.
+EXIT_OK = 0
+EXIT_FAILED_SHARDS = 1  # some shards failed: rerun the same command to retry them
+EXIT_BAD_INPUT = 2  # bad input or options; nothing was run (or the run stopped at once)
+EXIT_NOTHING_KEPT = 3  # the run finished, but every row failed, was refused or filtered
+EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: rerun the same command to resume
 
 
 def _one_line_errors(fn: Callable) -> Callable:
@@ -35,7 +48,10 @@ def _one_line_errors(fn: Callable) -> Callable:
         except OSError as e:
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             console.print(f"[bold red]error:[/] {where}{e.strerror or e}", soft_wrap=True, highlight=False)
-        raise typer.Exit(2)
+        except KeyboardInterrupt:
+            console.print("[yellow]interrupted; rerun the same command to resume[/]")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(EXIT_BAD_INPUT)
 
     return wrapper
 
@@ -118,13 +134,10 @@ def _print_stats_table(dataset, totals, failures, problems) -> None:
 RUNNER_HELP = "local: a process pool on this machine; ray: the same shard tasks on Ray."
 
 
-def _runner(runner: str, processes: int, ray_address: Optional[str]):
+def _runner(runner: RunnerKind, processes: int, ray_address: Optional[str]):
     from grassroots.runner import make_runner
 
-    try:
-        return make_runner(runner, processes, ray_address)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--runner") from None
+    return make_runner(RunnerKind(runner).value, processes, ray_address)
 
 
 def _default_processes() -> int:
@@ -140,14 +153,14 @@ def download(
     url_col: str = typer.Option("url", help="Column holding image URLs."),
     caption_col: str = typer.Option("caption", help="Column holding captions (alt text)."),
     keep_cols: str = typer.Option("", help="Comma-separated extra input columns to keep in parquet and json."),
-    input_format: Optional[str] = typer.Option(None, help="csv|tsv|parquet|jsonl|txt (default: from the extension)."),
+    input_format: Optional[InputFormat] = typer.Option(None, help="Default: from the file's extension."),
     samples_per_shard: int = typer.Option(10_000, min=1, help="Rows per output shard."),
     image_size: int = typer.Option(256, min=1, help="Target size in pixels (see --resize-mode)."),
-    resize_mode: str = typer.Option("keep_ratio", help="no | keep_ratio | keep_ratio_largest | center_crop | border."),
+    resize_mode: ResizeMode = typer.Option(ResizeMode.KEEP_RATIO, help="How to fit --image-size (img2dataset's modes)."),
     resize_only_if_bigger: bool = typer.Option(False, help="Never upscale."),
     min_image_size: int = typer.Option(0, min=0, help="Drop images whose smaller side is below this (filtered)."),
     max_aspect_ratio: float = typer.Option(float("inf"), help="Drop images with a larger aspect ratio (filtered)."),
-    encode_format: str = typer.Option("jpg", help="jpg | webp | png."),
+    encode_format: EncodeFormat = typer.Option(EncodeFormat.JPG, help="Image format in the shards (webp: see README for open_clip)."),
     encode_quality: int = typer.Option(95, min=1, max=100, help="JPEG/WebP quality."),
     skip_reencode: bool = typer.Option(False, help="Keep the original bytes when no resize is needed and the format matches."),
     max_bytes: int = typer.Option(20 * 1024 * 1024, help="Largest response body accepted (bytes)."),
@@ -166,15 +179,21 @@ def download(
     registry: list[Path] = typer.Option([], help="Opt-out registry file (domains, URL prefixes, URLs); repeatable. Checked before any fetch."),
     blocklist: list[Path] = typer.Option([], help="Hash blocklist file (md5, sha256, URL hash, PDQ); repeatable. Checked before writing."),
     retry_failed: bool = typer.Option(False, help="Re-attempt rows of finished shards that failed for transient reasons (timeouts, 5xx, 429); never refused rows."),
-    runner: str = typer.Option("local", help=RUNNER_HELP),
+    output_format: OutputFormat = typer.Option(OutputFormat.WEBDATASET, help="webdataset: NNNNN.tar; files: a folder NNNNN/ of files; parquet: images in the ledger parquet."),
+    verify_hash: str = typer.Option("", metavar="COLUMN:ALGO", help="Fail rows whose bytes do not match the input's hash column (md5, sha256, sha512), e.g. sha256:sha256."),
+    user_agent_token: str = typer.Option("", help="Appended to the User-Agent (GrassrootsBot/... stays first)."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
     processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
 ) -> None:
-    """Download images into webdataset tar + parquet shards, honouring every opt-out."""
+    """Download images into webdataset tar + parquet shards, honouring every opt-out.
+
+    img2dataset's flags work too (--url_list, --output_folder, --thread_count ...; see README)."""
+    import dataclasses
     import time
 
     from grassroots.fetch.client import FetchConfig
-    from grassroots.imaging.resize import EncodeFormat, ImageConfig, ResizeMode
+    from grassroots.imaging.resize import ImageConfig
     from grassroots.inputs import UrlListSpec
     from grassroots.report import print_stats
     from grassroots.rights.config import RightsConfig
@@ -193,11 +212,18 @@ def download(
     fetch = FetchConfig(allow_loopback=allow_loopback, timeout=timeout, max_bytes=max_bytes,
                         max_redirects=max_redirects, concurrency=concurrency, host_concurrency=host_concurrency,
                         host_rps=host_rps, retries=retries)
+    if user_agent_token:
+        fetch = dataclasses.replace(fetch, user_agent=f"{fetch.user_agent} {user_agent_token}")
+    verify = None
+    if verify_hash:
+        col, _, algo = verify_hash.partition(":")
+        verify = (col, (algo or "sha256").lower())
+        keep_cols = ",".join(dict.fromkeys([*(c for c in keep_cols.split(",") if c.strip()), col]))
     rights = RightsGate(RightsConfig(conservative_robots=conservative_robots, honour_noindex=honour_noindex,
                                      registry_paths=tuple(str(p) for p in registry),
                                      blocklist_paths=tuple(str(p) for p in blocklist)))
-    config = DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard,
-                            md5=md5, pdq=pdq, retry_failed=retry_failed)
+    config = DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard, md5=md5, pdq=pdq,
+                            retry_failed=retry_failed, output_format=output_format, verify_hash=verify)
     from_dataset = Path(input).is_dir()
     stage = Download(config=config, rights=rights, source=input if from_dataset else None)
     started = time.monotonic()
@@ -205,17 +231,28 @@ def download(
         if not from_dataset:
             spec = UrlListSpec(path=input, url_col=url_col, caption_col=caption_col or None,
                                keep_cols=tuple(c.strip() for c in keep_cols.split(",") if c.strip()),
-                               input_format=input_format)
+                               input_format=input_format.value if input_format else None)
             run_step(Import(spec, samples_per_shard), str(output), run, progress=False)
         totals = run_step(stage, str(output), run)
     print_stats(console, f"download -> {output}", totals, time.monotonic() - started)
-    _exit_on_failed_shards(totals)
+    _finish(output, totals)
 
 
-def _exit_on_failed_shards(totals) -> None:
-    if totals.failed_shards:
-        console.print(f"[red]{totals.failed_shards} shard(s) failed; rerun the same command to retry them.[/]")
-        raise typer.Exit(1)
+def _finish(dataset: Path, *totals) -> None:
+    """Tell the user what needs action, then exit with the code that says what happened."""
+    from grassroots.report import print_advice
+
+    for t in totals:
+        print_advice(console, str(dataset), t)
+    if any(t.failed_shards for t in totals):
+        n = sum(t.failed_shards for t in totals)
+        console.print(f"[red]{n} shard(s) failed; rerun the same command to retry them.[/]")
+        raise typer.Exit(EXIT_FAILED_SHARDS)
+    last = totals[-1]
+    if last.candidates and not last.kept:
+        console.print(f"[red]{last.stage}: nothing kept: every one of {last.candidates} rows failed, "
+                      "was refused or was filtered (exit code 3)[/]")
+        raise typer.Exit(EXIT_NOTHING_KEPT)
 
 
 @command()
@@ -230,7 +267,7 @@ def extract(
     max_page_bytes: int = typer.Option(8 << 20, min=1, help="Parse at most this many bytes of one HTML page."),
     detect_language: bool = typer.Option(True, help="Identify each page's language (page_lang)."),
     dedup: bool = typer.Option(True, help="Also drop (url, caption) pairs already found in another input file (duplicates are always dropped within a file)."),
-    runner: str = typer.Option("local", help=RUNNER_HELP),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
     processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
 ) -> None:
@@ -251,13 +288,13 @@ def extract(
     print_stats(console, f"extract -> {output}", totals, time.monotonic() - started)
     if deduped is not None:
         print_stats(console, "dedup across input files", deduped)
-    _exit_on_failed_shards(totals if deduped is None else totals + deduped)
+    _finish(output, totals)
 
 
 @command("hash")
 def hash_images(
     dataset: Path = typer.Argument(..., help="A dataset directory with shards/ from download."),
-    runner: str = typer.Option("local", help=RUNNER_HELP),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
     processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
 ) -> None:
@@ -271,13 +308,13 @@ def hash_images(
     started = time.monotonic()
     totals = run_step(Hash(), str(dataset), _runner(runner, processes, ray_address))
     print_stats(console, f"hash -> {dataset}/attributes/{Hash.attribute}", totals, time.monotonic() - started)
-    _exit_on_failed_shards(totals)
+    _finish(dataset, totals)
 
 
 @command()
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Where to write the crawl and the dataset (replaced if it is an earlier demo's)."),
-    runner: str = typer.Option("local", help=RUNNER_HELP),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
     size: str = typer.Option("small", help="tiny | small | medium: how many pages the mini-web serves."),
     processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     seed: int = typer.Option(0, help="Seed of the mini-web's content."),
@@ -285,14 +322,28 @@ def demo(
     """Run the whole pipeline on the built-in mini-web: crawl -> extract -> download with rights -> report."""
     from grassroots.demo import DemoConfig, print_report, run_demo
 
-    res = run_demo(DemoConfig(out=str(out), runner=runner, processes=processes, size=size, seed=seed), console)
+    res = run_demo(DemoConfig(out=str(out), runner=RunnerKind(runner).value, processes=processes, size=size,
+                              seed=seed), console)
     print_report(res, console)
     if res.truth_matched != res.truth_total:
         raise typer.Exit(1)
 
 
 def main() -> None:
-    app()
+    import signal
+    import sys
+
+    from grassroots.img2dataset_compat import CompatError, translate
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM ends a run like Ctrl-C
+    try:
+        args, notes = translate(sys.argv[1:])
+    except CompatError as e:
+        console.print(f"[bold red]error:[/] {e}", soft_wrap=True, highlight=False)
+        sys.exit(EXIT_BAD_INPUT)
+    for note in notes:
+        console.print(f"[dim]{note}[/]", highlight=False)
+    app(args=args, prog_name="grassroots")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ download records as failed (invalid_url), so every input row is accounted for.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from grassroots.layout import DatasetDir
 from grassroots.schema import CANDIDATE_SCHEMA
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json", "txt")
+InputFormat = enum.Enum("InputFormat", {f.upper(): f for f in FORMATS}, type=str)  # for the CLI's choices
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,9 @@ class UrlListSpec:
 
 def _format_of(spec: UrlListSpec) -> str:
     if spec.input_format:
+        if spec.input_format not in FORMATS:
+            raise InputError(spec.path, f"unknown input format {spec.input_format!r}",
+                             f"use one of {', '.join(FORMATS)}")
         return spec.input_format
     name = spec.path.lower()
     for suffix in (".gz", ".zst", ".bz2"):

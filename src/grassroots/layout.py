@@ -61,6 +61,10 @@ class DatasetDir:
     def shard_parquet(self, shard: int, family: str = "shards") -> str:
         return self._join(family, f"{shard_name(shard)}.parquet")
 
+    def shard_folder(self, shard: int, family: str = "shards") -> str:
+        """The samples of a shard written with ``--output-format files``."""
+        return self._join(family, shard_name(shard))
+
     def family_dir(self, family: str = "shards") -> str:
         return self._join(family)
 

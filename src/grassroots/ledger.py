@@ -5,7 +5,6 @@ markers, and the per-sample ledger of every step that writes one (a step's
 from __future__ import annotations
 
 import json
-import tarfile
 from collections import Counter
 
 import pyarrow.parquet as pq
@@ -13,6 +12,7 @@ import pyarrow.parquet as pq
 from grassroots import io
 from grassroots.layout import DatasetDir
 from grassroots.plan import load_plan
+from grassroots.samples import stored_keys
 from grassroots.schema import Status
 from grassroots.stats import ShardStats
 
@@ -115,15 +115,13 @@ def _ledger_problems(layout: DatasetDir, family: str, stage: str, shard: int, st
         problems.append(f"{where}: {len(success)} success rows, stats say {st.kept} kept")
     if any(s != Status.SUCCESS.value and r is None for s, r in zip(status, reason_col)):
         problems.append(f"{where}: a dropped row has no reason")
-    tar_path = layout.shard_tar(shard, family)
-    if io.exists(tar_path):
-        with io.open_file(tar_path, "rb") as f, tarfile.open(fileobj=f, mode="r|") as tar:
-            in_tar = {m.name.split(".", 1)[0] for m in tar}
-        if in_tar != success:
+    if success:
+        stored = stored_keys(layout, shard, family)
+        if not stored:
+            problems.append(f"{where}: {len(success)} success rows but no samples stored")
+        elif stored != success:
             problems.append(
-                f"{where}: tar samples differ from success rows "
-                f"({len(in_tar - success)} extra, {len(success - in_tar)} missing)"
+                f"{where}: stored samples differ from success rows "
+                f"({len(stored - success)} extra, {len(success - stored)} missing)"
             )
-    elif success:
-        problems.append(f"{where}: {len(success)} success rows but no {tar_path}")
     return problems

@@ -33,3 +33,37 @@ def stats_table(title: str, t: ShardStats, wall_seconds: float | None = None) ->
 
 def print_stats(console: Console, title: str, t: ShardStats, wall_seconds: float | None = None) -> None:
     console.print(stats_table(title, t, wall_seconds))
+
+
+# Reasons that usually need the user to do something, with what to do; shown
+# when they are at least ADVICE_SHARE of a run's candidates.
+ADVICE_SHARE = 0.5
+_ADVICE = {
+    Reason.BLOCKED_ADDRESS: "refused before connecting: the URLs point at loopback/private addresses. "
+                            "For a server on this machine pass --allow-loopback (private and metadata "
+                            "addresses stay refused).",
+    Reason.DNS_ERROR: "host names did not resolve: check this machine's network and DNS.",
+    Reason.TIMEOUT: "requests timed out: a slow or overloaded host; try --timeout, then --retry-failed.",
+    Reason.ROBOTS_UNREACHABLE: "robots.txt could not be read (an outage, not an opt-out): "
+                               "rerun later with --retry-failed.",
+    Reason.INVALID_URL: "the URL column does not hold absolute http(s) URLs: check --url-col.",
+}
+
+
+def print_advice(console: Console, dataset: str, t: ShardStats, shards_shown: int = 5) -> None:
+    """Print the cause of each failed shard (a few) and what to do about a dominant reason."""
+    from grassroots.ledger import failed_shards
+
+    if t.failed_shards:
+        failures = failed_shards(dataset, t.stage)
+        for shard, record in sorted(failures.items())[:shards_shown]:
+            console.print(f"[red]{t.stage} shard {shard} failed:[/] {record.get('error', '?')}",
+                          soft_wrap=True, highlight=False)
+        if len(failures) > shards_shown:
+            console.print(f"[red]... and {len(failures) - shards_shown} more "
+                          f"(see {dataset}/_runs/{t.stage}/*.failed.json)[/]", highlight=False)
+    for reason, n in t.reasons.most_common():
+        hint = _ADVICE.get(Reason(reason))
+        if hint and t.candidates and n / t.candidates >= ADVICE_SHARE:
+            console.print(f"[yellow]note:[/] {n} of {t.candidates} rows are {reason}: {hint}",
+                          soft_wrap=True, highlight=False)

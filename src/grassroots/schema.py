@@ -51,6 +51,7 @@ class Reason(str, enum.Enum):
     NOT_AN_IMAGE = "not_an_image"  # HTML or other non-image content
     DECODE_ERROR = "decode_error"  # truncated / corrupt image
     DECOMPRESSION_BOMB = "decompression_bomb"  # over the pixel cap (from header)
+    HASH_MISMATCH = "hash_mismatch"  # --verify-hash: the bytes are not the ones the list names
     ENCODE_ERROR = "encode_error"
     WATCHDOG = "watchdog"  # the shard's time bound expired before the row finished
     INTERNAL_ERROR = "internal_error"  # a bug met on this row; the message has the exception

@@ -1,18 +1,29 @@
-"""ShardWriter: one shard's webdataset tar + parquet ledger, written atomically,
-in any shard family (``shards``, ``releases/v1/shards`` ...; see grassroots.layout).
+"""ShardWriter: one shard's samples + parquet ledger, written atomically, in any
+shard family (``shards``, ``releases/v1/shards`` ...; see grassroots.layout).
 
-Samples go to a tar under a temporary name (KEY.jpg, KEY.txt, KEY.json, ...);
-ledger rows are collected and written as parquet at the end. Only when the
-block completes are both renamed to their final names (tar first, then the
-parquet): a killed run never leaves a truncated file that looks finished.
+Output formats (img2dataset's ``--output_format``):
+- ``webdataset`` (default): ``NNNNN.tar`` with KEY.jpg KEY.txt KEY.json, what
+  webdataset and open_clip read;
+- ``files``: a folder ``NNNNN/`` holding KEY.jpg KEY.txt KEY.json;
+- ``parquet``: no tar; the image bytes are a binary column of the ledger
+  (``jpg``, ``webp`` or ``png``), null for rows that were not kept.
+
+Samples go under a temporary name; ledger rows are collected and written as
+parquet at the end. Only when the block completes are both renamed to their
+final names (samples first, then the parquet): a killed run never leaves a
+truncated file that looks finished. grassroots.samples reads all three back.
 """
 
 from __future__ import annotations
 
+import enum
 import io as _io
 import json
+import os
+import shutil
 import tarfile
 import time
+import uuid
 from contextlib import ExitStack
 
 import pyarrow as pa
@@ -23,52 +34,77 @@ from grassroots.layout import DatasetDir
 from grassroots.schema import SAMPLE_SCHEMA
 
 
+class OutputFormat(str, enum.Enum):
+    WEBDATASET = "webdataset"
+    FILES = "files"
+    PARQUET = "parquet"
+
+
+def encode_member(content: bytes | str | dict) -> bytes:
+    if isinstance(content, dict):
+        return json.dumps(content, ensure_ascii=False, sort_keys=True, default=str).encode()
+    if isinstance(content, str):
+        return content.encode("utf-8")
+    return content
+
+
 class ShardWriter:
-    def __init__(self, dataset: str, shard: int, schema: pa.Schema = SAMPLE_SCHEMA, tar: bool = True,
-                 family: str = "shards"):
+    def __init__(self, dataset: str, shard: int, schema: pa.Schema = SAMPLE_SCHEMA,
+                 family: str = "shards", output_format: OutputFormat = OutputFormat.WEBDATASET):
         self.layout = DatasetDir(dataset)
         self.shard = shard
         self.family = family
         self.schema = schema
+        self.format = OutputFormat(output_format)
         self.rows: list[dict] = []
         self.bytes_written = 0
-        self._want_tar = tar
         self._stack = ExitStack()
         self._tar: tarfile.TarFile | None = None
+        self._dir: str | None = None  # files: the temporary folder
+        self._images: dict[str, dict[str, bytes]] = {}  # parquet: ext -> key -> bytes
         self._mtime = time.time()
 
     def __enter__(self) -> "ShardWriter":
         io.makedirs(self.layout.family_dir(self.family))
-        if self._want_tar:
+        if self.format is OutputFormat.WEBDATASET:
             f = self._stack.enter_context(io.atomic_write(self.layout.shard_tar(self.shard, self.family), "wb"))
             self._tar = tarfile.open(fileobj=f, mode="w", format=tarfile.USTAR_FORMAT)
+        elif self.format is OutputFormat.FILES:
+            final = io.fs_and_path(self.layout.shard_folder(self.shard, self.family))[1]
+            parent, name = os.path.split(final)
+            self._dir = os.path.join(parent, f".{name}.tmp-{uuid.uuid4().hex[:8]}")
+            os.makedirs(self._dir)
         return self
 
     def add_sample(self, key: str, files: dict[str, bytes | str | dict]) -> None:
-        """Add one webdataset sample: ``files`` maps extension ("jpg", "txt", "json") to content."""
-        assert self._tar is not None, "ShardWriter opened with tar=False"
+        """Add one sample: ``files`` maps extension ("jpg", "txt", "json") to content."""
         if "." in key:
             raise ValueError(f"webdataset keys must not contain dots: {key!r}")
         for ext, content in files.items():
-            if isinstance(content, dict):
-                data = json.dumps(content, ensure_ascii=False, sort_keys=True, default=str).encode()
-            elif isinstance(content, str):
-                data = content.encode("utf-8")
-            else:
-                data = content
-            info = tarfile.TarInfo(f"{key}.{ext}")
-            info.size = len(data)
-            info.mtime = int(self._mtime)
-            info.mode = 0o444
-            self._tar.addfile(info, _io.BytesIO(data))
+            data = encode_member(content)
             self.bytes_written += len(data)
+            if self._tar is not None:
+                info = tarfile.TarInfo(f"{key}.{ext}")
+                info.size = len(data)
+                info.mtime = int(self._mtime)
+                info.mode = 0o444
+                self._tar.addfile(info, _io.BytesIO(data))
+            elif self._dir is not None:
+                with open(os.path.join(self._dir, f"{key}.{ext}"), "wb") as f:
+                    f.write(data)
+            elif ext not in ("txt", "json"):  # parquet: caption and metadata are ledger columns already
+                self._images.setdefault(ext, {})[key] = data
 
     def add_row(self, row: dict) -> None:
         self.rows.append(row)
 
     def table(self) -> pa.Table:
         cols = {f.name: [r.get(f.name) for r in self.rows] for f in self.schema}
-        return pa.Table.from_pydict(cols, schema=self.schema)
+        schema = self.schema
+        for ext, images in sorted(self._images.items()):
+            cols[ext] = [images.get(r.get("key")) for r in self.rows]
+            schema = schema.append(pa.field(ext, pa.binary()))
+        return pa.Table.from_pydict(cols, schema=schema)
 
     def __exit__(self, exc_type, exc, tb) -> None:
         try:
@@ -77,6 +113,13 @@ class ShardWriter:
         finally:
             # Closes (and, on success, renames) the tar's temporary file.
             self._stack.__exit__(exc_type, exc, tb)
+        if self._dir is not None:
+            if exc_type is not None:
+                shutil.rmtree(self._dir, ignore_errors=True)
+            else:
+                final = io.fs_and_path(self.layout.shard_folder(self.shard, self.family))[1]
+                shutil.rmtree(final, ignore_errors=True)  # an earlier attempt's (never marked done)
+                os.replace(self._dir, final)
         if exc_type is not None:
             return
         table = self.table()

@@ -337,3 +337,42 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, server):
     assert res.exit_code == 2 and "no such file" in res.output
     res = CliRunner().invoke(app, ["extract", str(tmp_path / "nope.warc.gz"), "-o", str(tmp_path / "o")])
     assert res.exit_code == 2 and "no such file" in res.output
+
+
+@pytest.mark.parametrize("processes,moment", [("1", "mid-shard"), ("2", "mid-shard"), ("2", "start"),
+                                              ("1", "sigterm")])
+def test_an_interrupted_run_ends_quickly_without_traceback_and_resumes(tmp_path, server, processes, moment):
+    state = serve_images(server, 12, slow={1, 5, 9})  # every shard hangs on one row
+    src = write_list(tmp_path / "urls.jsonl", server, 12)
+    ds = tmp_path / "ds"
+    args = [str(src), "-o", str(ds), "--allow-loopback", "--samples-per-shard", "4", "--processes", processes,
+            "--timeout", "60", "--concurrency", "2"]
+    proc = subprocess.Popen([sys.executable, "-c", RUN, "download", *args], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 60
+    if moment == "start":
+        time.sleep(0.5)  # still importing or planning
+    else:
+        while not [p for p in (ds / "shards").glob(".*.tar.tmp-*")] if (ds / "shards").exists() else True:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.02)
+        time.sleep(0.3)
+    sent = time.monotonic()
+    os.kill(proc.pid, signal.SIGTERM if moment == "sigterm" else signal.SIGINT)
+    try:
+        out, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("the run did not end within 10 s of the interrupt")
+    assert time.monotonic() - sent < 10
+    if proc.returncode != 130:  # interrupted before the CLI took over (Python starting): still no hang
+        assert moment == "start" and proc.returncode in (-signal.SIGINT, 1), out
+    else:
+        assert "interrupted; rerun the same command to resume" in out
+        assert "Traceback" not in out and "CancelledError" not in out, out
+    state["slow_seconds"] = 0
+    res = subprocess.run([sys.executable, "-c", RUN, "download", *args], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sum(r["status"] == "success" for r in ledger(ds)) == 12
+    assert_accounted(ds)

@@ -10,7 +10,7 @@ from typing import Optional
 
 import typer
 
-app = typer.Typer(help="A local, hostile, rights-annotated web for tests, benchmarks and the demo.",
+app = typer.Typer(help="A local, hostile, rights-annotated web for tests, benchmarks and the demo.", rich_markup_mode=None,
                   no_args_is_help=True)
 
 _SEED = typer.Option(0, "--seed", help="Content seed: same seed, same bytes.")

@@ -17,7 +17,7 @@ from grassroots.rights.config import RightsConfig
 from grassroots.rights.explain import Explanation, explain, guarded_image_fetcher
 from grassroots.rights.signals import Outcome
 
-app = typer.Typer(help="Explain the rights decision for one URL.", no_args_is_help=True)
+app = typer.Typer(help="Explain the rights decision for one URL.", no_args_is_help=True, rich_markup_mode=None)
 
 
 _STYLE = {Outcome.REFUSED: "bold red", Outcome.ALLOWED: "green", Outcome.UNKNOWN: "dim"}

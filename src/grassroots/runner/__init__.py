@@ -1,12 +1,19 @@
 """Runners map shard tasks onto workers. Resume, retry, stats and completion
 markers live once, in core.py; local.py and ray.py differ only in how they map."""
 
+import enum
+
 from grassroots.runner.core import Resources, RetryPolicy, Runner, ShardTask, Step, run_shard, run_step
 from grassroots.runner.local import LocalRunner
 from grassroots.runner.ray import RayRunner
 
 __all__ = ["LocalRunner", "RayRunner", "Resources", "RetryPolicy", "Runner", "ShardTask", "Step", "run_shard",
-           "run_step", "make_runner"]
+           "run_step", "make_runner", "RunnerKind"]
+
+
+class RunnerKind(str, enum.Enum):
+    LOCAL = "local"
+    RAY = "ray"
 
 
 def make_runner(kind: str = "local", processes: int = 1, ray_address: str | None = None) -> Runner:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import subprocess
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
@@ -31,9 +32,12 @@ def visible_gpus() -> list[str]:
     return [str(i) for i, line in enumerate(ln for ln in out.splitlines() if ln.startswith("GPU "))]
 
 
-def _pin_gpu(devices) -> None:
-    """Pool initializer: take one device id from the queue for this worker."""
-    os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
+def _init_worker(devices) -> None:
+    """Pool initializer: Ctrl-C is the parent's to handle (it stops the workers);
+    with GPUs, take one device id from the queue for this worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if devices is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = devices.get()
 
 
 @dataclass(frozen=True)
@@ -56,20 +60,24 @@ class LocalRunner:
                 yield fn(item)
             return
         ctx = multiprocessing.get_context("spawn")
-        pool_args: dict = {}
+        devices = None
         if gpus:
             devices = ctx.Queue()
             for d in gpus:
                 devices.put(d)
-            pool_args = {"initializer": _pin_gpu, "initargs": (devices,)}
-        with ProcessPoolExecutor(max_workers=max(1, min(workers, len(items))), mp_context=ctx, **pool_args) as pool:
-            pending = {pool.submit(fn, item) for item in items}
-            try:
-                while pending:
-                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        yield fut.result()
-            except BaseException:
-                for fut in pending:
-                    fut.cancel()
-                raise
+        pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(items))), mp_context=ctx,
+                                   initializer=_init_worker, initargs=(devices,))
+        pending = {pool.submit(fn, item) for item in items}
+        try:
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    yield fut.result()
+        except BaseException:
+            # Ctrl-C, SIGTERM or a fatal error: stop the workers now instead of
+            # joining them (their unfinished shards stay unfinished; a rerun redoes them).
+            for proc in list(getattr(pool, "_processes", {}).values()):
+                proc.terminate()
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)

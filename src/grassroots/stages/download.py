@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import math
-import tarfile
 import time
 from dataclasses import dataclass, field
 from typing import Callable, ClassVar
@@ -36,11 +35,12 @@ from grassroots.plan import load_plan, split_rows
 from grassroots.progress import RowReporter
 from grassroots.rights.gate import RightsGate
 from grassroots.runner.core import Resources, ShardTask
+from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import CANDIDATE_SCHEMA, SAMPLE_SCHEMA, TRANSIENT_REASONS, Candidate, Reason, Status, make_key
 from grassroots.stages.dedup import candidate_counts, read_candidates
-from grassroots.stages.download_row import Outcome, decide_row, ledger_row, sample_json
+from grassroots.stages.download_row import HASHES, Outcome, decide_row, ledger_row, sample_json
 from grassroots.stats import ShardStats
-from grassroots.writer import ShardWriter
+from grassroots.writer import OutputFormat, ShardWriter
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,8 @@ class DownloadConfig:
     row_timeout: float = 60.0  # whole row: rights files, fetch with retries, image work
     shard_timeout: float | None = None  # default: enough for every row to hit row_timeout
     retry_failed: bool = False  # re-attempt transient failures of an earlier run
+    output_format: OutputFormat = OutputFormat.WEBDATASET
+    verify_hash: tuple[str, str] | None = None  # (input column, md5|sha256|sha512): fail rows whose bytes differ
 
 
 @dataclass(frozen=True)
@@ -81,11 +83,26 @@ class Download:
         if not counts:
             raise InputError(source, "is a directory without candidates/*.parquet",
                              "run `grassroots extract ... -o DIR` first, or pass a URL list file")
+        self._validate_verify_hash(source)
         src = DatasetDir(source)
         return split_rows(dataset, [(src.candidates(s), n) for s, n in counts], self.config.samples_per_shard)
 
     def outputs(self, layout: DatasetDir) -> list[str]:
         return [layout.family_dir(self.ledger)]
+
+    def _validate_verify_hash(self, source: str) -> None:
+        """--verify-hash names an input column and an algorithm; both must exist."""
+        if self.config.verify_hash is None:
+            return
+        col, algo = self.config.verify_hash
+        if algo not in HASHES:
+            raise InputError("--verify-hash", f"unknown hash {algo!r}", f"use one of {', '.join(HASHES)}")
+        layout = DatasetDir(source)
+        with io.open_file(layout.candidates(0)) as f:
+            names = pq.read_schema(f).names
+        if col not in names:
+            raise InputError(layout.candidates(0), f"--verify-hash column {col!r} is not in the input",
+                             "name it in --keep-cols too (img2dataset's --verify_hash does this for you)")
 
     def _validate_rights_files(self) -> None:
         """Load the registry and blocklist once up front, so a bad line stops the
@@ -109,7 +126,8 @@ class Download:
         extra = [f for f in candidates.schema if f.name not in CANDIDATE_SCHEMA.names]
         schema = pa.schema(list(SAMPLE_SCHEMA) + [f for f in extra if f.name not in SAMPLE_SCHEMA.names])
         stats = ShardStats(candidates=candidates.num_rows)
-        with ShardWriter(task.dataset, task.shard, schema=schema, family=self.ledger) as writer:
+        with ShardWriter(task.dataset, task.shard, schema=schema, family=self.ledger,
+                         output_format=self.config.output_format) as writer:
             rows = Candidate.rows_of(candidates)
             asyncio.run(_ShardRun(self, task.shard, rows, writer, stats, previous, layout).run())
         stats.seconds = time.monotonic() - started
@@ -137,21 +155,18 @@ def reopen_transient_failures(dataset: str, tasks: list[ShardTask]) -> list[int]
 
 def _previous_rows(layout: DatasetDir, shard: int) -> dict[str, tuple[dict, dict[str, bytes]]]:
     """Rows of an earlier run worth keeping as they are (not transient failures),
-    with the tar members of the kept ones."""
+    with the stored files of the kept ones."""
     path = layout.shard_parquet(shard)
     if not io.exists(path):
         return {}
-    rows = {r["key"]: r for r in pq.read_table(path).to_pylist()}
+    with io.open_file(path) as f:
+        table = pq.read_table(f)
+    table = table.drop_columns([c for c in IMAGE_EXTS if c in table.column_names])  # parquet output format
+    rows = {r["key"]: r for r in table.to_pylist()}
     keep = {k: r for k, r in rows.items() if r["reason"] is None or Reason(r["reason"]) not in TRANSIENT_REASONS}
-    files: dict[str, dict[str, bytes]] = {k: {} for k in keep}
-    if io.exists(layout.shard_tar(shard)):
-        with io.open_file(layout.shard_tar(shard)) as f, tarfile.open(fileobj=f, mode="r|") as tar:
-            for m in tar:
-                key, ext = m.name.split(".", 1)
-                if key in files:
-                    files[key][ext] = tar.extractfile(m).read()
-    # A success whose samples are missing from the tar is fetched again.
-    return {k: (r, files[k]) for k, r in keep.items() if r["status"] != Status.SUCCESS.value or files[k]}
+    files = read_sample_files(layout, shard, keys=set(keep))
+    # A success whose sample is missing is fetched again.
+    return {k: (r, files.get(k, {})) for k, r in keep.items() if r["status"] != Status.SUCCESS.value or files.get(k)}
 
 
 class _ShardRun:
@@ -184,11 +199,11 @@ class _ShardRun:
                 workers = [asyncio.create_task(self._worker(queue, fetcher, rights, pool))
                            for _ in range(min(cfg.fetch.concurrency, max(queue.qsize(), 1)))]
                 try:
-                    await asyncio.wait_for(asyncio.gather(*workers), timeout=budget)
-                except asyncio.TimeoutError:
-                    pass
-                for w in workers:
-                    w.cancel()
+                    await asyncio.wait(workers, timeout=budget)  # the rest is cut by the watchdog
+                finally:  # also on Ctrl-C: the workers end with the shard, quietly
+                    for w in workers:
+                        w.cancel()
+                    await asyncio.wait(workers)
         finally:
             ticker.cancel()
             reporter.close()
@@ -211,7 +226,8 @@ class _ShardRun:
             try:
                 async with asyncio.timeout(cfg.row_timeout) as deadline:
                     ROW_DEADLINE.set(deadline)  # politeness waits extend it (fetch/politeness.py)
-                    out = await decide_row(cand, fetcher, rights, pool, cfg.image, cfg.md5, cfg.pdq)
+                    out = await decide_row(cand, fetcher, rights, pool, cfg.image, cfg.md5, cfg.pdq,
+                                           cfg.verify_hash)
             except TimeoutError:
                 out = Outcome(Reason.WATCHDOG, f"row not finished within {cfg.row_timeout:g} s "
                               "(not counting politeness waits)")

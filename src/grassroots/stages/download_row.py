@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
+import hashlib
 from dataclasses import dataclass, field
 
 from grassroots.fetch.client import Fetcher, FetchResult
@@ -32,8 +33,26 @@ class Outcome:
     columns: dict = field(default_factory=dict)  # fetch and hash columns of SAMPLE_SCHEMA
 
 
+HASHES = ("md5", "sha256", "sha512")
+
+
+def hash_mismatch(cand: Candidate, body: bytes, verify: tuple[str, str] | None) -> str | None:
+    """Why the bytes are not the ones the input's hash column names; None if they are
+    (or nothing to verify: no --verify-hash, or an empty hash in this row)."""
+    if verify is None:
+        return None
+    col, algo = verify
+    expected = dict(cand.extra).get(col)
+    if not expected:
+        return None
+    got = hashlib.new(algo, body).hexdigest()
+    if got != str(expected).strip().lower():
+        return f"{algo} of the response is {got}, the list says {expected} (column {col})"
+    return None
+
+
 async def decide_row(cand: Candidate, fetcher: Fetcher, rights, pool, image_cfg: ImageConfig,
-                     with_md5: bool, with_pdq: bool) -> Outcome:
+                     with_md5: bool, with_pdq: bool, verify: tuple[str, str] | None = None) -> Outcome:
     url, page, signals = cand.url, cand.page_url, list(cand.page_signals or ())
     never = await fetcher.precheck(url)  # invalid URL or refused address: no request at all
     if never is not None:
@@ -63,6 +82,9 @@ async def decide_row(cand: Candidate, fetcher: Fetcher, rights, pool, image_cfg:
                        rights=pre.rights() + hop.rights(), columns=cols)
     if not res.ok:
         return Outcome(res.error, res.message, rights=pre.rights(), columns=cols)
+    mismatch = hash_mismatch(cand, res.body, verify)
+    if mismatch:
+        return Outcome(Reason.HASH_MISMATCH, mismatch, rights=pre.rights(), columns=cols)
     loop = asyncio.get_running_loop()
     img = await loop.run_in_executor(pool, functools.partial(process_image, res.body, image_cfg, res.content_type))
     cols.update(original_width=img.original_width, original_height=img.original_height,

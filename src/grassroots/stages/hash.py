@@ -1,4 +1,4 @@
-"""hash: shards/NNNNN.tar -> attributes/imghash/NNNNN.parquet (key, phash, dhash).
+"""hash: shards/NNNNN (tar, files or parquet) -> attributes/imghash/NNNNN.parquet (key, phash, dhash).
 
 Perceptual hashes (imagehash's pHash and dHash, 64 bits as 16 hex digits) of
 every kept sample, one row per success row of the shard's ledger, in ledger
@@ -9,7 +9,6 @@ is counted as dropped with ``decode_error``.
 from __future__ import annotations
 
 import io as _io
-import tarfile
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -21,10 +20,10 @@ from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import shard_stats
 from grassroots.runner.core import Resources, ShardTask
+from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import Reason, Status
 from grassroots.stats import ShardStats
 
-IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 IMGHASH_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False),
                             pa.field("phash", pa.string()), pa.field("dhash", pa.string())])
 
@@ -43,7 +42,7 @@ class Hash:
         done = sorted(shard_stats(dataset, "download"))
         if not done:
             raise InputError(dataset, "has no finished download shards", "run `grassroots download` first")
-        return [ShardTask(s, dataset, (layout.shard_parquet(s), layout.shard_tar(s))) for s in done]
+        return [ShardTask(s, dataset, (layout.shard_parquet(s),)) for s in done]
 
     def outputs(self, layout: DatasetDir) -> list[str]:
         return [layout.attributes_dir(self.attribute)]
@@ -52,12 +51,13 @@ class Hash:
         import imagehash
         from PIL import Image
 
-        ledger_path, tar_path = task.inputs
+        (ledger_path,) = task.inputs
         with io.open_file(ledger_path) as f:
             ledger = pq.read_table(f, columns=["key", "status"])
         keys = [k for k, s in zip(ledger.column("key").to_pylist(), ledger.column("status").to_pylist())
                 if s == Status.SUCCESS.value]
-        images = _images(tar_path) if keys else {}
+        files = read_sample_files(DatasetDir(task.dataset), task.shard, keys=set(keys)) if keys else {}
+        images = {k: next((v for e, v in f.items() if e in IMAGE_EXTS), b"") for k, f in files.items()}
         stats = ShardStats(candidates=len(keys))
         phash, dhash = [], []
         for key in keys:
@@ -78,14 +78,3 @@ class Hash:
             pq.write_table(table, f, compression="zstd")
             stats.bytes_written = f.tell()
         return stats
-
-
-def _images(tar_path: str) -> dict[str, bytes]:
-    """key -> image bytes of a webdataset tar (streamed once)."""
-    out = {}
-    with io.open_file(tar_path) as f, tarfile.open(fileobj=f, mode="r|") as tar:
-        for m in tar:
-            key, _, ext = m.name.partition(".")
-            if ext.lower() in IMAGE_EXTS:
-                out[key] = tar.extractfile(m).read()
-    return out
