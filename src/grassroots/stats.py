@@ -3,6 +3,10 @@
 ``candidates`` is set by the stage from its input (rows read, images seen),
 independently of ``keep``/``drop``; each candidate must leave as kept (status
 success) or dropped with exactly one reason. ``accounted`` checks that invariant.
+
+``notes`` are a few short sentences about what went wrong without failing the
+shard (a bad record, a truncated file), for the console and the stats JSON;
+counters carry the totals, notes keep at most ``MAX_NOTES`` examples.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from grassroots.schema import REASON_STATUS, Reason, Status
+
+MAX_NOTES = 5
 
 
 @dataclass
@@ -28,6 +34,7 @@ class ShardStats:
     shards: int = 1  # how many shards were summed into this
     failed_shards: int = 0
     skipped_shards: int = 0  # already done on an earlier run
+    notes: list[str] = field(default_factory=list)  # at most MAX_NOTES, oldest first
 
     # --- recording -------------------------------------------------------
     def keep(self, n: int = 1) -> None:
@@ -38,6 +45,11 @@ class ShardStats:
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n
+
+    def note(self, text: str) -> None:
+        """Keep ``text`` if fewer than MAX_NOTES are kept (counters hold the totals)."""
+        if len(self.notes) < MAX_NOTES:
+            self.notes.append(text)
 
     # --- views -----------------------------------------------------------
     @property
@@ -69,6 +81,7 @@ class ShardStats:
             shards=self.shards + other.shards,
             failed_shards=self.failed_shards + other.failed_shards,
             skipped_shards=self.skipped_shards + other.skipped_shards,
+            notes=(self.notes + other.notes)[:MAX_NOTES],
         )
 
     @classmethod
@@ -94,6 +107,7 @@ class ShardStats:
             "shards": self.shards,
             "failed_shards": self.failed_shards,
             "skipped_shards": self.skipped_shards,
+            "notes": list(self.notes),
         }
 
     def to_json(self) -> str:
@@ -114,6 +128,7 @@ class ShardStats:
             shards=int(d.get("shards", 1)),
             failed_shards=int(d.get("failed_shards", 0)),
             skipped_shards=int(d.get("skipped_shards", 0)),
+            notes=[str(n) for n in d.get("notes", [])][:MAX_NOTES],
         )
 
     @classmethod

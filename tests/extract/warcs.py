@@ -8,9 +8,11 @@ not a tautology).
 
 from __future__ import annotations
 
+import gzip as gzip_lib
 import html as html_lib
 import io
 import json
+import uuid
 from dataclasses import dataclass, field
 
 from warcio.statusandheaders import StatusAndHeaders
@@ -112,3 +114,29 @@ def write_wat(path, specs: list[PageSpec]) -> None:
 def html_page(url: str, body: str, ctype: str = "text/html; charset=utf-8", encoding: str = "utf-8",
               record_id: str = "<urn:uuid:00000000-0000-0000-0000-000000000001>"):
     return (url, body.encode(encoding), ctype, {"WARC-Record-ID": record_id, "WARC-Date": "2025-02-03T04:05:06Z"})
+
+
+def raw_record(url: str, http: bytes, body: bytes, *, version: bytes = b"WARC/1.0", warc_type: bytes = b"response",
+               content_type: bytes = b"application/http; msgtype=response", record_id: str = "",
+               extra: list[tuple[bytes, bytes]] = (), trailer: bytes = b"\r\n\r\n") -> bytes:
+    """One WARC record byte for byte (no library): for headers and quirks that
+    warcio would normalise (old version lines, LF-only HTTP headers, odd types)."""
+    block = http + body
+    rid = record_id or f"<urn:uuid:{uuid.uuid5(uuid.NAMESPACE_URL, url)}>"
+    lines = [version, b"WARC-Type: " + warc_type, b"WARC-Target-URI: " + url.encode(),
+             b"WARC-Date: 2025-01-01T00:00:00Z", b"WARC-Record-ID: " + rid.encode()]
+    lines += [k + b": " + v for k, v in extra]
+    lines += [b"Content-Type: " + content_type, b"Content-Length: " + str(len(block)).encode()]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + block + trailer
+
+
+def http_head(headers: list[tuple[str, str]], status: str = "200 OK", eol: bytes = b"\r\n") -> bytes:
+    lines = [f"HTTP/1.1 {status}"] + [f"{k}: {v}" for k, v in headers]
+    return eol.join(line.encode("latin-1") for line in lines) + eol + eol
+
+
+def write_members(path, records: list[bytes], gzip: bool = True) -> None:
+    """Records as written by raw_record, one gzip member each (or uncompressed)."""
+    with open(path, "wb") as f:
+        for rec in records:
+            f.write(gzip_lib.compress(rec) if gzip else rec)

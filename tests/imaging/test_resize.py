@@ -103,3 +103,27 @@ def test_pdq_is_stable_under_resizing():
     listed = Blocklist()
     listed.add("pdq", h1, quality=q1)
     assert listed.check_pdq(h2, 100)  # the resized copy still matches (Hamming <= 31)
+
+
+@pytest.mark.parametrize("orientation", [5, 6, 7, 8])
+def test_exif_rotated_photo_reports_upright_original_size(orientation):
+    stored = Image.new("RGB", (400, 600), (200, 30, 30))  # pixels as stored: portrait
+    exif = Image.Exif()
+    exif[0x0112] = orientation  # viewers turn it a quarter: upright it is 600 x 400, landscape
+    body = encode(stored, exif=exif.tobytes())
+    r = process_image(body, ImageConfig(image_size=256))
+    assert r.error is None
+    assert (r.width, r.height) == (384, 256)
+    assert (r.original_width, r.original_height) == (600, 400)
+    assert Image.open(io.BytesIO(r.data)).size == (384, 256)
+    # filters see the upright image too, and skip_reencode never keeps a file that needs turning
+    assert process_image(body, ImageConfig(min_image_size=401)).error == Reason.IMAGE_TOO_SMALL
+    kept = process_image(body, ImageConfig(resize_mode=ResizeMode.NO, skip_reencode=True))
+    assert kept.data != body and Image.open(io.BytesIO(kept.data)).size == (600, 400) == (kept.width, kept.height)
+
+
+def test_exif_orientation_that_keeps_the_sides_keeps_the_size():
+    exif = Image.Exif()
+    exif[0x0112] = 3  # upside down: same width and height
+    r = process_image(encode(Image.new("RGB", (400, 600)), exif=exif.tobytes()), ImageConfig(image_size=256))
+    assert (r.original_width, r.original_height) == (400, 600) and (r.width, r.height) == (256, 384)

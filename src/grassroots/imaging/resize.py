@@ -94,7 +94,9 @@ def process_image(body: bytes, cfg: ImageConfig, content_type: str | None = None
         return _fail(out, _unidentified_reason(body, content_type), "not a decodable image")
     except Exception as e:  # noqa: BLE001 - a hostile file may raise anything from a plugin
         return _fail(out, Reason.DECODE_ERROR, f"{type(e).__name__}: {e}")
-    w, h = img.size
+    sw, sh = img.size  # as stored; EXIF orientation 5-8 turns it a quarter for viewers
+    orientation = _orientation(img)
+    w, h = (sh, sw) if orientation in _QUARTER_TURNS else (sw, sh)  # upright: what the checks and originals describe
     out.original_width, out.original_height = w, h
     if w <= 0 or h <= 0:
         return _fail(out, Reason.DECODE_ERROR, f"bad dimensions {w}x{h}")
@@ -104,19 +106,19 @@ def process_image(body: bytes, cfg: ImageConfig, content_type: str | None = None
         return _fail(out, Reason.IMAGE_TOO_SMALL, f"{w}x{h} smaller than {cfg.min_image_size}")
     if max(w / h, h / w) > cfg.max_aspect_ratio:
         return _fail(out, Reason.ASPECT_RATIO, f"aspect ratio {max(w / h, h / w):.2f} over {cfg.max_aspect_ratio}")
-    tw, th = _target_size(w, h, cfg)
+    tw, th = _target_size(sw, sh, cfg)  # the stored pixels' target, for draft decoding
     src_format = img.format
     same_format = _EXT_OF_PIL.get(src_format) == cfg.encode_format
     try:
-        unchanged = (tw, th) == (w, h) and cfg.resize_mode not in (ResizeMode.CENTER_CROP, ResizeMode.BORDER)
-        if cfg.skip_reencode and unchanged and same_format:
+        unchanged = (tw, th) == (sw, sh) and cfg.resize_mode not in (ResizeMode.CENTER_CROP, ResizeMode.BORDER)
+        if cfg.skip_reencode and unchanged and same_format and orientation == 1:
             img.load()
             out.data, out.ext, out.width, out.height, out.image = body, cfg.encode_format.value, w, h, img
             return out
-        if src_format == "JPEG" and (tw, th) != (w, h):
+        if src_format == "JPEG" and (tw, th) != (sw, sh):
             img.draft("RGB", (tw, th))
         img.load()
-        img = ImageOps.exif_transpose(img) if _has_orientation(img) else img
+        img = ImageOps.exif_transpose(img) if orientation != 1 else img
         if img.mode not in ("RGB", "RGBA", "L", "LA"):
             img = img.convert("RGBA" if _has_alpha(img) else "RGB")
         # Draft decoding reduced both sides by the same power of two, and EXIF may
@@ -145,11 +147,16 @@ def process_image(body: bytes, cfg: ImageConfig, content_type: str | None = None
     return out
 
 
-def _has_orientation(img: Image.Image) -> bool:
+_QUARTER_TURNS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width and height
+
+
+def _orientation(img: Image.Image) -> int:
+    """The EXIF orientation (1 = as stored), read from the header: no pixels decoded."""
     try:
-        return img.getexif().get(0x0112, 1) != 1
+        value = img.getexif().get(0x0112, 1)
+        return value if value in range(1, 9) else 1
     except Exception:  # noqa: BLE001
-        return False
+        return 1
 
 
 def _has_alpha(img: Image.Image) -> bool:
