@@ -62,6 +62,8 @@ def print_advice(console: Console, dataset: str, t: ShardStats, shards_shown: in
         if len(failures) > shards_shown:
             console.print(f"[red]... and {len(failures) - shards_shown} more "
                           f"(see {dataset}/_runs/{t.stage}/*.failed.json)[/]", highlight=False)
+    for note in t.notes:  # per-shard findings: bad records, truncated files, 0 candidates from N pages
+        console.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
     for reason, n in t.reasons.most_common():
         hint = _ADVICE.get(Reason(reason))
         if hint and t.candidates and n / t.candidates >= ADVICE_SHARE:

@@ -16,7 +16,7 @@ import pytest
 from grassroots.layout import DatasetDir
 from grassroots.ledger import shard_stats
 from grassroots.runner import LocalRunner
-from grassroots.stages.extract import extract
+from tests.steps import extract_only as extract
 from grassroots.stats import MAX_NOTES, ShardStats
 from tests.conftest import assert_accounted
 from tests.extract.warcs import http_head, raw_record, write_members
@@ -233,3 +233,17 @@ def test_error_pages_and_resource_records_are_counted_not_used(tmp_path):
     assert totals.counters["error_status_records"] == 2
     assert totals.counters["resource_records"] == 1
     assert totals.counters["pages"] == 1
+
+
+def test_the_console_says_when_html_records_gave_no_candidates(tmp_path):
+    from typer.testing import CliRunner
+
+    from grassroots.cli import EXIT_NOTHING_KEPT, app
+
+    records = [raw_record(f"http://example.com/{i}", http_head([("Content-Type", HTML)]), page_html(i, "abc"))
+               for i in range(3)]
+    write_members(tmp_path / "z.warc.gz", records)
+    res = CliRunner().invoke(app, ["extract", str(tmp_path / "z.warc.gz"), "-o", str(tmp_path / "ds"),
+                                   "--processes", "1"])
+    text = " ".join(res.output.split())
+    assert "0 candidates from 3 HTML records" in text and res.exit_code == EXIT_NOTHING_KEPT, res.output

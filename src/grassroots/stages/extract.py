@@ -20,7 +20,10 @@ licence URL (``rel="license"`` link, else a Creative Commons link).
 
 Counters: records (response/metadata records read), pages (HTML pages or WAT
 page records), pages_with_candidates, html_bytes (HTML bytes parsed),
-non_html_records, truncated_pages; ``bytes`` is the input file's size.
+non_html_records, truncated_pages, and the reader's record-level findings
+(bad_records, error_status_records, resource_records, truncated_after_records,
+files_without_candidates ...; see grassroots.extract.reader), with a few notes
+that the CLI prints; ``bytes`` is the input file's size.
 """
 
 from __future__ import annotations
