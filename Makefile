@@ -13,8 +13,8 @@ test: $(STAMP)
 
 install: $(STAMP)
 
-# torch==2.14.1 / torchvision==0.29.1 will be pinned here when a stage needs them
-# (they install from this machine's disk; other versions download gigabytes).
+# pyproject.toml pins torch==2.14.1 / torchvision==0.29.1 (embed, train): they
+# install from this machine's disk; other versions download gigabytes.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import functools
 import json
 from pathlib import Path
@@ -16,6 +17,9 @@ from grassroots.imaging.resize import EncodeFormat, ResizeMode
 from grassroots.inputs import InputFormat
 from grassroots.runner import RunnerKind
 from grassroots.writer import OutputFormat
+
+Device = enum.Enum("Device", {"AUTO": "auto", "CPU": "cpu", "CUDA": "cuda"}, type=str)
+Precision = enum.Enum("Precision", {"AUTO": "auto", "FP32": "fp32", "BF16": "bf16", "FP16": "fp16"}, type=str)
 
 app = typer.Typer(
     help="Grassroots: open image-text datasets from the public web, honouring creators' opt-outs.",
@@ -309,6 +313,61 @@ def hash_images(
     totals = run_step(Hash(), str(dataset), _runner(runner, processes, ray_address))
     print_stats(console, f"hash -> {dataset}/attributes/{Hash.attribute}", totals, time.monotonic() - started)
     _finish(dataset, totals)
+
+
+@command()
+def embed(
+    dataset: Path = typer.Argument(..., help="A dataset directory with shards/ from download."),
+    model: str = typer.Option("ViT-B-32", "--model", help="open_clip architecture (e.g. ViT-B-32) or grassroots-tiny."),
+    checkpoint: Optional[Path] = typer.Option(None, help="Local weights: an open_clip state_dict, or a `grassroots train` checkpoint."),
+    pretrained: Optional[str] = typer.Option(None, help="An open_clip pretrained tag (downloads from the hub; needs network)."),
+    device: Device = typer.Option(Device.AUTO, help="auto: CUDA when visible, else the CPU."),
+    precision: Precision = typer.Option(Precision.AUTO, help="auto: fp16 on CUDA; on a CPU, bf16 only where it measures faster than fp32."),
+    batch_size: int = typer.Option(64, min=1, help="Images per forward pass."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    processes: int = typer.Option(1, min=1, help="Worker processes on the CPU (one per GPU when GPUs are visible) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """CLIP image + caption embeddings of every kept sample -> embeddings/<model-id>/ (clip-retrieval's layout)."""
+    import os
+    import time
+
+    from grassroots.models.clip import ModelSpec
+    from grassroots.report import print_stats
+    from grassroots.runner import run_step
+    from grassroots.stages import Embed
+    from grassroots.stages.embed import EmbedConfig
+
+    spec = ModelSpec(model, str(checkpoint) if checkpoint else None, pretrained)
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    step = Embed(EmbedConfig(spec, device.value, precision.value, batch_size, threads=threads)).resolved()
+    console.print(f"embed with {model} ({step.model_id}) on {step.why}", highlight=False)
+    started = time.monotonic()
+    totals = run_step(step, str(dataset), _runner(runner, processes, ray_address))
+    wall = time.monotonic() - started
+    print_stats(console, f"embed -> {dataset}/embeddings/{step.model_id}", totals, wall)
+    if totals.counters.get("pairs"):
+        console.print(f"{totals.counters['pairs'] / wall:.1f} image+caption pairs/s", highlight=False)
+    _finish(dataset, totals)
+
+
+model_app = typer.Typer(help="Model weights: make a random-initialised checkpoint.", no_args_is_help=True,
+                        rich_markup_mode=None)
+app.add_typer(model_app, name="model")
+
+
+@model_app.command("init")
+@_one_line_errors
+def model_init(
+    output: Path = typer.Option(..., "-o", "--output", help="Checkpoint file to write (open_clip state_dict)."),
+    model: str = typer.Option("grassroots-tiny", "--model", help="open_clip architecture or grassroots-tiny."),
+    seed: int = typer.Option(0, help="Seed of the random weights."),
+) -> None:
+    """Random-initialised weights of an architecture (tests, benchmarks, the start of training)."""
+    from grassroots.models.clip import init_checkpoint
+
+    sha = init_checkpoint(model, str(output), seed)
+    console.print(f"wrote {output} ({model}, random weights, seed {seed}, sha256 {sha[:12]})", highlight=False)
 
 
 @command()

@@ -21,9 +21,14 @@ def stage_names(dataset: str) -> list[str]:
     """Steps that ran on the dataset, in pipeline order (others after, by name)."""
     from grassroots.stages import STEPS
 
-    order = tuple(s.name for s in STEPS)
+    order = tuple(getattr(s, "kind", None) or s.name for s in STEPS)  # embed runs are embed-<model-id>
     found = {p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(DatasetDir(dataset).stages_glob())}
-    return sorted(found, key=lambda s: (order.index(s) if s in order else len(order), s))
+
+    def rank(name: str) -> tuple:
+        kind = name.split("-", 1)[0]
+        return (order.index(kind) if kind in order else len(order), name)
+
+    return sorted(found, key=rank)
 
 
 def shard_stats(dataset: str, stage: str) -> dict[int, ShardStats]:

@@ -49,7 +49,7 @@ def make_dataset(ds: str, shards: int = 3) -> None:
                     continue
                 data = b"not an image" if (s, r) == (1, 2) else image_bytes(s * 5 + r)
                 w.add_sample(key, {"jpg": data, "txt": f"caption {key}"})
-                w.add_row({"key": key, "url": f"http://x/{key}", "status": "success"})
+                w.add_row({"key": key, "url": f"http://x/{key}", "caption": f"caption {key}", "status": "success"})
                 stats.keep()
         os.makedirs(layout.runs_dir("download"), exist_ok=True)
         with open(layout.run_marker("download", s), "w") as f:

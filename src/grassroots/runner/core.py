@@ -61,6 +61,8 @@ class ShardTask:
 class Step(Protocol):
     """A frozen dataclass whose fields are its config; picklable.
 
+    ``name`` names its runs (_runs/<name>/); usually a ClassVar, or a property
+    when the outputs depend on more than the step (embed-<model-id>).
     ``ledger``: the shard family (e.g. "shards") whose NNNNN.parquet holds one
     row per candidate of task NNNNN with status and reason, and whose NNNNN.tar
     holds the kept samples; None when the step writes no per-candidate ledger."""

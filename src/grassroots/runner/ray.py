@@ -82,10 +82,8 @@ def ray_options(resources: Resources, cluster: dict) -> dict:
     """Ray task options for a step's resources on a cluster with ``cluster`` resources."""
     opts: dict = {"num_cpus": resources.cpus}
     if resources.gpus > 0:
-        if cluster.get("GPU", 0) >= resources.gpus:
+        if cluster.get("GPU", 0) >= resources.gpus:  # else the step runs on CPUs (never waits forever)
             opts["num_gpus"] = resources.gpus
-        else:
-            print("grassroots: the Ray cluster has no GPU; running on CPUs", file=sys.stderr)
     if resources.memory:
         opts["memory"] = resources.memory
     return opts

@@ -5,6 +5,7 @@
     dedup     candidates            -> attributes/dedup/partition-NNNNN.parquet (stages/dedup.py)
     download  candidates (- dedup)  -> shards/NNNNN.tar + .parquet ledger       (stages/download.py)
     hash      shards/NNNNN.tar      -> attributes/imghash/NNNNN.parquet         (stages/hash.py)
+    embed     shards/NNNNN.tar      -> embeddings/<model-id>/{img,txt,keys}/NNNNN (stages/embed.py)
 
 Each is a frozen dataclass (its fields are its config) with name, resources,
 ledger, plan(dataset), __call__(task) and outputs(layout), run by
@@ -13,8 +14,9 @@ grassroots.runner.run_step. Adding a step: a module here, a line below, a CLI co
 
 from grassroots.stages.dedup import Dedup
 from grassroots.stages.download import Download
+from grassroots.stages.embed import Embed
 from grassroots.stages.extract import Extract
 from grassroots.stages.hash import Hash
 from grassroots.stages.import_list import Import
 
-STEPS = (Import, Extract, Dedup, Download, Hash)
+STEPS = (Import, Extract, Dedup, Download, Hash, Embed)
