@@ -351,6 +351,94 @@ def embed(
     _finish(dataset, totals)
 
 
+@command()
+def score(
+    dataset: Path = typer.Argument(..., help="A dataset directory (or a release) with embeddings/."),
+    embeddings: str = typer.Option(..., help="The model id under embeddings/ (what `grassroots embed` printed)."),
+    head: list[str] = typer.Option([], help="A safety head NAME=FILE (e.g. nsfw=nsfw.safetensors); repeatable."),
+    neardup: bool = typer.Option(True, help="Also cluster near-duplicate images (PDQ and embeddings)."),
+    pdq_distance: int = typer.Option(31, min=-1, help="PDQ Hamming distance <= this is a near-duplicate (found for sure up to 15, mostly up to 31); -1: off."),
+    cosine: float = typer.Option(0.95, min=0, max=1, help="Embedding cosine >= this is a near-duplicate; 0: off."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Attribute tables beside the data: clip, caption, image, heads, neardup (select thresholds them)."""
+    import time
+
+    from grassroots.errors import InputError
+    from grassroots.report import print_stats
+    from grassroots.runner import run_step
+    from grassroots.stages import NearDup, NearDupPairs, Score
+    from grassroots.stages.neardup import NearDupConfig
+
+    heads = []
+    for h in head:
+        name, sep, path = h.partition("=")
+        if not sep or not name or not path:
+            raise InputError(f"--head {h}", "expected NAME=FILE", "e.g. --head nsfw=nsfw.safetensors")
+        heads.append((name, path))
+    started = time.monotonic()
+    with _runner(runner, processes, ray_address).session() as run:
+        totals = [run_step(Score(embeddings, tuple(heads)), str(dataset), run)]
+        if neardup:
+            cfg = NearDupConfig(embeddings=embeddings, pdq_distance=pdq_distance, cosine=cosine)
+            totals.append(run_step(NearDupPairs(cfg), str(dataset), run))
+            totals.append(run_step(NearDup(), str(dataset), run))
+    for t in totals:
+        print_stats(console, f"{t.stage} -> {dataset}/attributes", t)
+    console.print(f"scored in {time.monotonic() - started:.1f} s", highlight=False)
+    _finish(dataset, *totals)
+
+
+@command()
+def select(
+    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    release: str = typer.Option(..., help="Name of the release to write: releases/<name>/ (v1, v2 ...)."),
+    where: str = typer.Option(..., help="Boolean expression over attribute columns, e.g. \"clip >= 0.28 AND neardup_representative\"."),
+    from_release: Optional[str] = typer.Option(None, "--from", help="Select from this release instead of the whole dataset."),
+    dry_run: bool = typer.Option(False, help="Only print how many samples each clause would drop."),
+    overwrite: bool = typer.Option(False, help="Replace the release if it exists."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Make a release: the samples that pass --where, with their ledger, attributes and embeddings."""
+    from grassroots.layout import DatasetDir
+    from grassroots.report import print_stats
+    from grassroots.stages.select import dry_run as count_drops
+    from grassroots.stages.select import make_release
+
+    if dry_run:
+        parent = DatasetDir(str(dataset)).release(from_release).root if from_release else str(dataset)
+        total, selected, drops = count_drops(parent, where)
+        console.print(f"{selected} of {total} samples would be selected", highlight=False)
+        for clause, n in drops.most_common():
+            console.print(f"  filtered:{clause:<24} {n:>8}", highlight=False)
+        return
+    target, totals = make_release(str(dataset), release, where, _runner(runner, processes, ray_address),
+                                  parent_release=from_release, overwrite=overwrite)
+    print_stats(console, f"select -> {target}", totals)
+    _finish(Path(target), totals)
+
+
+@command("train-head")
+def train_head(
+    dataset: Path = typer.Argument(..., help="A dataset directory with embeddings/."),
+    embeddings: str = typer.Option(..., help="The model id under embeddings/."),
+    labels: Path = typer.Option(..., help="Parquet (or csv) with columns key, label (0/1)."),
+    output: Path = typer.Option(..., "-o", "--output", help="Head file to write (.safetensors)."),
+    name: str = typer.Option("nsfw", help="What the head scores: its attribute table's name."),
+    hidden: int = typer.Option(0, min=0, help="0: logistic regression; N: a 2-layer MLP with N hidden units."),
+    epochs: int = typer.Option(300, min=1, help="Full-batch training steps."),
+) -> None:
+    """Train a safety head (nsfw, watermark ...) on image embeddings; prints the held-out AUC."""
+    from grassroots.models.train_head import train_head_from_dataset
+
+    head = train_head_from_dataset(str(dataset), embeddings, str(labels), str(output), name, hidden, epochs)
+    console.print(f"wrote {output}: {name} head on {embeddings}, held-out AUC {head.auc:.3f}", highlight=False)
+
+
 model_app = typer.Typer(help="Model weights: make a random-initialised checkpoint.", no_args_is_help=True,
                         rich_markup_mode=None)
 app.add_typer(model_app, name="model")

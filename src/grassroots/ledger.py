@@ -41,6 +41,12 @@ def shard_stats(dataset: str, stage: str) -> dict[int, ShardStats]:
     return out
 
 
+def finished_shards(dataset: str) -> list[int]:
+    """Shards whose per-sample ledger (shards/NNNNN.parquet) is complete: written
+    by download in a dataset, or by select in a release."""
+    return sorted(shard_stats(dataset, "download") or shard_stats(dataset, "select"))
+
+
 def failed_shards(dataset: str, stage: str) -> dict[int, dict]:
     layout = DatasetDir(dataset)
     return {

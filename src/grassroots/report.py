@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from grassroots.schema import REASON_STATUS, Reason
+from grassroots.schema import Reason, status_of
 from grassroots.stats import ShardStats
 
 _COLOR = {"refused": "magenta", "failed": "red", "filtered": "yellow"}
@@ -21,8 +21,8 @@ def stats_table(title: str, t: ShardStats, wall_seconds: float | None = None) ->
     denom = max(t.candidates, 1)
     table.add_row("[bold]candidates[/]", "", f"{t.candidates:,}", "100.0%")
     table.add_row("[green]kept[/]", "", f"{t.kept:,}", f"{100 * t.kept / denom:.1f}%")
-    for reason, n in sorted(t.reasons.items(), key=lambda kv: (_ORDER.index(REASON_STATUS[Reason(kv[0])].value), -kv[1])):
-        status = REASON_STATUS[Reason(reason)].value
+    for reason, n in sorted(t.reasons.items(), key=lambda kv: (_ORDER.index(status_of(kv[0]).value), -kv[1])):
+        status = status_of(reason).value
         table.add_row(f"[{_COLOR[status]}]{status}[/]", reason, f"{n:,}", f"{100 * n / denom:.1f}%")
     for name, n in sorted(t.counters.items()):
         table.add_row("[dim]counter[/]", name, f"{n:,}", "")
@@ -65,7 +65,7 @@ def print_advice(console: Console, dataset: str, t: ShardStats, shards_shown: in
     for note in t.notes:  # per-shard findings: bad records, truncated files, 0 candidates from N pages
         console.print(f"[yellow]note:[/] {note}", soft_wrap=True, highlight=False)
     for reason, n in t.reasons.most_common():
-        hint = _ADVICE.get(Reason(reason))
+        hint = _ADVICE.get(reason)
         if hint and t.candidates and n / t.candidates >= ADVICE_SHARE:
             console.print(f"[yellow]note:[/] {n} of {t.candidates} rows are {reason}: {hint}",
                           soft_wrap=True, highlight=False)

@@ -98,6 +98,26 @@ REASON_STATUS: dict[Reason, Status] = {
     for r in Reason
 }
 
+SELECTION_PREFIX = "filtered:"
+
+
+def selection_reason(clause: str) -> str:
+    """The reason of a sample that ``select`` dropped: ``filtered:<clause name>``
+    (e.g. filtered:clip). Its status is always ``filtered``."""
+    return f"{SELECTION_PREFIX}{clause}"
+
+
+def reason_value(reason: "Reason | str") -> str:
+    """A ledger reason: a Reason's value, or a selection reason; anything else is a bug."""
+    if isinstance(reason, str) and reason.startswith(SELECTION_PREFIX):
+        return reason
+    return Reason(reason).value
+
+
+def status_of(reason: str) -> Status:
+    return Status.FILTERED if reason.startswith(SELECTION_PREFIX) else REASON_STATUS[Reason(reason)]
+
+
 # Failures worth another try with --retry-failed (never refusals).
 TRANSIENT_REASONS = frozenset(
     {
@@ -177,6 +197,7 @@ SAMPLE_SCHEMA = pa.schema(
         pa.field("rights", pa.list_(pa.string())),
         pa.field("license", pa.string()),
         pa.field("page_signals", pa.list_(pa.string())),
+        pa.field("page_lang", pa.string()),  # from extract (score's caption attributes use it)
     ]
 )
 

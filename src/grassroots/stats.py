@@ -15,7 +15,7 @@ import json
 from collections import Counter
 from dataclasses import dataclass, field
 
-from grassroots.schema import REASON_STATUS, Reason, Status
+from grassroots.schema import Reason, Status, reason_value, status_of
 
 MAX_NOTES = 5
 
@@ -40,8 +40,8 @@ class ShardStats:
     def keep(self, n: int = 1) -> None:
         self.kept += n
 
-    def drop(self, reason: Reason, n: int = 1) -> None:
-        self.reasons[Reason(reason).value] += n
+    def drop(self, reason: Reason | str, n: int = 1) -> None:
+        self.reasons[reason_value(reason)] += n
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n
@@ -63,7 +63,7 @@ class ShardStats:
     def by_status(self) -> dict[str, int]:
         out: Counter = Counter({Status.SUCCESS.value: self.kept})
         for reason, n in self.reasons.items():
-            out[REASON_STATUS[Reason(reason)].value] += n
+            out[status_of(reason).value] += n
         return {s.value: out.get(s.value, 0) for s in Status}
 
     # --- algebra ---------------------------------------------------------

@@ -38,6 +38,8 @@ class ShardTask:
     ``inputs``: what it reads (files or directories). ``rows``: (offset, count)
     of a single input: rows of a parquet file, or shards of a directory.
     ``partition``: (index, count) for a whole-dataset step split by hash prefix.
+    ``params``: settings that change the task's result (e.g. a threshold), so a
+    rerun with other settings redoes it.
     Everything but ``dataset`` is saved in the step's plan.json."""
 
     shard: int
@@ -45,17 +47,20 @@ class ShardTask:
     inputs: tuple[str, ...] = ()
     rows: tuple[int, int] | None = None
     partition: tuple[int, int] | None = None
+    params: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {"shard": self.shard, "inputs": list(self.inputs),
                 "rows": list(self.rows) if self.rows else None,
-                "partition": list(self.partition) if self.partition else None}
+                "partition": list(self.partition) if self.partition else None,
+                **({"params": list(self.params)} if self.params else {})}
 
     @classmethod
     def from_dict(cls, d: dict, dataset: str) -> "ShardTask":
         return cls(shard=int(d["shard"]), dataset=dataset, inputs=tuple(d.get("inputs") or ()),
                    rows=tuple(d["rows"]) if d.get("rows") else None,
-                   partition=tuple(d["partition"]) if d.get("partition") else None)
+                   partition=tuple(d["partition"]) if d.get("partition") else None,
+                   params=tuple(d.get("params") or ()))
 
 
 class Step(Protocol):

@@ -6,6 +6,9 @@
     download  candidates (- dedup)  -> shards/NNNNN.tar + .parquet ledger       (stages/download.py)
     hash      shards/NNNNN.tar      -> attributes/imghash/NNNNN.parquet         (stages/hash.py)
     embed     shards/NNNNN.tar      -> embeddings/<model-id>/{img,txt,keys}/NNNNN (stages/embed.py)
+    score     ledger + embeddings   -> attributes/{clip,caption,image,<head>}/NNNNN.parquet (stages/score.py)
+    neardup-pairs, neardup  PDQ + embeddings -> attributes/neardup/NNNNN.parquet (stages/neardup.py)
+    select    attributes + shards   -> releases/vN/ (a dataset: shards, ledger, attributes, embeddings)
 
 Each is a frozen dataclass (its fields are its config) with name, resources,
 ledger, plan(dataset), __call__(task) and outputs(layout), run by
@@ -18,5 +21,8 @@ from grassroots.stages.embed import Embed
 from grassroots.stages.extract import Extract
 from grassroots.stages.hash import Hash
 from grassroots.stages.import_list import Import
+from grassroots.stages.neardup import NearDup, NearDupPairs
+from grassroots.stages.score import Score
+from grassroots.stages.select import Select
 
-STEPS = (Import, Extract, Dedup, Download, Hash, Embed)
+STEPS = (Import, Extract, Dedup, Download, Hash, Embed, Score, NearDupPairs, NearDup, Select)

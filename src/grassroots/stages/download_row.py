@@ -104,7 +104,7 @@ async def decide_row(cand: Candidate, fetcher: Fetcher, rights, pool, image_cfg:
 def ledger_row(key: str, cand: Candidate, out: Outcome) -> dict:
     """The ledger row (SAMPLE_SCHEMA + kept extra columns) of a candidate's outcome."""
     row = {"key": key, "url": cand.url, "caption": cand.caption, "page_url": cand.page_url,
-           "license": cand.license, "page_signals": list(cand.page_signals) if cand.page_signals is not None else None,
+           "license": cand.license, "page_lang": cand.page_lang, "page_signals": list(cand.page_signals) if cand.page_signals is not None else None,
            "domain": registrable_domain(cand.url), **dict(cand.extra), **out.columns,
            "rights": out.rights, "error_message": out.message}
     if out.reason is None:

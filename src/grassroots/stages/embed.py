@@ -22,22 +22,19 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
+from grassroots.embeddings import write_embeddings
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
-from grassroots.ledger import shard_stats
+from grassroots.ledger import finished_shards
 from grassroots.models.clip import ModelSpec
 from grassroots.runner.core import Resources, ShardTask
 from grassroots.runner.worker import cached
 from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import Reason, Status
 from grassroots.stats import ShardStats
-
-KEYS_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False)])
-
 
 @dataclass(frozen=True)
 class EmbedConfig:
@@ -91,7 +88,7 @@ class Embed:
         if self.config.batch_size < 1:
             raise InputError("--batch-size", f"must be >= 1, got {self.config.batch_size}")
         layout = DatasetDir(dataset)
-        done = sorted(shard_stats(dataset, "download"))
+        done = finished_shards(dataset)
         if not done:
             raise InputError(dataset, "has no finished download shards", "run `grassroots download` first")
         identity = self.model()[3]  # validates the checkpoint against the architecture, here, once
@@ -130,12 +127,7 @@ class Embed:
         texts = self._texts(captions, model, tokenizer)
         keys = [r["key"] for r in rows if r["key"] in kept]
         stats.keep(len(keys))
-        for kind, arr in (("img", images), ("txt", texts)):
-            with io.atomic_write(layout.embedding(identity.model_id, kind, task.shard), "wb") as f:
-                np.save(f, arr)
-                stats.bytes_written += f.tell()
-        with io.atomic_write(layout.embedding(identity.model_id, "keys", task.shard), "wb") as f:
-            pq.write_table(pa.table({"key": keys}, schema=KEYS_SCHEMA), f)
+        stats.bytes_written = write_embeddings(layout, identity.model_id, task.shard, keys, images, texts)
         stats.count("pairs", len(keys))
         return stats
 

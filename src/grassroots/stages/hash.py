@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from grassroots import io
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
-from grassroots.ledger import shard_stats
+from grassroots.ledger import finished_shards
 from grassroots.runner.core import Resources, ShardTask
 from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import Reason, Status
@@ -39,7 +39,7 @@ class Hash:
     def plan(self, dataset: str) -> list[ShardTask]:
         """One task per finished download shard (task N reads shards/N)."""
         layout = DatasetDir(dataset)
-        done = sorted(shard_stats(dataset, "download"))
+        done = finished_shards(dataset)
         if not done:
             raise InputError(dataset, "has no finished download shards", "run `grassroots download` first")
         return [ShardTask(s, dataset, (layout.shard_parquet(s),)) for s in done]

@@ -1,0 +1,53 @@
+"""Reading and writing embeddings/<model-id>/ (see grassroots.stages.embed):
+img/NNNNN.npy and txt/NNNNN.npy (float16, normalised) aligned with keys/NNNNN.parquet."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.errors import InputError
+from grassroots.layout import DatasetDir
+
+KEYS_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False)])
+
+
+def model_info(layout: DatasetDir, model_id: str) -> dict:
+    path = f"{layout.embeddings_dir(model_id)}/model.json"
+    if not io.exists(path):
+        found = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{layout.root}/embeddings/*")]
+        raise InputError(layout.embeddings_dir(model_id), "no such embeddings",
+                         f"run `grassroots embed` first; this dataset has: {', '.join(found) or 'none'}")
+    return json.loads(io.read_text(path))
+
+
+def embedded_shards(layout: DatasetDir, model_id: str) -> list[int]:
+    return [DatasetDir.shard_of(p) for p in io.glob(f"{layout.embeddings_dir(model_id)}/keys/*.parquet")]
+
+
+def read_embeddings(layout: DatasetDir, model_id: str, shard: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(keys, image embeddings, text embeddings) of one shard."""
+    with io.open_file(layout.embedding(model_id, "keys", shard)) as f:
+        keys = pq.read_table(f).column("key").to_pylist()
+    arrays = []
+    for kind in ("img", "txt"):
+        with io.open_file(layout.embedding(model_id, kind, shard)) as f:
+            arrays.append(np.load(f))
+    return keys, arrays[0], arrays[1]
+
+
+def write_embeddings(layout: DatasetDir, model_id: str, shard: int, keys: list[str], img: np.ndarray,
+                     txt: np.ndarray) -> int:
+    """Write one shard's embeddings (keys last); bytes written."""
+    n = 0
+    for kind, arr in (("img", img), ("txt", txt)):
+        with io.atomic_write(layout.embedding(model_id, kind, shard), "wb") as f:
+            np.save(f, arr.astype(np.float16))
+            n += f.tell()
+    with io.atomic_write(layout.embedding(model_id, "keys", shard), "wb") as f:
+        pq.write_table(pa.table({"key": keys}, schema=KEYS_SCHEMA), f)
+    return n

@@ -1,0 +1,326 @@
+"""neardup: clusters of near-duplicate images across the whole dataset.
+
+Two steps. ``neardup-pairs`` finds candidate pairs, split into N partitions that
+run as separate tasks (Ray spreads them):
+- PDQ (from the ledger): the 256 bits are cut into 16 bands of 16 bits; two
+  hashes within Hamming distance 15 share at least one band exactly (pigeonhole),
+  and most pairs up to the threshold do. Partition p handles bands b with
+  b % N == p: it groups the hashes by band value and checks the Hamming distance
+  of each group's pairs. Flat images (PDQ quality < 50) are left out: their
+  hashes say nothing.
+- Embeddings: an inverted file. k-means centroids are fitted once on a sample
+  (plan); every image embedding goes to its 2 nearest centroids; partition p
+  handles the clusters c with c % N == p and compares the members of each
+  cluster exactly (blocked matrix products), keeping pairs with cosine >= the
+  threshold.
+Memory per task: one band (2 bytes) + hash (32 bytes) per image, or the members
+of its clusters; every task reads the ledgers and embeddings once.
+
+``neardup`` (one task) joins the pairs into clusters (union-find over the
+images that have a pair), chooses each cluster's representative (highest CLIP
+score, then smallest key) and writes attributes/neardup/NNNNN.parquet for every
+shard: key, neardup_cluster (the representative's key), neardup_size,
+neardup_representative (true for images without near-duplicates too).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.embeddings import embedded_shards, model_info, read_embeddings
+from grassroots.errors import InputError
+from grassroots.layout import DatasetDir
+from grassroots.ledger import finished_shards, shard_stats
+from grassroots.runner.core import Resources, ShardTask
+from grassroots.schema import Status
+from grassroots.stats import ShardStats
+
+BANDS = 16
+MIN_PDQ_QUALITY = 50
+PER_CLUSTER = 1000  # images per k-means cluster (sets the number of clusters)
+_PAIRS = pa.schema([pa.field("a", pa.int64()), pa.field("b", pa.int64()), pa.field("kind", pa.string()),
+                    pa.field("score", pa.float32())])
+
+
+@dataclass(frozen=True)
+class NearDupConfig:
+    embeddings: str | None = None  # model id; None: PDQ only
+    pdq_distance: int = 31  # Hamming distance <= this is a near-duplicate (as in PDQ matching); -1: off
+    cosine: float = 0.95  # embedding cosine >= this is a near-duplicate; 0: off
+    partitions: int = 0  # 0: one per ~2M images
+
+
+def download_shards(dataset: str) -> list[int]:
+    shards = finished_shards(dataset)
+    if not shards:
+        raise InputError(dataset, "has no finished download shards", "run `grassroots download` first")
+    return shards
+
+
+@dataclass(frozen=True)
+class NearDupPairs:
+    name: ClassVar[str] = "neardup-pairs"
+    resources: ClassVar[Resources] = Resources()
+    ledger: ClassVar[str | None] = None
+    config: NearDupConfig = NearDupConfig()
+
+    def plan(self, dataset: str) -> list[ShardTask]:
+        layout = DatasetDir(dataset)
+        shards = download_shards(dataset)
+        rows = sum(st.kept for st in (shard_stats(dataset, "download") or shard_stats(dataset, "select")).values())
+        n = self.config.partitions or max(1, math.ceil(rows / 2_000_000))
+        inputs = [layout.shards_dir]
+        if self.config.embeddings and self.config.cosine > 0:
+            model_info(layout, self.config.embeddings)
+            inputs.append(layout.embeddings_dir(self.config.embeddings))
+            _fit_centroids(layout, self.config.embeddings, max(1, rows // PER_CLUSTER))
+        params = self.params()
+        return [ShardTask(p, dataset, tuple(inputs), (0, max(shards) + 1), (p, n), params) for p in range(n)]
+
+    def params(self) -> tuple[str, ...]:
+        c = self.config
+        return (f"pdq_distance={c.pdq_distance}", f"cosine={c.cosine}", f"embeddings={c.embeddings}")
+
+    def outputs(self, layout: DatasetDir) -> list[str]:
+        return [layout.attributes_dir("neardup")]
+
+    def __call__(self, task: ShardTask) -> ShardStats:
+        layout = DatasetDir(task.dataset)
+        part, parts = task.partition
+        shards = range(*task.rows)
+        stats = ShardStats()
+        found: list[np.ndarray] = []
+        if self.config.pdq_distance >= 0:
+            ids, bits = _pdq_hashes(layout, shards)
+            stats.count("pdq_hashes", len(ids))
+            found.append(_pdq_pairs(ids, bits, [b for b in range(BANDS) if b % parts == part],
+                                    self.config.pdq_distance))
+        if len(task.inputs) > 1:
+            ids, emb = _embeddings(layout, self.config.embeddings, shards)
+            stats.count("embeddings", len(ids))
+            centroids = np.load(_centroids_path(layout, self.config.embeddings))
+            found.append(_embedding_pairs(ids, emb, centroids, part, parts, self.config.cosine))
+        pairs = np.concatenate(found) if found else np.zeros(0, _PAIR_DTYPE)
+        pairs = np.unique(pairs)  # a pair found in two bands or clusters counts once per kind
+        stats.count("pairs", len(pairs))
+        table = pa.table({"a": pairs["a"], "b": pairs["b"], "kind": pairs["kind"].astype(str),
+                          "score": pairs["score"]}, schema=_PAIRS)
+        with io.atomic_write(_pairs_path(layout, part), "wb") as f:
+            pq.write_table(table, f)
+        return stats
+
+
+_PAIR_DTYPE = np.dtype([("a", "<i8"), ("b", "<i8"), ("kind", "U3"), ("score", "<f4")])
+
+
+def _pairs_path(layout: DatasetDir, part: int) -> str:
+    return f"{layout.attributes_dir('neardup')}/pairs-{part:05d}.parquet"
+
+
+def _centroids_path(layout: DatasetDir, model_id: str) -> str:
+    return f"{layout.attributes_dir('neardup')}/centroids-{model_id}.npy"
+
+
+def _pdq_hashes(layout: DatasetDir, shards) -> tuple[np.ndarray, np.ndarray]:
+    ids, hashes = [], []
+    for s in shards:
+        path = layout.shard_parquet(s)
+        if not io.exists(path):
+            continue
+        with io.open_file(path) as f:
+            t = pq.read_table(f, columns=["key", "status", "pdq", "pdq_quality"]).to_pylist()
+        for r in t:
+            if r["status"] == Status.SUCCESS.value and r["pdq"] and (r["pdq_quality"] or 0) >= MIN_PDQ_QUALITY:
+                ids.append(int(r["key"]))
+                hashes.append(bytes.fromhex(r["pdq"]))
+    bits = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(-1, 32) if hashes else np.zeros((0, 32), np.uint8)
+    return np.array(ids, dtype=np.int64), bits
+
+
+def _pdq_pairs(ids: np.ndarray, bits: np.ndarray, bands: list[int], max_distance: int) -> np.ndarray:
+    out = []
+    for band in bands:
+        value = bits[:, 2 * band].astype(np.int64) << 8 | bits[:, 2 * band + 1]
+        order = np.argsort(value, kind="stable")
+        starts = np.flatnonzero(np.r_[True, value[order][1:] != value[order][:-1]])
+        for group in np.split(order, starts[1:]):
+            if len(group) < 2:
+                continue
+            i, j = np.triu_indices(len(group), k=1)
+            xor = bits[group[i]] ^ bits[group[j]]
+            dist = np.unpackbits(xor, axis=1).sum(axis=1)
+            keep = dist <= max_distance
+            if keep.any():
+                out.append(_pairs(ids[group[i][keep]], ids[group[j][keep]], "pdq", dist[keep]))
+    return np.concatenate(out) if out else np.zeros(0, _PAIR_DTYPE)
+
+
+def _pairs(a: np.ndarray, b: np.ndarray, kind: str, score) -> np.ndarray:
+    out = np.zeros(len(a), _PAIR_DTYPE)
+    out["a"], out["b"] = np.minimum(a, b), np.maximum(a, b)
+    out["kind"], out["score"] = kind, score
+    return out
+
+
+def _embeddings(layout: DatasetDir, model_id: str, shards) -> tuple[np.ndarray, np.ndarray]:
+    ids, embs = [], []
+    available = set(embedded_shards(layout, model_id))
+    for s in shards:
+        if s in available:
+            keys, img, _ = read_embeddings(layout, model_id, s)
+            ids.append(np.array([int(k) for k in keys], dtype=np.int64))
+            embs.append(img)
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, 1), np.float16)
+    return np.concatenate(ids), np.concatenate(embs)
+
+
+def _fit_centroids(layout: DatasetDir, model_id: str, k: int, sample: int = 50_000, iters: int = 10) -> None:
+    """k-means (spherical, seeded) on a sample of the image embeddings, saved for the tasks."""
+    rng = np.random.default_rng(0)
+    _, emb = _embeddings(layout, model_id, embedded_shards(layout, model_id))
+    x = emb[rng.permutation(len(emb))[:sample]].astype(np.float32)
+    k = max(1, min(k, len(x)))
+    c = x[:k].copy()
+    for _ in range(iters):
+        assign = np.argmax(x @ c.T, axis=1)
+        for j in range(k):
+            members = x[assign == j]
+            if len(members):
+                c[j] = members.mean(axis=0)
+        c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
+    with io.atomic_write(_centroids_path(layout, model_id), "wb") as f:
+        np.save(f, c)
+
+
+def _embedding_pairs(ids, emb, centroids, part: int, parts: int, cosine: float, block: int = 4096) -> np.ndarray:
+    if len(ids) < 2:
+        return np.zeros(0, _PAIR_DTYPE)
+    near = np.empty((len(ids), min(2, len(centroids))), dtype=np.int64)
+    for i in range(0, len(ids), block):  # the two nearest centroids of every embedding
+        sims = emb[i:i + block].astype(np.float32) @ centroids.T
+        near[i:i + block] = np.argsort(-sims, axis=1)[:, : near.shape[1]]
+    members = defaultdict(list)
+    for row, cs in enumerate(near):
+        for c in cs:
+            if c % parts == part:
+                members[int(c)].append(row)
+    out = []
+    for c in sorted(members):
+        rows = np.array(members[c])
+        x = emb[rows].astype(np.float32)
+        for i in range(0, len(rows), block):
+            sims = x[i:i + block] @ x.T
+            a, b = np.nonzero(sims >= cosine)
+            a = a + i
+            keep = a < b
+            if keep.any():
+                out.append(_pairs(ids[rows[a[keep]]], ids[rows[b[keep]]], "emb", sims[a[keep] - i, b[keep]]))
+    return np.concatenate(out) if out else np.zeros(0, _PAIR_DTYPE)
+
+
+@dataclass(frozen=True)
+class NearDup:
+    name: ClassVar[str] = "neardup"
+    resources: ClassVar[Resources] = Resources()
+    ledger: ClassVar[str | None] = None
+
+    def plan(self, dataset: str) -> list[ShardTask]:
+        from grassroots.plan import load_plan
+
+        layout = DatasetDir(dataset)
+        shards = download_shards(dataset)
+        tasks = load_plan(dataset, NearDupPairs.name) or []
+        missing = [t.shard for t in tasks if not io.exists(layout.run_marker(NearDupPairs.name, t.shard))]
+        if not tasks or missing:
+            raise InputError(dataset, "has no finished near-duplicate pairs", "run `grassroots score` first")
+        pairs = tuple(_pairs_path(layout, t.partition[0]) for t in tasks)
+        return [ShardTask(0, dataset, pairs, (0, max(shards) + 1), params=tasks[0].params)]
+
+    def outputs(self, layout: DatasetDir) -> list[str]:
+        return [layout.attributes_dir("neardup")]
+
+    def __call__(self, task: ShardTask) -> ShardStats:
+        layout = DatasetDir(task.dataset)
+        a, b = [], []
+        for path in task.inputs:
+            with io.open_file(path) as f:
+                t = pq.read_table(f, columns=["a", "b"])
+            a.append(t.column("a").to_numpy())
+            b.append(t.column("b").to_numpy())
+        cluster_of = _union_find(np.concatenate(a) if a else np.zeros(0, np.int64),
+                                 np.concatenate(b) if b else np.zeros(0, np.int64))
+        clip = _clip_scores(layout, set(cluster_of), range(*task.rows))
+        best: dict[int, int] = {}
+        size: dict[int, int] = defaultdict(int)
+        for key, root in cluster_of.items():
+            size[root] += 1
+            cur = best.get(root)
+            if cur is None or (-clip.get(key, -2.0), key) < (-clip.get(cur, -2.0), cur):
+                best[root] = key
+        stats = ShardStats()
+        for s in range(*task.rows):
+            path = layout.shard_parquet(s)
+            if not io.exists(path):
+                continue
+            with io.open_file(path) as f:
+                t = pq.read_table(f, columns=["key", "status"]).to_pylist()
+            keys = [r["key"] for r in t if r["status"] == Status.SUCCESS.value]
+            reps = [best[cluster_of[int(k)]] if int(k) in cluster_of else int(k) for k in keys]
+            table = pa.table({
+                "key": keys,
+                "neardup_cluster": pa.array([f"{r:0{len(k)}d}" for r, k in zip(reps, keys)], pa.string()),
+                "neardup_size": pa.array([size[cluster_of[int(k)]] if int(k) in cluster_of else 1 for k in keys],
+                                         pa.int32()),
+                "neardup_representative": [r == int(k) for r, k in zip(reps, keys)],
+            })
+            with io.atomic_write(layout.attribute("neardup", s), "wb") as f:
+                pq.write_table(table, f)
+            stats.candidates += len(keys)
+            stats.keep(len(keys))
+        stats.count("clusters", len(best))
+        stats.count("duplicates", len(cluster_of) - len(best))
+        return stats
+
+
+def _union_find(a: np.ndarray, b: np.ndarray) -> dict[int, int]:
+    """Every id that appears in a pair -> the smallest id of its connected component."""
+    parent: dict[int, int] = {}
+
+    def find(x: int) -> int:
+        root = x
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while parent.get(x, x) != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    for x, y in zip(a.tolist(), b.tolist()):
+        rx, ry = find(x), find(y)
+        if rx != ry:
+            parent[max(rx, ry)] = min(rx, ry)
+    return {x: find(x) for x in set(a.tolist()) | set(b.tolist())}
+
+
+def _clip_scores(layout: DatasetDir, ids: set[int], shards) -> dict[int, float]:
+    out: dict[int, float] = {}
+    if not ids:
+        return out
+    for s in shards:
+        path = layout.attribute("clip", s)
+        if not io.exists(path):
+            continue
+        with io.open_file(path) as f:
+            t = pq.read_table(f)
+        for k, v in zip(t.column("key").to_pylist(), t.column("clip").to_pylist()):
+            if int(k) in ids and v is not None:
+                out[int(k)] = v
+    return out

@@ -1,0 +1,241 @@
+"""select: the parent's kept samples + attribute tables -> releases/<vN>/ (a dataset of its own).
+
+For each shard of the parent (the dataset, or an earlier release), the attribute
+tables are joined on ``key`` in DuckDB and every kept sample is tested against
+the ``--where`` clauses in order. The release gets, under the same shard
+numbers and keys: tars of the selected samples; a ledger with every parent
+sample, selected (success) or ``filtered`` with the reason ``filtered:<first
+failing clause>``; the selected rows of every attribute table and embedding.
+Only attribute tables and shards are read: re-thresholding never runs a model.
+
+The step runs with the release directory as its dataset: its markers, plan and
+manifest are the release's own, and ``grassroots stats releases/vN`` checks its
+accounting (parent kept samples == selected + filtered by clause).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from typing import ClassVar
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.embeddings import embedded_shards, read_embeddings, write_embeddings
+from grassroots.errors import InputError
+from grassroots.layout import DatasetDir
+from grassroots.ledger import finished_shards
+from grassroots.runner.core import Resources, ShardTask
+from grassroots.samples import IMAGE_EXTS, read_sample_files
+from grassroots.schema import Status, selection_reason
+from grassroots.select_expr import Clause, parse
+from grassroots.stats import ShardStats
+from grassroots.writer import ShardWriter
+
+NOT_ATTRIBUTES = ("dedup",)  # attribute folders that are not per-shard key tables
+
+
+def attribute_tables(layout: DatasetDir) -> list[str]:
+    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{layout.root}/attributes/*")]
+    return [n for n in names if n not in NOT_ATTRIBUTES and io.glob(f"{layout.attributes_dir(n)}/[0-9]*.parquet")]
+
+
+def parent_shards(parent: DatasetDir) -> list[int]:
+    """Shards whose ledger is complete: download's, or a release's select."""
+    done = finished_shards(parent.root)
+    if not done:
+        raise InputError(parent.root, "has no finished shards", "run `grassroots download` first")
+    return sorted(done)
+
+
+def joined(parent: DatasetDir, shard: int, tables: list[str]) -> pa.Table:
+    """The parent's kept samples of one shard (ledger order) with every attribute column."""
+    import duckdb
+
+    with io.open_file(parent.shard_parquet(shard)) as f:
+        ledger = pq.read_table(f, columns=["key", "status"])
+    con = duckdb.connect()
+    con.register("ledger", ledger)
+    sql = "SELECT ledger.key, row_number() OVER () AS __row"
+    joins = ""
+    for i, name in enumerate(tables):
+        path = parent.attribute(name, shard)
+        if not io.exists(path):
+            continue
+        with io.open_file(path) as f:
+            con.register(f"t{i}", pq.read_table(f))
+        cols = [c for c in con.sql(f"SELECT * FROM t{i} LIMIT 0").to_arrow_table().column_names if c != "key"]
+        sql += "".join(f", t{i}.\"{c}\"" for c in cols)
+        joins += f" LEFT JOIN t{i} ON t{i}.key = ledger.key"
+    sql += f" FROM ledger{joins} WHERE ledger.status = '{Status.SUCCESS.value}'"
+    return con.sql(f"SELECT * FROM ({sql}) ORDER BY __row").to_arrow_table()
+
+
+def columns_of(parent: DatasetDir, tables: list[str], shard: int) -> list[str]:
+    return [c for c in joined(parent, shard, tables).column_names if c != "__row"]
+
+
+def verdicts(table: pa.Table, clauses: list[Clause]) -> list[str | None]:
+    """Per row: None (selected) or the name of the first clause it fails (false or null)."""
+    import duckdb
+
+    con = duckdb.connect()
+    con.register("j", table)
+    tests = ", ".join(f"coalesce(CAST(({c.sql}) AS BOOLEAN), false) AS __c{i}" for i, c in enumerate(clauses))
+    try:
+        rows = con.execute(f"SELECT {tests} FROM j ORDER BY __row").fetchall()
+    except duckdb.Error as e:
+        raise InputError("--where", f"cannot evaluate: {str(e).splitlines()[0]}") from None
+    return [next((clauses[i].name for i, ok in enumerate(r) if not ok), None) for r in rows]
+
+
+@dataclass(frozen=True)
+class Select:
+    name: ClassVar[str] = "select"
+    resources: ClassVar[Resources] = Resources()
+    ledger: ClassVar[str | None] = "shards"
+    parent: str  # the dataset or release directory selected from
+    where: str
+
+    def clauses(self, parent: DatasetDir, shard: int) -> list[Clause]:
+        return parse(self.where, columns_of(parent, attribute_tables(parent), shard))
+
+    def plan(self, dataset: str) -> list[ShardTask]:
+        parent = DatasetDir(self.parent)
+        shards = parent_shards(parent)
+        self.clauses(parent, shards[0])  # the expression is checked before anything is written
+        layout = DatasetDir(dataset)
+        for model in (p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{parent.root}/embeddings/*")):
+            info = f"{parent.embeddings_dir(model)}/model.json"
+            if io.exists(info):
+                io.write_text_atomic(f"{layout.embeddings_dir(model)}/model.json", io.read_text(info))
+        return [ShardTask(s, dataset, (parent.shard_parquet(s),), params=(self.where,)) for s in shards]
+
+    def outputs(self, layout: DatasetDir) -> list[str]:
+        parent = DatasetDir(self.parent)
+        models = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{parent.root}/embeddings/*")]
+        return [layout.shards_dir, *(layout.attributes_dir(t) for t in attribute_tables(parent)),
+                *(f"{layout.embeddings_dir(m)}/{k}" for m in models for k in ("img", "txt", "keys"))]
+
+    def __call__(self, task: ShardTask) -> ShardStats:
+        parent, release, shard = DatasetDir(self.parent), DatasetDir(task.dataset), task.shard
+        tables = attribute_tables(parent)
+        rows = joined(parent, shard, tables)
+        verdict = verdicts(rows, parse(self.where, [c for c in rows.column_names if c != "__row"]))
+        keys = rows.column("key").to_pylist()
+        selected = {k for k, v in zip(keys, verdict) if v is None}
+        with io.open_file(parent.shard_parquet(shard)) as f:
+            ledger = pq.read_table(f)
+        ledger = ledger.drop_columns([c for c in IMAGE_EXTS if c in ledger.column_names])
+        stats = ShardStats(candidates=len(keys))
+        why = dict(zip(keys, verdict))
+        files = read_sample_files(parent, shard, keys=selected)
+        with ShardWriter(release.root, shard, schema=ledger.schema) as w:
+            for row in ledger.to_pylist():
+                if row["status"] != Status.SUCCESS.value:
+                    continue  # dropped before the parent's kept set: not a candidate of this release
+                if row["key"] in selected:
+                    w.add_sample(row["key"], files[row["key"]])
+                    stats.keep()
+                else:
+                    reason = selection_reason(why[row["key"]])
+                    row.update(status=Status.FILTERED.value, reason=reason,
+                               error_message=f"select: failed the clause on {why[row['key']]}")
+                    stats.drop(reason)
+                w.add_row(row)
+        self._subset_attributes(parent, release, shard, tables, selected)
+        self._subset_embeddings(parent, release, shard, selected)
+        stats.bytes_written = w.bytes_written
+        return stats
+
+    @staticmethod
+    def _subset_attributes(parent, release, shard, tables, selected) -> None:
+        for name in tables:
+            path = parent.attribute(name, shard)
+            if not io.exists(path):
+                continue
+            with io.open_file(path) as f:
+                t = pq.read_table(f)
+            mask = pa.array([k in selected for k in t.column("key").to_pylist()], pa.bool_())
+            with io.atomic_write(release.attribute(name, shard), "wb") as f:
+                pq.write_table(t.filter(mask), f)
+
+    @staticmethod
+    def _subset_embeddings(parent, release, shard, selected) -> None:
+        for model in (p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{parent.root}/embeddings/*")):
+            if shard not in embedded_shards(parent, model):
+                continue
+            keys, img, txt = read_embeddings(parent, model, shard)
+            idx = [i for i, k in enumerate(keys) if k in selected]
+            write_embeddings(release, model, shard, [keys[i] for i in idx], img[idx], txt[idx])
+
+
+def dry_run(parent: str, where: str) -> tuple[int, int, Counter]:
+    """(kept samples of the parent, how many the expression selects, drops by first failing clause)."""
+    layout = DatasetDir(parent)
+    tables = attribute_tables(layout)
+    total, selected, drops = 0, 0, Counter()
+    for shard in parent_shards(layout):
+        rows = joined(layout, shard, tables)
+        for v in verdicts(rows, parse(where, [c for c in rows.column_names if c != "__row"])):
+            total += 1
+            if v is None:
+                selected += 1
+            else:
+                drops[v] += 1
+    return total, selected, drops
+
+
+def record_release(release: str, step: Select, totals: ShardStats) -> None:
+    """The release's manifest.json gains what it is: parent, expression, tables, models, counts."""
+    from grassroots.manifest import read_manifest
+
+    parent = DatasetDir(step.parent)
+    manifest = read_manifest(release)
+    manifest["release"] = {
+        "parent": step.parent,
+        "where": step.where,
+        "attribute_tables": attribute_tables(parent),
+        "embedding_models": [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{parent.root}/embeddings/*")],
+        "candidates": totals.candidates + 0,
+        "selected": totals.kept,
+        "filtered": dict(totals.reasons),
+    }
+    io.write_text_atomic(DatasetDir(release).manifest, json.dumps(manifest, indent=1, default=str))
+
+
+RELEASE_NAME = r"v[0-9]+[A-Za-z0-9._-]*"
+
+
+def make_release(dataset: str, release: str, where: str, runner, *, parent_release: str | None = None,
+                 overwrite: bool = False, progress: bool = True) -> tuple[str, ShardStats]:
+    """Select from the dataset (or its release ``parent_release``) into releases/<release>/."""
+    import re
+    import shutil
+
+    from grassroots.runner.core import run_step
+
+    for name in (release, parent_release):
+        if name is not None and not re.fullmatch(RELEASE_NAME, name):
+            raise InputError(name, "is not a release name", "use v1, v2, ... (letters, digits, . _ - after)")
+    layout = DatasetDir(dataset)
+    target = layout.release(release).root
+    parent = layout.release(parent_release).root if parent_release else layout.root
+    if parent_release and not io.exists(parent):
+        raise InputError(parent, "no such release")
+    if parent == target:
+        raise InputError(release, "a release cannot be selected from itself")
+    if io.exists(target):
+        if not overwrite:
+            raise InputError(target, "exists", "pick a new release name, or pass --overwrite to replace it")
+        step = Select(parent, where)
+        step.clauses(DatasetDir(parent), parent_shards(DatasetDir(parent))[0])  # refuse bad input before deleting
+        fs, local = io.fs_and_path(target)
+        fs.rm(local, recursive=True) if not io.is_local(target) else shutil.rmtree(local)
+    step = Select(parent, where)
+    totals = run_step(step, target, runner, progress=progress)
+    record_release(target, step, totals)
+    return target, totals
