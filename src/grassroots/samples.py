@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import tarfile
+from typing import Iterator
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,24 +32,33 @@ def shard_format(layout: DatasetDir, shard: int, family: str = "shards") -> str 
     return None
 
 
-def read_sample_files(layout: DatasetDir, shard: int, family: str = "shards",
-                      keys: set[str] | None = None) -> dict[str, dict[str, bytes]]:
-    """The stored samples of a shard (only ``keys`` when given)."""
+def iter_sample_files(layout: DatasetDir, shard: int, family: str = "shards",
+                      keys: set[str] | None = None) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """(key, {extension: bytes}) of the stored samples of a shard, in stored order
+    (only ``keys`` when given); a tar is streamed, never held whole."""
     fmt = shard_format(layout, shard, family)
-    out: dict[str, dict[str, bytes]] = {}
     if fmt == "webdataset":
+        current, files = None, {}
         with io.open_file(layout.shard_tar(shard, family)) as f, tarfile.open(fileobj=f, mode="r|") as tar:
             for m in tar:
                 key, _, ext = m.name.partition(".")
+                if key != current:
+                    if current is not None and files:
+                        yield current, files
+                    current, files = key, {}
                 if keys is None or key in keys:
-                    out.setdefault(key, {})[ext] = tar.extractfile(m).read()
+                    files[ext] = tar.extractfile(m).read()
+        if current is not None and files:
+            yield current, files
     elif fmt == "files":
         folder = io.fs_and_path(layout.shard_folder(shard, family))[1]
+        grouped: dict[str, dict[str, bytes]] = {}
         for name in sorted(os.listdir(folder)):
             key, _, ext = name.partition(".")
             if keys is None or key in keys:
                 with open(os.path.join(folder, name), "rb") as f:
-                    out.setdefault(key, {})[ext] = f.read()
+                    grouped.setdefault(key, {})[ext] = f.read()
+        yield from grouped.items()
     elif fmt == "parquet":
         with io.open_file(layout.shard_parquet(shard, family)) as f:
             table = pq.read_table(f)
@@ -56,8 +66,42 @@ def read_sample_files(layout: DatasetDir, shard: int, family: str = "shards",
         for row in table.select(["key", "caption", *exts]).to_pylist():
             image = next(((e, row[e]) for e in exts if row[e] is not None), None)
             if image is not None and (keys is None or row["key"] in keys):
-                out[row["key"]] = {image[0]: image[1], "txt": (row["caption"] or "").encode()}
-    return out
+                yield row["key"], {image[0]: image[1], "txt": (row["caption"] or "").encode()}
+
+
+def raw_tar_members(path: str, chunk: int = 8 << 20) -> Iterator[tuple[str, bytes]]:
+    """(key, the member's raw bytes: header + padded data) of every regular member
+    of a ustar tar, without decoding: what copying samples between tars needs.
+    Raises ValueError for members with extended headers (use tarfile for those)."""
+    buf, pos = b"", 0
+    with io.open_file(path) as f:
+        while True:
+            if len(buf) - pos < 512:
+                buf, pos = buf[pos:] + f.read(chunk), 0
+                if len(buf) < 512:
+                    return
+            header = buf[pos:pos + 512]
+            if header.count(0) == 512:
+                return
+            kind = header[156:157]
+            if kind not in (b"0", b"\0"):
+                raise ValueError(f"{path}: member type {kind!r} needs the slow path")
+            size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
+            end = pos + 512 + -(-size // 512) * 512
+            while len(buf) < end:
+                more = f.read(max(chunk, end - len(buf)))
+                if not more:
+                    raise ValueError(f"{path}: truncated tar")
+                buf += more
+            name = header[:100].split(b"\0", 1)[0].decode("utf-8")
+            yield name.split(".", 1)[0], buf[pos:end]
+            pos = end
+
+
+def read_sample_files(layout: DatasetDir, shard: int, family: str = "shards",
+                      keys: set[str] | None = None) -> dict[str, dict[str, bytes]]:
+    """The stored samples of a shard (only ``keys`` when given), by key."""
+    return dict(iter_sample_files(layout, shard, family, keys))
 
 
 def stored_keys(layout: DatasetDir, shard: int, family: str = "shards") -> set[str]:

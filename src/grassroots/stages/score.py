@@ -32,24 +32,29 @@ from grassroots.runner.core import Resources, ShardTask
 from grassroots.schema import Status
 from grassroots.stats import ShardStats
 
-_URL = re.compile(r"^\s*(https?://|www\.)\S+\s*$", re.I)
-_FILENAME = re.compile(r"^\s*[\w\-. ]{1,80}\.(jpe?g|png|gif|webp|bmp|tiff?|heic)\s*$", re.I)
-_CAMERA = re.compile(r"^\s*(img|dsc|dscn|dcim|pxl|photo|image|p)[_\- ]?\d{3,}", re.I)
-_BOILERPLATE = re.compile(r"\b(click here|read more|learn more|buy now|shop now|add to cart|image not found|"
-                          r"no image available|placeholder|thumbnail|loading\.\.\.|untitled)\b", re.I)
+# Caption flags, as RE2 patterns (pyarrow.compute runs them over a whole column).
+URL_LIKE = r"^\s*(?i:https?://|www\.)\S+\s*$"
+FILENAME_LIKE = (r"^\s*(?i:[\w\-. ]{1,80}\.(jpe?g|png|gif|webp|bmp|tiff?|heic))\s*$|"
+                 r"^\s*(?i:img|dsc|dscn|dcim|pxl|photo|image|p)[_\- ]?\d{3,}")
+BOILERPLATE = (r"(?i)\b(click here|read more|learn more|buy now|shop now|add to cart|image not found|"
+               r"no image available|placeholder|thumbnail|loading\.\.\.|untitled)\b")
 
 MODEL_TABLES = ("clip",)  # tables whose values depend on the embedding model (plus every head)
 
 
-def caption_flags(caption: str) -> dict:
-    letters = [c for c in caption if c.isalpha()]
+def caption_flags(captions: pa.Array) -> dict[str, pa.Array]:
+    """Length, words and quality flags of a column of captions (nulls count as empty)."""
+    import pyarrow.compute as pc
+
+    text = pc.fill_null(captions.cast(pa.string()), "")
+    letters = pc.count_substring_regex(text, r"\pL")
     return {
-        "caption_chars": len(caption),
-        "caption_words": len(caption.split()),
-        "all_caps": len(letters) >= 4 and all(c.isupper() for c in letters),
-        "url_like": bool(_URL.match(caption)),
-        "filename_like": bool(_FILENAME.match(caption) or _CAMERA.match(caption)),
-        "boilerplate": bool(_BOILERPLATE.search(caption)),
+        "caption_chars": pc.utf8_length(text).cast(pa.int32()),
+        "caption_words": pc.count_substring_regex(text, r"\S+").cast(pa.int32()),
+        "all_caps": pc.and_(pc.greater_equal(letters, 4), pc.equal(letters, pc.count_substring_regex(text, r"\p{Lu}"))),
+        "url_like": pc.match_substring_regex(text, URL_LIKE),
+        "filename_like": pc.match_substring_regex(text, FILENAME_LIKE),
+        "boilerplate": pc.match_substring_regex(text, BOILERPLATE),
     }
 
 
@@ -100,42 +105,41 @@ class Score:
         return [layout.attributes_dir(t) for t in self.tables()]
 
     def __call__(self, task: ShardTask) -> ShardStats:
+        import pyarrow.compute as pc
+
         layout = DatasetDir(task.dataset)
         with io.open_file(task.inputs[0]) as f:
             ledger = pq.read_table(f)
-        cols = {c: ledger.column(c).to_pylist() for c in
-                ("key", "status", "caption", "width", "height", "bytes", "original_width", "original_height",
-                 "page_lang") if c in ledger.column_names}
-        rows = [i for i, s in enumerate(cols["status"]) if s == Status.SUCCESS.value]
-        keys = [cols["key"][i] for i in rows]
+        ledger = ledger.filter(pc.equal(ledger.column("status"), Status.SUCCESS.value))
+        col = lambda name: ledger.column(name) if name in ledger.column_names else pa.nulls(ledger.num_rows)  # noqa: E731
+        keys = ledger.column("key")
         emb_keys, img, txt = read_embeddings(layout, self.embeddings, task.shard)
         at = {k: i for i, k in enumerate(emb_keys)}
-        where = np.array([at.get(k, -1) for k in keys], dtype=np.int64)
+        where = np.array([at.get(k, -1) for k in keys.to_pylist()], dtype=np.int64)
         has = where >= 0
         clip = np.full(len(keys), np.nan, dtype=np.float32)
         if has.any():
             a, b = img[where[has]].astype(np.float32), txt[where[has]].astype(np.float32)
-            clip[has] = np.sum(a * b, axis=1)
-        stats = ShardStats(candidates=len(keys))
+            clip[has] = np.einsum("ij,ij->i", a, b)
         self._write(layout, "clip", task.shard, {"key": keys, "clip": _nullable(clip, has)})
-        caps = [caption_flags(cols["caption"][i] or "") for i in rows]
-        lang = cols.get("page_lang", [None] * len(cols["key"]))
-        self._write(layout, "caption", task.shard, {
-            "key": keys, **({k: [c[k] for c in caps] for k in caps[0]} if caps else _empty_caption()),
-            "lang": [lang[i] for i in rows]})
-        w, h = [cols["width"][i] for i in rows], [cols["height"][i] for i in rows]
-        ow = [cols.get("original_width", cols["width"])[i] or 0 for i in rows]
-        oh = [cols.get("original_height", cols["height"])[i] or 0 for i in rows]
-        size = [cols.get("bytes", [None] * len(cols["key"]))[i] for i in rows]
+        self._write(layout, "caption", task.shard, {"key": keys, **caption_flags(col("caption").combine_chunks()),
+                                                    "lang": col("page_lang")})
+        w = pc.cast(col("width"), pa.float64())
+        h = pc.cast(col("height"), pa.float64())
+        ow = pc.cast(pc.coalesce(col("original_width"), col("width")), pa.float64())
+        oh = pc.cast(pc.coalesce(col("original_height"), col("height")), pa.float64())
+        area = pc.if_else(pc.greater(pc.multiply(ow, oh), 0), pc.multiply(ow, oh), None)
         self._write(layout, "image", task.shard, {
-            "key": keys, "width": w, "height": h,
-            "aspect": [max(a, b) / min(a, b) if a and b else None for a, b in zip(w, h)],
-            "bytes_per_pixel": [s / (x * y) if s and x and y else None for s, x, y in zip(size, ow, oh)]})
+            "key": keys, "width": col("width"), "height": col("height"),
+            "aspect": pc.divide(pc.max_element_wise(w, h), pc.if_else(pc.greater(pc.min_element_wise(w, h), 0),
+                                                                       pc.min_element_wise(w, h), None)),
+            "bytes_per_pixel": pc.divide(pc.cast(col("bytes"), pa.float64()), area)})
         for name, path in self.heads:
             probs = np.full(len(keys), np.nan, dtype=np.float32)
             if has.any():
                 probs[has] = load_head(path, name).predict(img[where[has]])
             self._write(layout, name, task.shard, {"key": keys, name: _nullable(probs, has)})
+        stats = ShardStats(candidates=len(keys))
         stats.keep(len(keys))
         stats.count("not_embedded", int((~has).sum()))
         return stats
@@ -150,5 +154,3 @@ def _nullable(values: np.ndarray, present: np.ndarray) -> pa.Array:
     return pa.array(values, mask=~present, type=pa.float32())
 
 
-def _empty_caption() -> dict:
-    return {k: [] for k in caption_flags("")}

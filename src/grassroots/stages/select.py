@@ -25,11 +25,11 @@ import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.embeddings import embedded_shards, read_embeddings, write_embeddings
-from grassroots.errors import InputError
+from grassroots.errors import InputError, ShardError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
 from grassroots.runner.core import Resources, ShardTask
-from grassroots.samples import IMAGE_EXTS, read_sample_files
+from grassroots.samples import IMAGE_EXTS
 from grassroots.schema import Status, selection_reason
 from grassroots.select_expr import Clause, parse
 from grassroots.stats import ShardStats
@@ -84,12 +84,12 @@ def verdicts(table: pa.Table, clauses: list[Clause]) -> list[str | None]:
 
     con = duckdb.connect()
     con.register("j", table)
-    tests = ", ".join(f"coalesce(CAST(({c.sql}) AS BOOLEAN), false) AS __c{i}" for i, c in enumerate(clauses))
+    cases = " ".join(f"WHEN NOT coalesce(CAST(({c.sql}) AS BOOLEAN), false) THEN '{c.name}'" for c in clauses)
     try:
-        rows = con.execute(f"SELECT {tests} FROM j ORDER BY __row").fetchall()
+        out = con.sql(f"SELECT CASE {cases} ELSE NULL END AS why FROM j ORDER BY __row").to_arrow_table()
     except duckdb.Error as e:
         raise InputError("--where", f"cannot evaluate: {str(e).splitlines()[0]}") from None
-    return [next((clauses[i].name for i, ok in enumerate(r) if not ok), None) for r in rows]
+    return out.column("why").to_pylist()
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,8 @@ class Select:
                 *(f"{layout.embeddings_dir(m)}/{k}" for m in models for k in ("img", "txt", "keys"))]
 
     def __call__(self, task: ShardTask) -> ShardStats:
+        import pyarrow.compute as pc
+
         parent, release, shard = DatasetDir(self.parent), DatasetDir(task.dataset), task.shard
         tables = attribute_tables(parent)
         rows = joined(parent, shard, tables)
@@ -130,24 +132,31 @@ class Select:
         with io.open_file(parent.shard_parquet(shard)) as f:
             ledger = pq.read_table(f)
         ledger = ledger.drop_columns([c for c in IMAGE_EXTS if c in ledger.column_names])
+        # Only the parent's kept samples are candidates of a release (same order as ``rows``).
+        ledger = ledger.filter(pc.equal(ledger.column("status"), Status.SUCCESS.value))
+        if ledger.column("key").to_pylist() != keys:
+            raise ShardError(f"{parent.shard_parquet(shard)}: attribute join changed the sample order (a bug)")
+        reasons = [None if v is None else selection_reason(v) for v in verdict]
+        for name, values in (("status", [Status.SUCCESS.value if v is None else Status.FILTERED.value
+                                         for v in verdict]),
+                             ("reason", reasons),
+                             ("error_message", [None if v is None else f"select: failed the clause on {v}"
+                                               for v in verdict])):
+            i = ledger.schema.get_field_index(name)
+            ledger = ledger.set_column(i, ledger.schema.field(i), pa.array(values, ledger.schema.field(i).type))
         stats = ShardStats(candidates=len(keys))
-        why = dict(zip(keys, verdict))
-        files = read_sample_files(parent, shard, keys=selected)
+        stats.keep(len(selected))
+        for r in reasons:
+            if r is not None:
+                stats.drop(r)
         with ShardWriter(release.root, shard, schema=ledger.schema) as w:
-            for row in ledger.to_pylist():
-                if row["status"] != Status.SUCCESS.value:
-                    continue  # dropped before the parent's kept set: not a candidate of this release
-                if row["key"] in selected:
-                    w.add_sample(row["key"], files[row["key"]])
-                    stats.keep()
-                else:
-                    reason = selection_reason(why[row["key"]])
-                    row.update(status=Status.FILTERED.value, reason=reason,
-                               error_message=f"select: failed the clause on {why[row['key']]}")
-                    stats.drop(reason)
-                w.add_row(row)
-        self._subset_attributes(parent, release, shard, tables, selected)
-        self._subset_embeddings(parent, release, shard, selected)
+            missing = selected - w.copy_samples(parent, shard, selected)
+            if missing:
+                raise ShardError(f"{parent.shard_parquet(shard)}: {len(missing)} kept samples have no stored files "
+                                 f"(e.g. {min(missing)}; a damaged parent: rerun its download)")
+            w.set_table(ledger)
+        self._subset_attributes(parent, release, shard, tables, {k for k, v in zip(keys, verdict) if v is None})
+        self._subset_embeddings(parent, release, shard, {k for k, v in zip(keys, verdict) if v is None})
         stats.bytes_written = w.bytes_written
         return stats
 
