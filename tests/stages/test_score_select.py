@@ -248,3 +248,24 @@ def test_embedding_neardup_finds_planted_vectors_across_partitions():
         found |= {(int(a), int(b)) for a, b in zip(pairs["a"], pairs["b"])}
     truth = {(i, 400 + i) for i in range(40)}
     assert len(found & truth) / len(truth) >= 0.9 and found <= truth | {(b, a) for a, b in truth}
+
+
+@pytest.mark.slow
+def test_score_neardup_and_select_on_ray_match_local(scored, tmp_path):
+    from grassroots.runner import RayRunner
+
+    ds, model_id, _, head, _ = scored
+    other = str(tmp_path / "ray")
+    build(other)
+    import shutil
+
+    shutil.copytree(os.path.join(ds, "embeddings"), os.path.join(other, "embeddings"))
+    with RayRunner(processes=2).session() as ray:
+        run_step(Score(model_id, (("nsfw", head),)), other, ray, progress=False)
+        run_step(NearDupPairs(NearDupConfig(embeddings=model_id, cosine=0, partitions=2)), other, ray, progress=False)
+        run_step(NearDup(), other, ray, progress=False)
+        _, t_ray = make_release(other, "v1", "clip >= 0 AND neardup_representative", ray, progress=False)
+    _, t_local = make_release(ds, "v7", "clip >= 0 AND neardup_representative", LocalRunner(), progress=False)
+    for name in ("clip", "caption", "image", "nsfw", "neardup"):
+        assert table(other, name) == table(ds, name), name
+    assert (t_ray.kept, t_ray.reasons) == (t_local.kept, t_local.reasons)
