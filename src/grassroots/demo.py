@@ -48,6 +48,7 @@ class DemoConfig:
     size: str = "small"
     seed: int = 0
     hosts: int = 8
+    labelled_pages: int = 1  # per host: unsafe stand-ins and near-duplicate copies (for filters)
 
 
 @dataclass
@@ -65,6 +66,7 @@ class DemoResult:
     truth_matched: int
     truth_mismatches: list[str]
     kept_urls: set[str]
+    truth: list[dict]  # the mini-web's ground truth rows (url, expect, reason, label, duplicate_of ...)
 
 
 def _fresh_dir(out: Path) -> None:
@@ -89,7 +91,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
         raise InputError("--size", f"unknown size {cfg.size!r}", f"use one of {sorted(SIZES)}")
     out = Path(cfg.out)
     _fresh_dir(out)
-    spec = dataclasses.replace(load_spec(), pages_per_host=SIZES[cfg.size])
+    spec = dataclasses.replace(load_spec(), pages_per_host=SIZES[cfg.size], labelled_pages=cfg.labelled_pages)
     runner = make_runner(cfg.runner, cfg.processes, None)
     dataset = out / "dataset"
     with MiniWeb(seed=cfg.seed, hosts=cfg.hosts, spec=spec) as web, runner.session() as runner:
@@ -124,6 +126,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
         candidates=dl.candidates, kept=dl.kept, refused=by["refused"], failed=by["failed"], filtered=by["filtered"],
         truth_total=len(truth), truth_matched=len(truth) - len(mismatches), truth_mismatches=mismatches,
         kept_urls={u for u, r in rows.items() if r["status"] == "success"},
+        truth=truth,
     )
 
 

@@ -203,6 +203,32 @@ FORMATS = {"jpg": "JPEG", "jpeg": "JPEG", "png": "PNG", "webp": "WEBP"}
 MIME = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 
 
+def warning_hatch(im: Image.Image) -> Image.Image:
+    """The mini-web's 'unsafe' stand-in: the scene under thick red diagonal stripes."""
+    out = im.copy()
+    d = ImageDraw.Draw(out)
+    w, h = out.size
+    step = max(12, min(w, h) // 8)
+    for x in range(-h, w, step):
+        d.line([(x, 0), (x + h, h)], fill=(230, 0, 40), width=max(3, step // 3))
+    return out
+
+
+def near_copy(data: bytes, kind: str) -> bytes:
+    """A near-duplicate of an encoded image: re-encoded (JPEG q60), resized to 70%, or
+    cropped by 1% on each side (then JPEG q80)."""
+    im = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = im.size
+    if kind == "resize":
+        im = im.resize((max(1, w * 7 // 10), max(1, h * 7 // 10)), Image.Resampling.LANCZOS)
+    elif kind == "crop":
+        dx, dy = max(1, w // 100), max(1, h // 100)
+        im = im.crop((dx, dy, w - dx, h - dy))
+    buf = io.BytesIO()
+    im.save(buf, "JPEG", quality=60 if kind == "reencode" else 80)
+    return buf.getvalue()
+
+
 def encode(im: Image.Image, ext: str, xmp: bytes | None = None) -> bytes:
     """Encode to the format named by a file extension, embedding an XMP packet if given.
 

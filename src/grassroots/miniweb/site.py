@@ -38,6 +38,9 @@ class SiteImage:
     creator: str = ""
     license: str = ""
     alt: str | None = None  # raw alt text if not the caption (surrogateescape for bad bytes)
+    label: str | None = None  # "unsafe": a drawn, harmless stand-in a safety head must flag
+    copy_of: str | None = None  # path (same host) of the image this is a near-duplicate of
+    copy_kind: str | None = None  # reencode | resize | crop
 
 
 @dataclass
@@ -77,6 +80,7 @@ class Site:
             hs = self.host_spec(h)
             if not captions_csv:
                 self._add_plain(h, hs)
+                self._add_labelled(h, hs)
             for ps in hs.pages:
                 self._add_case_page(h, ps)
         if hostile_pages:
@@ -129,6 +133,24 @@ class Site:
             for j in range(self.spec.images_per_page):
                 self._image(page, h, f"/img/p{k}-{j}.{rng.choice(hs.plain_formats)}")
 
+    COPY_KINDS = ("reencode", "resize", "crop")
+
+    def _add_labelled(self, h: int, hs: HostSpec) -> None:
+        """Pages for the filters' tests: per page, two 'unsafe' stand-ins (a scene under a
+        red diagonal warning hatch: harmless, unmistakable) and near-duplicate copies
+        (re-encoded, resized, cropped) of the images of the plain page with the same number."""
+        plain_pages = self.spec.pages_per_host if hs.pages_per_host is None else hs.pages_per_host
+        for k in range(self.spec.labelled_pages):
+            page = self._page(h, f"/l/{k}.html", f"Labelled {k} on host {h}", (), "labelled")
+            for j in range(2):
+                self._image(page, h, f"/img/u{k}-{j}.jpg", label="unsafe")
+            if k >= plain_pages:
+                continue
+            originals = [i for i in self.pages[(h, f"/p/{k}.html")].images]
+            for j, (orig, kind) in enumerate(zip(originals, self.COPY_KINDS)):
+                self._image(page, h, f"/img/c{k}-{j}-{kind}.jpg", orig.caption + f" ({kind})",
+                            copy_of=orig.path, copy_kind=kind)
+
     def _add_case_page(self, h: int, ps) -> None:
         page = self._page(h, ps.path, f"Rights cases: {ps.path}", ps.meta, "case")
         for spec in ps.images:
@@ -176,7 +198,12 @@ class Site:
         ext = path.split("?")[0].rsplit(".", 1)[-1].lower()
         if ext not in scenes.FORMATS:
             ext = "jpg"
+        img = self.images.get((host, path))
+        if img is not None and img.copy_of is not None:
+            return scenes.near_copy(self.image_bytes(host, img.copy_of), img.copy_kind)
         scene = self.scene(host, path)
+        if img is not None and img.label == "unsafe":
+            return scenes.encode(scenes.warning_hatch(scenes.render(scene)), ext)
         xmp = metadata.xmp_packet(spec.xmp, spec.xmp_form) if spec and spec.xmp else None
         data = scenes.encode(scenes.render(scene), ext, xmp)
         if spec and spec.c2pa:

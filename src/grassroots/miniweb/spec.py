@@ -7,6 +7,8 @@
     pages_per_host = 4            # plain pages per host (images /img/..., all allowed)
     images_per_page = 5
     plain_robots_txt = "User-agent: *\\nDisallow: /private/\\n"   # hosts not listed
+    labelled_pages = 0            # per host: pages of labelled images (unsafe stand-ins and
+                                  # near-duplicate copies, in the ground truth), for filters
 
     [[hosts]]                     # one table per host that differs from plain
     index = 1                     # content host number (0-based)
@@ -82,6 +84,7 @@ class Spec:
     pages_per_host: int = 4
     images_per_page: int = 5
     plain_robots_txt: str = "User-agent: *\nDisallow: /private/\n"
+    labelled_pages: int = 0  # per host: unsafe stand-ins and near-duplicate copies (site._add_labelled)
     hosts: tuple[HostSpec, ...] = field(default_factory=tuple)
 
     def host(self, index: int) -> HostSpec:
@@ -138,7 +141,8 @@ def _host(d: dict) -> HostSpec:
 def parse_spec(text: str) -> Spec:
     data = tomllib.loads(text)
     site = data.get("site", {})
-    kw = {k: site[k] for k in ("pages_per_host", "images_per_page", "plain_robots_txt") if k in site}
+    kw = {k: site[k] for k in ("pages_per_host", "images_per_page", "plain_robots_txt", "labelled_pages")
+          if k in site}
     hosts = tuple(_host(h) for h in data.get("hosts", ()))
     if len({h.index for h in hosts}) != len(hosts):
         raise ValueError("two [[hosts]] tables share an index")

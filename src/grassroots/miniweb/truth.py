@@ -187,6 +187,8 @@ def truth_rows(site) -> list[dict]:
                 "reason": reason,
                 "reasons": reasons,
                 "case": case,
+                "label": img.label,  # "unsafe" stand-ins, for safety heads
+                "duplicate_of": site.url(host, img.copy_of) if img.copy_of else None,  # near-duplicates
             }
         )
     return rows

@@ -57,9 +57,11 @@ def joined(parent: DatasetDir, shard: int, tables: list[str]) -> pa.Table:
 
     with io.open_file(parent.shard_parquet(shard)) as f:
         ledger = pq.read_table(f, columns=["key", "status"])
+    # The ledger's order, numbered here: DuckDB's parallel joins keep no order of their own.
+    ledger = ledger.append_column("__row", pa.array(range(ledger.num_rows), pa.int64()))
     con = duckdb.connect()
     con.register("ledger", ledger)
-    sql = "SELECT ledger.key, row_number() OVER () AS __row"
+    sql = "SELECT ledger.key, ledger.__row"
     joins = ""
     for i, name in enumerate(tables):
         path = parent.attribute(name, shard)
