@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""WAT extraction benchmark: `grassroots extract` vs cc2dataset, same file, same machine.
+
+    .venv/bin/python bench/extract_vs_cc2dataset.py [--pages 20000] [--rounds 3] [--ray]
+
+1. Builds (once; reused afterwards) a Common-Crawl-shaped WAT under bench/_work/cc/
+   with the mini-web's WAT writer (heavy pages: ~20-40 captioned images each, a
+   tracking pixel, an alt-less logo, navigation links; about a third of the image
+   URLs absolute, the rest root-relative).
+2. Installs cc2dataset in its own venv (bench/.venv-cc2dataset).
+3. Alternates, ``--rounds`` times: cc2dataset's ``process_wat(path, "image")`` in a
+   subprocess of its venv (parse only: it writes nothing; timed inside the process,
+   so its interpreter start-up and imports, pyspark's included, are not counted), and
+   the whole ``grassroots extract FILE -o DIR --processes 1`` command (start-up,
+   language ID, parquet writing and the dedup step included), wall clock.
+4. Prints both times per round, the medians, the ratio (cc2dataset time / grassroots
+   time: >= 1.0 means grassroots is at least as fast) and the candidates each found.
+
+``--ray``: also runs extract on 4 copies of the WAT with ``--runner ray --processes 2``
+and with the local runner, ``--processes 2``, and prints their throughput ratio.
+
+Targets (issue 12): ratio >= 1.0 (median), candidate counts within 5%; Ray >= 0.9x local.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "_work" / "cc"
+CC_VENV = HERE / ".venv-cc2dataset"
+
+# Runs inside cc2dataset's venv: the parse alone, timed around process_wat.
+CC_SCRIPT = """
+import json, sys, time
+from cc2dataset.main import process_wat
+t0 = time.perf_counter()
+rows = list(process_wat(sys.argv[1], "image"))
+seconds = time.perf_counter() - t0
+print(json.dumps({"seconds": seconds, "candidates": len(rows), "unique_url_alt": len({(r[1], r[2]) for r in rows})}))
+"""
+
+
+def build_wat(pages: int) -> Path:
+    path = WORK / f"cc-{pages}.warc.wat.gz"
+    if path.exists():
+        return path
+    sys.path.insert(0, str(ROOT / "src"))
+    from grassroots.miniweb import write_warc
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    urls = [f"http://127.0.0.{i + 1}:8080" for i in range(8)]
+    tmp = WORK / f"tmp-{pages}.warc.gz"
+    info = write_warc(tmp, urls, seed=7, pages=pages, heavy=True, wat_only=True)
+    Path(info["wat"]).rename(path)
+    print(f"built {path} ({info['bytes'] / 1e6:.1f} MB, {info['records']} pages) in {time.perf_counter() - t0:.0f}s")
+    return path
+
+
+def ensure_cc2dataset() -> Path:
+    py = CC_VENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(CC_VENV)], check=True)
+        subprocess.run([str(CC_VENV / "bin" / "pip"), "install", "-q", "cc2dataset"], check=True)
+    return py
+
+
+def run_cc2dataset(py: Path, wat: Path) -> dict:
+    res = subprocess.run([str(py), "-c", CC_SCRIPT, str(wat)], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def grassroots_cmd() -> list[str]:
+    """This checkout's code with this interpreter (the project's venv)."""
+    return [sys.executable, "-m", "grassroots.cli"]
+
+
+def _env() -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def run_grassroots(inputs: list[Path], processes: int = 1, runner: str = "local") -> dict:
+    out = Path(tempfile.mkdtemp(prefix="gr-", dir=WORK))
+    shutil.rmtree(out)
+    cmd = [*grassroots_cmd(), "extract", *map(str, inputs), "-o", str(out), "--processes", str(processes),
+           "--runner", runner]
+    t0 = time.perf_counter()
+    res = subprocess.run(cmd, capture_output=True, text=True, env=_env())
+    seconds = time.perf_counter() - t0
+    if res.returncode != 0:
+        print(res.stdout[-3000:], res.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"grassroots extract failed ({res.returncode})")
+    import pyarrow.parquet as pq
+
+    kept = sum(pq.read_metadata(p).num_rows for p in sorted((out / "candidates").glob("*.parquet")))
+    dedup = sum(pq.read_metadata(p).num_rows for p in sorted((out / "attributes").rglob("*.parquet")))
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": seconds, "candidates": kept, "dedup_rows": dedup}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", type=int, default=20000, help="heavy pages in the WAT")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--build-only", action="store_true", help="build the WAT (and cc2dataset's venv) and stop")
+    ap.add_argument("--ray", action="store_true", help="also compare Ray (2 CPUs) with local on 4 WAT files")
+    args = ap.parse_args()
+    wat = build_wat(args.pages)
+    py = ensure_cc2dataset()
+    if args.build_only:
+        return
+    size = wat.stat().st_size
+    print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1")
+    cc, gr = [], []
+    for r in range(args.rounds):
+        cc.append(run_cc2dataset(py, wat))
+        gr.append(run_grassroots([wat]))
+        print(f"round {r + 1}: cc2dataset {cc[-1]['seconds']:.2f} s ({cc[-1]['candidates']} candidates), "
+              f"grassroots {gr[-1]['seconds']:.2f} s ({gr[-1]['candidates']} candidates)")
+    cc_s = statistics.median(x["seconds"] for x in cc)
+    gr_s = statistics.median(x["seconds"] for x in gr)
+    n_cc, n_cc_unique, n_gr = cc[0]["candidates"], cc[0]["unique_url_alt"], gr[0]["candidates"]
+    print("\n| tool | median s (3 rounds) | MB/s gzipped | candidates |")
+    print("| --- | ---: | ---: | ---: |")
+    print(f"| cc2dataset process_wat (parse only) | {cc_s:.2f} | {size / 1e6 / cc_s:.1f} | {n_cc} "
+          f"({n_cc_unique} unique url+alt) |")
+    print(f"| grassroots extract (whole command) | {gr_s:.2f} | {size / 1e6 / gr_s:.1f} | {n_gr} |")
+    print(f"\nratio (cc2dataset s / grassroots s): {cc_s / gr_s:.2f}x; candidates: grassroots/cc2dataset = "
+          f"{n_gr / max(1, n_cc):.3f}")
+    if args.ray:
+        run_ray_vs_local(wat)
+
+
+def run_ray_vs_local(wat: Path) -> None:
+    copies = []
+    for i in range(4):  # four files with different names (one shard each)
+        p = WORK / f"copy{i}-{wat.name}"
+        if not p.exists():
+            os.link(wat, p)
+        copies.append(p)
+    total = sum(p.stat().st_size for p in copies) / 1e6
+    local = run_grassroots(copies, processes=2)
+    ray = run_grassroots(copies, processes=2, runner="ray")
+    print(f"\n4 WAT files ({total:.0f} MB), 2 CPUs: local {local['seconds']:.1f} s "
+          f"({total / local['seconds']:.1f} MB/s), ray {ray['seconds']:.1f} s ({total / ray['seconds']:.1f} MB/s); "
+          f"ray/local throughput {local['seconds'] / ray['seconds']:.2f}x; candidates {local['candidates']} / "
+          f"{ray['candidates']}")
+
+
+if __name__ == "__main__":
+    main()
