@@ -142,12 +142,26 @@ def non_content_url(url: str) -> bool:
     return _PATH_PREFILTER.search(path) is not None and _PATH_RULES.search(path) is not None
 
 
-# Every URL non_content_url answers True for contains one of these once lower-cased
-# (a path word or stem, an icon extension, a tracker host or facebook.com/tr).
-_URL_PREFILTER = re.compile(
-    "|".join(sorted({"ico", "cur", *TRACKING_STEMS, *ICON_WORDS, *TRACKER_HOSTS, "facebook.com/tr"},
-                    key=len, reverse=True))
-)
+def _trie_pattern(words: set[str]) -> str:
+    """A regex matching any of ``words``, none a substring of another, as a prefix
+    tree: ``re`` tries an alternation's branches one by one, so sharing prefixes
+    makes a scan ~2x cheaper than a flat ``a|b|c``."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+    def alternation(node: dict) -> str:
+        alts = [re.escape(ch) + alternation(sub) for ch, sub in sorted(node.items())]
+        return "" if not alts else alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+    return alternation(trie)
+
+
+# Every URL non_content_url answers True for contains, once lower-cased, a path word
+# or stem, an icon extension, a tracker host or facebook.com/tr, so one of these
+# (the words that contain no other word):
+_FLAG_WORDS = {"ico", "cur", *TRACKING_STEMS, *ICON_WORDS, *TRACKER_HOSTS, "facebook.com/tr"}
+_URL_PREFILTER = re.compile(_trie_pattern({w for w in _FLAG_WORDS if not any(v != w and v in w for v in _FLAG_WORDS)}))
 
 
 def non_content_urls(urls: list[str]) -> list[int]:

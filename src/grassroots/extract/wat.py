@@ -78,13 +78,12 @@ def page_from_wat(payload: bytes | str) -> Page | None:
 
 
 def _may_hold_license(payload: bytes | str) -> bool:
-    """False only when no link can match `_license`: neither a rel holding
-    "license" nor a Creative Commons URL appears in the record's text (JSON
-    ``\\u`` escapes could spell either: then True)."""
-    low = payload.lower()
-    if isinstance(low, str):
-        return "icense" in low or "creativecommons.org" in low or "\\u" in low
-    return b"icense" in low or b"creativecommons.org" in low or b"\\u" in low
+    """False only when no link can match `_license`: the record's text has no
+    ``"rel"`` key and no ``creativecommons.org`` (and no JSON ``\\u`` escape,
+    which could spell either)."""
+    if isinstance(payload, str):
+        return '"rel"' in payload or "creativecommons.org" in payload or "\\u" in payload
+    return b'"rel"' in payload or b"creativecommons.org" in payload or b"\\u" in payload
 
 
 def _license(links: list[dict], base: str) -> str | None:
