@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -44,10 +45,11 @@ CC_VENV = HERE / ".venv-cc2dataset"
 CC_SCRIPT = """
 import json, sys, time
 from cc2dataset.main import process_wat
-t0 = time.perf_counter()
+t0, c0 = time.perf_counter(), time.process_time()
 rows = list(process_wat(sys.argv[1], "image"))
-seconds = time.perf_counter() - t0
-print(json.dumps({"seconds": seconds, "candidates": len(rows), "unique_url_alt": len({(r[1], r[2]) for r in rows})}))
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"seconds": seconds, "cpu": cpu, "candidates": len(rows),
+                  "unique_url_alt": len({(r[1], r[2]) for r in rows})}))
 """
 
 
@@ -86,20 +88,21 @@ def grassroots_cmd() -> list[str]:
     return [sys.executable, "-m", "grassroots.cli"]
 
 
-def _env() -> dict:
+def _env(src: Path) -> dict:
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     return env
 
 
-def run_grassroots(inputs: list[Path], processes: int = 1, runner: str = "local") -> dict:
+def run_grassroots(inputs: list[Path], processes: int = 1, runner: str = "local", src: Path = ROOT / "src") -> dict:
     out = Path(tempfile.mkdtemp(prefix="gr-", dir=WORK))
     shutil.rmtree(out)
     cmd = [*grassroots_cmd(), "extract", *map(str, inputs), "-o", str(out), "--processes", str(processes),
            "--runner", runner]
-    t0 = time.perf_counter()
-    res = subprocess.run(cmd, capture_output=True, text=True, env=_env())
-    seconds = time.perf_counter() - t0
+    t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=_env(src))
+    seconds, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)  # of all its processes (Ray's: partly)
     if res.returncode != 0:
         print(res.stdout[-3000:], res.stderr[-3000:], file=sys.stderr)
         raise SystemExit(f"grassroots extract failed ({res.returncode})")
@@ -108,7 +111,7 @@ def run_grassroots(inputs: list[Path], processes: int = 1, runner: str = "local"
     kept = sum(pq.read_metadata(p).num_rows for p in sorted((out / "candidates").glob("*.parquet")))
     dedup = sum(pq.read_metadata(p).num_rows for p in sorted((out / "attributes").rglob("*.parquet")))
     shutil.rmtree(out, ignore_errors=True)
-    return {"seconds": seconds, "candidates": kept, "dedup_rows": dedup}
+    return {"seconds": seconds, "cpu": cpu, "candidates": kept, "dedup_rows": dedup}
 
 
 def main() -> None:
@@ -117,6 +120,8 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--build-only", action="store_true", help="build the WAT (and cc2dataset's venv) and stop")
     ap.add_argument("--ray", action="store_true", help="also compare Ray (2 CPUs) with local on 4 WAT files")
+    ap.add_argument("--also", type=Path, help="also time the extract command of another checkout's src/ "
+                    "(e.g. the code before a change), alternating with the others")
     args = ap.parse_args()
     wat = build_wat(args.pages)
     py = ensure_cc2dataset()
@@ -124,22 +129,31 @@ def main() -> None:
         return
     size = wat.stat().st_size
     print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1")
-    cc, gr = [], []
+    cc, gr, other = [], [], []
     for r in range(args.rounds):
         cc.append(run_cc2dataset(py, wat))
         gr.append(run_grassroots([wat]))
-        print(f"round {r + 1}: cc2dataset {cc[-1]['seconds']:.2f} s ({cc[-1]['candidates']} candidates), "
-              f"grassroots {gr[-1]['seconds']:.2f} s ({gr[-1]['candidates']} candidates)")
-    cc_s = statistics.median(x["seconds"] for x in cc)
-    gr_s = statistics.median(x["seconds"] for x in gr)
+        if args.also:
+            other.append(run_grassroots([wat], src=args.also))
+            print(f"round {r + 1}: {args.also}: {other[-1]['seconds']:.2f} s wall, {other[-1]['cpu']:.2f} s CPU "
+                  f"({other[-1]['candidates']} candidates)")
+        print(f"round {r + 1}: cc2dataset {cc[-1]['seconds']:.2f} s wall, {cc[-1]['cpu']:.2f} s CPU "
+              f"({cc[-1]['candidates']} candidates); grassroots {gr[-1]['seconds']:.2f} s wall, "
+              f"{gr[-1]['cpu']:.2f} s CPU ({gr[-1]['candidates']} candidates)", flush=True)
+    cc_s, cc_cpu = (statistics.median(x[k] for x in cc) for k in ("seconds", "cpu"))
+    gr_s, gr_cpu = (statistics.median(x[k] for x in gr) for k in ("seconds", "cpu"))
     n_cc, n_cc_unique, n_gr = cc[0]["candidates"], cc[0]["unique_url_alt"], gr[0]["candidates"]
-    print("\n| tool | median s (3 rounds) | MB/s gzipped | candidates |")
-    print("| --- | ---: | ---: | ---: |")
-    print(f"| cc2dataset process_wat (parse only) | {cc_s:.2f} | {size / 1e6 / cc_s:.1f} | {n_cc} "
+    print(f"\n| tool | median wall s ({args.rounds} rounds) | median CPU s | MB/s gzipped (wall) | candidates |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| cc2dataset process_wat (parse only) | {cc_s:.2f} | {cc_cpu:.2f} | {size / 1e6 / cc_s:.1f} | {n_cc} "
           f"({n_cc_unique} unique url+alt) |")
-    print(f"| grassroots extract (whole command) | {gr_s:.2f} | {size / 1e6 / gr_s:.1f} | {n_gr} |")
-    print(f"\nratio (cc2dataset s / grassroots s): {cc_s / gr_s:.2f}x; candidates: grassroots/cc2dataset = "
-          f"{n_gr / max(1, n_cc):.3f}")
+    print(f"| grassroots extract (whole command) | {gr_s:.2f} | {gr_cpu:.2f} | {size / 1e6 / gr_s:.1f} | {n_gr} |")
+    if other:
+        o_s, o_cpu = (statistics.median(x[k] for x in other) for k in ("seconds", "cpu"))
+        print(f"| grassroots extract, {args.also} | {o_s:.2f} | {o_cpu:.2f} | {size / 1e6 / o_s:.1f} | "
+              f"{other[0]['candidates']} |")
+    print(f"\nratio (cc2dataset / grassroots): wall {cc_s / gr_s:.2f}x, CPU {cc_cpu / gr_cpu:.2f}x; "
+          f"candidates: grassroots/cc2dataset = {n_gr / max(1, n_cc):.3f}")
     if args.ray:
         run_ray_vs_local(wat)
 

@@ -118,10 +118,11 @@ class _FastScorer:
             text = text.lower()
         return unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
 
-    def raw_scores(self, text: str, f: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    def raw_scores(self, text: str, data: bytes | None = None, f: np.ndarray | None = None) -> tuple[np.ndarray, int]:
         """The class scores before normalisation, and the text's length in bytes
-        (``f``: the text's features when already computed)."""
-        data = self._bytes(text)
+        (``data``, ``f``: the text's bytes and features when already computed)."""
+        if data is None:
+            data = self._bytes(text)
         if f is None:
             f = self.features(data)
         if len(f):
@@ -150,8 +151,8 @@ class _FastScorer:
         rows = []
         for i in range(0, len(texts), 512):  # features of 512 texts at a time: bounded memory
             chunk = texts[i : i + 512]
-            feats = self.features_many([self._bytes(t) for t in chunk])
-            rows.extend(self.raw_scores(t, f) for t, f in zip(chunk, feats))
+            datas = [self._bytes(t) for t in chunk]
+            rows.extend(self.raw_scores(t, d, f) for t, d, f in zip(chunk, datas, self.features_many(datas)))
         scores = np.stack([r for r, _ in rows])
         scores *= np.array([1.0 / math.sqrt(n or 1) for _, n in rows], dtype=np.float32)[:, None]
         scores -= scores.max(axis=1, keepdims=True)
