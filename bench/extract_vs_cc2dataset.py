@@ -12,9 +12,14 @@
    subprocess of its venv (parse only: it writes nothing; timed inside the process,
    so its interpreter start-up and imports, pyspark's included, are not counted), and
    the whole ``grassroots extract FILE -o DIR --processes 1`` command (start-up,
-   language ID, parquet writing and the dedup step included), wall clock.
-4. Prints both times per round, the medians, the ratio (cc2dataset time / grassroots
+   language ID, parquet writing and the dedup step included), and the same command
+   with ``--no-detect-language --no-dedup`` (the work cc2dataset does not do); wall
+   clock and CPU seconds (the CPU figure is steadier on a shared machine).
+4. Prints the times per round, the medians, the ratio (cc2dataset time / grassroots
    time: >= 1.0 means grassroots is at least as fast) and the candidates each found.
+
+``--also SRC``: also times the command with another checkout's ``src/`` (the code
+before a change, say), in the same alternation.
 
 ``--ray``: also runs extract on 4 copies of the WAT with ``--runner ray --processes 2``
 and with the local runner, ``--processes 2``, and prints their throughput ratio.
@@ -40,6 +45,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "_work" / "cc"
 CC_VENV = HERE / ".venv-cc2dataset"
+BARE = ("--no-detect-language", "--no-dedup")  # the work cc2dataset does not do either
 
 # Runs inside cc2dataset's venv: the parse alone, timed around process_wat.
 CC_SCRIPT = """
@@ -94,11 +100,12 @@ def _env(src: Path) -> dict:
     return env
 
 
-def run_grassroots(inputs: list[Path], processes: int = 1, runner: str = "local", src: Path = ROOT / "src") -> dict:
+def run_grassroots(inputs: list[Path], processes: int = 1, runner: str = "local", src: Path = ROOT / "src",
+                   flags: tuple[str, ...] = ()) -> dict:
     out = Path(tempfile.mkdtemp(prefix="gr-", dir=WORK))
     shutil.rmtree(out)
     cmd = [*grassroots_cmd(), "extract", *map(str, inputs), "-o", str(out), "--processes", str(processes),
-           "--runner", runner]
+           "--runner", runner, *flags]
     t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
     res = subprocess.run(cmd, capture_output=True, text=True, env=_env(src))
     seconds, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -129,10 +136,11 @@ def main() -> None:
         return
     size = wat.stat().st_size
     print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1")
-    cc, gr, other = [], [], []
+    cc, gr, bare, other = [], [], [], []
     for r in range(args.rounds):
         cc.append(run_cc2dataset(py, wat))
         gr.append(run_grassroots([wat]))
+        bare.append(run_grassroots([wat], flags=BARE))
         if args.also:
             other.append(run_grassroots([wat], src=args.also))
             print(f"round {r + 1}: {args.also}: {other[-1]['seconds']:.2f} s wall, {other[-1]['cpu']:.2f} s CPU "
@@ -148,12 +156,16 @@ def main() -> None:
     print(f"| cc2dataset process_wat (parse only) | {cc_s:.2f} | {cc_cpu:.2f} | {size / 1e6 / cc_s:.1f} | {n_cc} "
           f"({n_cc_unique} unique url+alt) |")
     print(f"| grassroots extract (whole command) | {gr_s:.2f} | {gr_cpu:.2f} | {size / 1e6 / gr_s:.1f} | {n_gr} |")
+    b_s, b_cpu = (statistics.median(x[k] for x in bare) for k in ("seconds", "cpu"))
+    print(f"| grassroots extract {' '.join(BARE)} | {b_s:.2f} | {b_cpu:.2f} | {size / 1e6 / b_s:.1f} | "
+          f"{bare[0]['candidates']} |")
     if other:
         o_s, o_cpu = (statistics.median(x[k] for x in other) for k in ("seconds", "cpu"))
         print(f"| grassroots extract, {args.also} | {o_s:.2f} | {o_cpu:.2f} | {size / 1e6 / o_s:.1f} | "
               f"{other[0]['candidates']} |")
-    print(f"\nratio (cc2dataset / grassroots): wall {cc_s / gr_s:.2f}x, CPU {cc_cpu / gr_cpu:.2f}x; "
-          f"candidates: grassroots/cc2dataset = {n_gr / max(1, n_cc):.3f}")
+    print(f"\nratio (cc2dataset / grassroots): wall {cc_s / gr_s:.2f}x, CPU {cc_cpu / gr_cpu:.2f}x; without "
+          f"language ID and dedup: wall {cc_s / b_s:.2f}x, CPU {cc_cpu / b_cpu:.2f}x")
+    print(f"candidates: grassroots/cc2dataset = {n_gr / max(1, n_cc):.3f}")
     if args.ray:
         run_ray_vs_local(wat)
 
