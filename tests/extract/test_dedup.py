@@ -111,3 +111,19 @@ def test_no_dedup_flag_keeps_cross_file_duplicates(tmp_path):
     ds = tmp_path / "ds"
     ex, dd = extract([str(tmp_path / "*.warc.gz")], str(ds), Extract(), LocalRunner(), dedup=False, progress=False)
     assert dd is None and sum(len(captions(ds, s)) for s in range(3)) == 10
+
+
+def test_pair_digests_are_blake2b_of_url_nul_caption():
+    import hashlib
+
+    import numpy as np
+    import pyarrow as pa
+
+    from grassroots.stages.dedup import _pair_digests
+
+    urls, caps = ["http://a/1.jpg", "http://a/2.jpg", "http://b/ü.jpg", "http://a/2.jpg"], ["one", None, "ünï\x00", ""]
+    table = pa.table({"url": pa.chunked_array([urls[:2], urls[2:]]), "caption": pa.chunked_array([caps[:2], caps[2:]])})
+    want = b"".join(hashlib.blake2b(f"{u}\0{c or ''}".encode(), digest_size=16).digest() for u, c in zip(urls, caps))
+    got = _pair_digests(table)
+    assert got.tobytes() == want and got[1] == got[3] and len(_pair_digests(table.slice(0, 0))) == 0
+    assert isinstance(got, np.ndarray)

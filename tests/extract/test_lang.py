@@ -92,3 +92,11 @@ def test_detect_languages_matches_detect_language():
     texts = TEXTS + _random_texts(200) + ["x" * 1000, "Ein Wanderer " * 60]
     assert lang.detect_languages(texts) == [lang.detect_language(t) for t in texts]
     assert lang.detect_languages([]) == []
+
+
+def test_features_of_many_texts_at_once_are_each_texts_features(scorer):
+    rng = random.Random(5)
+    datas = [bytes(rng.randrange(256) for _ in range(rng.randrange(1, 12))) for _ in range(500)]
+    datas += [t.encode() for t in ("a", "ab", "the quick brown fox", "Über Straße", "日本語のテキスト")]
+    for data, many in zip(datas, scorer.features_many(datas)):
+        assert np.array_equal(scorer.features(data), many)

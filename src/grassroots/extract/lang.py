@@ -71,6 +71,27 @@ class _FastScorer:
         f = self.output[state]
         return f[f >= 0]
 
+    def features_many(self, datas: list[bytes]) -> list[np.ndarray]:
+        """``features`` of each of ``datas``, computed over their concatenation at
+        once (a step applies only where the byte it reads is of the same text:
+        the same integers as one text at a time, ~5x cheaper for short texts)."""
+        lens = np.fromiter(map(len, datas), dtype=np.intp, count=len(datas))
+        b = np.frombuffer(b"".join(datas), dtype=np.uint8).astype(np.intp)
+        n = len(b)
+        ends = np.cumsum(lens)
+        first = np.repeat(ends - lens, lens)  # the index of its text's first byte, per position
+        pos = np.arange(n)
+        state = np.zeros(n, dtype=np.intp)
+        nextmove, rowbase = self.nextmove, self.rowbase
+        for back in range(self.depth - 1, -1, -1):
+            s = state[back:]
+            stepped = nextmove[rowbase[s] + b[: n - back]]
+            state[back:] = np.where(pos[: n - back] >= first[back:], stepped, s)
+        f = self.output[state]
+        keep = f >= 0
+        bounds = np.concatenate(([0], np.cumsum(keep)))[ends]
+        return np.split(f[keep], bounds[:-1])
+
     def _counts(self, f: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The distinct features of ``f`` in first-seen order, as py3langid's Counter
         (the order of the sum in ``raw_scores``, so of its rounding), and their
@@ -91,12 +112,19 @@ class _FastScorer:
             first[f] = _NEVER
             count[f] = 0
 
-    def raw_scores(self, text: str) -> tuple[np.ndarray, int]:
-        """The class scores before normalisation, and the text's length in bytes."""
+    @staticmethod
+    def _bytes(text: str) -> bytes:
         if text.isupper():
             text = text.lower()
-        data = unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
-        f = self.features(data)
+        return unicodedata.normalize("NFC", text).encode("utf8", errors="surrogatepass")
+
+    def raw_scores(self, text: str, data: bytes | None = None, f: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+        """The class scores before normalisation, and the text's length in bytes
+        (``data``, ``f``: the text's bytes and features when already computed)."""
+        if data is None:
+            data = self._bytes(text)
+        if f is None:
+            f = self.features(data)
         if len(f):
             idx, counts = self._counts(f)
             scores = np.log1p(counts.astype(np.float32)) @ self.table[idx] + self.prior
@@ -120,7 +148,11 @@ class _FastScorer:
         row by row of one matrix (tests/extract/test_lang.py compares them)."""
         if not texts:
             return []
-        rows = [self.raw_scores(t) for t in texts]
+        rows = []
+        for i in range(0, len(texts), 512):  # features of 512 texts at a time: bounded memory
+            chunk = texts[i : i + 512]
+            datas = [self._bytes(t) for t in chunk]
+            rows.extend(self.raw_scores(t, d, f) for t, d, f in zip(chunk, datas, self.features_many(datas)))
         scores = np.stack([r for r, _ in rows])
         scores *= np.array([1.0 / math.sqrt(n or 1) for _, n in rows], dtype=np.float32)[:, None]
         scores -= scores.max(axis=1, keepdims=True)

@@ -27,6 +27,7 @@ Non-content image rules (each can be switched off):
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from dataclasses import dataclass
 
 from grassroots.schema import Reason
@@ -141,8 +142,64 @@ def non_content_url(url: str) -> bool:
     return _PATH_PREFILTER.search(path) is not None and _PATH_RULES.search(path) is not None
 
 
+def _trie_pattern(words: set[str]) -> str:
+    """A regex matching any of ``words``, none a substring of another, as a prefix
+    tree: ``re`` tries an alternation's branches one by one, so sharing prefixes
+    makes a scan ~2x cheaper than a flat ``a|b|c``."""
+    trie: dict = {}
+    for w in words:
+        node = trie
+        for ch in w:
+            node = node.setdefault(ch, {})
+    def alternation(node: dict) -> str:
+        alts = [re.escape(ch) + alternation(sub) for ch, sub in sorted(node.items())]
+        return "" if not alts else alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
+    return alternation(trie)
+
+
+# Every URL non_content_url answers True for contains, once lower-cased, a path word
+# or stem, an icon extension, a tracker host or facebook.com/tr, so one of these
+# (the words that contain no other word):
+_FLAG_WORDS = {"ico", "cur", *TRACKING_STEMS, *ICON_WORDS, *TRACKER_HOSTS, "facebook.com/tr"}
+_URL_PREFILTER = re.compile(_trie_pattern({w for w in _FLAG_WORDS if not any(v != w and v in w for v in _FLAG_WORDS)}))
+
+
+def non_content_urls(urls: list[str]) -> list[int]:
+    """The indices of ``urls`` (normalised) that `non_content_url` flags, checking
+    all of one page with one search; only the URLs it hits are checked one by one."""
+    if not urls:
+        return []
+    joined = "\n".join(urls).lower()
+    if not joined.isascii():  # normalised URLs are ASCII; offsets below assume it
+        return [i for i, u in enumerate(urls) if non_content_url(u)]
+    hits = [m.start() for m in _URL_PREFILTER.finditer(joined)]
+    if not hits:
+        return []
+    starts, pos = [], 0
+    for u in urls:
+        starts.append(pos)
+        pos += len(u) + 1
+    suspects = sorted({bisect_right(starts, h) - 1 for h in hits})
+    return [i for i in suspects if non_content_url(urls[i])]
+
+
 def non_content_hints(hints: str) -> bool:
     return bool(hints) and _HINT_RULES.search(hints.lower()) is not None
+
+
+def markup_reason(rules: Rules, width: str | None, height: str | None, hints: str) -> Reason | None:
+    """NON_CONTENT_IMAGE when the declared size or the class/id hints say so (the
+    rules that need the markup; the URL rule is `non_content_urls`, per page)."""
+    min_side = rules.min_declared_side
+    if min_side > 0 and (width or height):  # declared_too_small, its common case inline
+        for v in (width, height):
+            if v:
+                px = int(v) if v.isdecimal() and v.isascii() else _pixels(v)
+                if px is not None and px < min_side:
+                    return Reason.NON_CONTENT_IMAGE
+    if hints and rules.markup_hints and non_content_hints(hints):
+        return Reason.NON_CONTENT_IMAGE
+    return None
 
 
 def image_reason(rules: Rules, url: str, width: str | None, height: str | None, hints: str) -> Reason | None:

@@ -3,13 +3,19 @@ then normalised with `grassroots.urls.normalise_url` (the project's one normal f
 see that module) so that the same image written two ways deduplicates, and gets the
 same key here as in the rights registry and blocklist. Only http(s) URLs come back;
 anything else (``data:``, ``javascript:``, ``ftp:``, unparseable) is ``None``.
+
+`PageResolver` is `resolve` for the images of one page: it answers the common
+cases (an absolute URL already in normal form but for its host, a path from the
+site root, a plain relative path) without ``urljoin`` and falls back to `resolve`
+for everything else; tests/extract/test_fast_paths.py checks that both agree.
 """
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urljoin, urlsplit
 
-from grassroots.urls import normalise_path, normalise_url, origin
+from grassroots.urls import _authority, normalise_path, normalise_url, origin
 
 _SCHEMES = ("http", "https")
 # The HTML URL parser removes ASCII tab and newline anywhere, and strips
@@ -44,6 +50,72 @@ def resolve(raw: str | None, base: str) -> str | None:
     if "\\" in raw:
         raw = raw.replace("\\", "/")
     return normalise_url(raw)
+
+
+# Characters that may stay raw in the normal form (RFC 3986 unreserved, sub-delims,
+# ":@/?"): no "%" (escapes), "#", "\\", whitespace, controls or non-ASCII.
+_SAFE = r"[A-Za-z0-9!$&'()*+,;=:@/?\-._~]"
+_NETLOC = r"[A-Za-z0-9!$&'()*+,;=:@\-._~]+"
+_ABSOLUTE = re.compile(rf"(https?)://({_NETLOC})(/{_SAFE}*)")  # fullmatch
+_ROOTED = re.compile(rf"/(?!/){_SAFE}*")  # fullmatch: a path from the site root
+_RELATIVE = re.compile(r"[A-Za-z0-9!$&'()*+,;=@\-_~]" + r"[A-Za-z0-9!$&'()*+,;=@/?\-._~]*")  # no ":"
+_BASE_DIR = re.compile(rf"(https?)://({_NETLOC})(/(?:[A-Za-z0-9!$&'()*+,;=:@/\-._~]*/)?)[^/?]*(?:\?{_SAFE}*)?")
+
+
+class PageResolver:
+    """``resolve(raw, base)`` for one ``base``, with the common cases cheap:
+
+    - ``http(s)://host/path`` of safe characters without dot segments: only the
+      host part is normalised (cached per host);
+    - ``/path`` (not ``//``): the base's origin + the path;
+    - ``dir/file.jpg`` (no ``:``, ``//`` or dot segment) against a base whose
+      path is itself plain: the base's directory + the reference (what ``urljoin``
+      and `normalise_url` give for these).
+
+    Anything else goes through `resolve`."""
+
+    __slots__ = ("base", "_origin", "_dir")
+
+    def __init__(self, base: str):
+        self.base = base
+        self._origin: str | None | bool = False  # computed on first use
+        self._dir: str | None | bool = False
+
+    def __call__(self, raw: str | None) -> str | None:
+        if not raw or raw[-1] == "?" or "/." in raw:
+            return resolve(raw, self.base)
+        m = _ABSOLUTE.fullmatch(raw)
+        if m is not None:
+            scheme, netloc, path = m.groups()
+            authority = _authority(scheme, netloc)
+            if authority is None:
+                return None
+            return raw if authority[0] == netloc else f"{scheme}://{authority[0]}{path}"
+        if raw[0] == "/":
+            if _ROOTED.fullmatch(raw) is None:
+                return resolve(raw, self.base)
+            if self._origin is False:
+                self._origin = origin(self.base)
+            return self._origin + raw if self._origin else None
+        if _RELATIVE.fullmatch(raw) is not None and "//" not in raw:
+            if self._dir is False:
+                self._dir = _base_dir(self.base)
+            if self._dir:
+                return self._dir + raw
+        return resolve(raw, self.base)
+
+
+def _base_dir(base: str) -> str | None:
+    """The normal form of ``base`` up to the last "/" of its path, when that path
+    is plain (safe characters, no empty or dot segments); else None."""
+    m = _BASE_DIR.fullmatch(base)
+    if m is None:
+        return None
+    scheme, netloc, path = m.groups()
+    if "//" in path or "/." in path:
+        return None
+    authority = _authority(scheme, netloc)
+    return None if authority is None else f"{scheme}://{authority[0]}{path}"
 
 
 def resolve_base(base_href: str | None, page_url: str) -> str:

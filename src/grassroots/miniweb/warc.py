@@ -7,8 +7,12 @@ HTTP, by the same code the server uses, so payloads equal what the server answer
 the given base URLs. Record ids and dates derive from the seed: same inputs, same file.
 
 The WAT (``--wat``) holds one ``metadata`` record per response with Common Crawl's JSON
-envelope: Envelope -> Payload-Metadata -> HTTP-Response-Metadata -> HTML-Metadata ->
-{Head: {Title, Metas}, Links: [{path: "IMG@/src", url, alt}, {path: "A@/href", ...}]}.
+layout (as ia-web-commons writes it): Container, Envelope -> {WARC-Header-Metadata of the
+response record, Payload-Metadata -> HTTP-Response-Metadata -> {Response-Message, Headers,
+HTML-Metadata -> {Head: {Title, Base?, Metas: [{name|property|http-equiv, content}],
+Link: [{path: "LINK@/href", url, rel?}], Scripts?}, Links: [{path: "IMG@/src", url, alt?},
+{path: "A@/href", url, rel?, text}, ...]}}}. Attribute values are as parsed (entities
+decoded, relative URLs unresolved). ``wat_only=True`` writes the WAT and no WARC.
 
 ``heavy=True`` adds ``pages`` heavy pages (50-150 KB each, see pages.py); about
 7,000 of them (some 30 KB each once gzipped) make a 200 MB WARC for extraction benchmarks.
@@ -74,15 +78,19 @@ def write_warc(
     hostile: bool = True,
     images_dir: str | Path | None = None,
     captions_csv: str | Path | None = None,
+    wat_only: bool = False,
 ) -> dict:
     """Write every page of the mini-web at ``base_urls`` (plus ``pages`` heavy pages if
     ``heavy``) to ``out_path``; with ``wat`` also ``wat_path_for(out_path)``.
-    Returns {"warc": path, "wat": path or None, "records": n_pages, "bytes": size}."""
+    ``wat_only``: write only the WAT (``out_path`` names the WARC it describes; no WARC is
+    written). Returns {"warc": path or None, "wat": path or None, "records": n_pages,
+    "bytes": size of the WARC, or of the WAT when ``wat_only``}."""
     site = Site(base_urls, seed, spec, hostile_pages=hostile, images_dir=images_dir, captions_csv=captions_csv)
     out_path = Path(out_path)
-    wat_file = wat_path_for(out_path) if wat else None
+    wat_file = wat_path_for(out_path) if wat or wat_only else None
     n = 0
-    with open(out_path, "wb") as f, (open(wat_file, "wb") if wat_file else io.BytesIO()) as wf:
+    with (io.BytesIO() if wat_only else open(out_path, "wb")) as f, \
+            (open(wat_file, "wb") if wat_file else io.BytesIO()) as wf:
         writer = _Writer(f)
         wat_writer = _Writer(wf) if wat_file else None
         info = {"software": "grassroots-miniweb", "format": "WARC File Format 1.1", "seed": str(seed),
@@ -94,13 +102,14 @@ def write_warc(
         for url, body in iter_pages(site, pages if heavy else 0):
             date = (CRAWL_START + dt.timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%SZ")
             req, resp = _records(writer, url, body, date, seed)
-            writer.write_record(req)
-            writer.write_record(resp)
+            if not wat_only:
+                writer.write_record(req)
+                writer.write_record(resp)
             if wat_writer:
-                wat_writer.write_record(_wat_record(wat_writer, url, body, date, resp, seed))
+                wat_writer.write_record(_wat_record(wat_writer, url, body, date, resp, seed, out_path.name))
             n += 1
-    return {"warc": str(out_path), "wat": str(wat_file) if wat_file else None, "records": n,
-            "bytes": out_path.stat().st_size}
+    return {"warc": None if wat_only else str(out_path), "wat": str(wat_file) if wat_file else None,
+            "records": n, "bytes": (wat_file if wat_only else out_path).stat().st_size}
 
 
 def _record_id(seed: int, *parts: str) -> str:
@@ -128,12 +137,22 @@ class _HeadAndLinks(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
         self.title, self.metas, self.links, self._in_title = "", [], [], False
+        self.base: str | None = None
+        self.head_links: list[dict] = []  # <link href>: Head.Link
+        self.scripts: list[dict] = []  # <script src>: Head.Scripts
         self._anchor: dict | None = None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         if tag == "title":
             self._in_title = True
+        elif tag == "base" and a.get("href") and self.base is None:
+            self.base = a["href"]
+        elif tag == "link" and a.get("href"):
+            self.head_links.append({"path": "LINK@/href", "url": a["href"],
+                                    **{k: a[k] for k in ("rel", "type") if a.get(k)}})
+        elif tag == "script" and a.get("src"):
+            self.scripts.append({"path": "SCRIPT@/src", "url": a["src"]})
         elif tag == "meta" and ("name" in a or "property" in a or "http-equiv" in a):
             self.metas.append({k: v for k, v in a.items() if k in ("name", "property", "http-equiv", "content")})
         elif tag == "img" and a.get("src"):
@@ -160,13 +179,20 @@ class _HeadAndLinks(HTMLParser):
             self._anchor["text"] += data
 
 
-def _wat_record(writer: WARCWriter, url: str, body: bytes, date: str, resp, seed: int):
+def _wat_record(writer: WARCWriter, url: str, body: bytes, date: str, resp, seed: int, warc_name: str):
     parser = _HeadAndLinks()
     parser.feed(body.decode("utf-8", "replace"))
-    head = {"Title": parser.title.strip(), "Metas": parser.metas}
+    head: dict = {"Title": parser.title.strip()}
+    if parser.base:
+        head["Base"] = parser.base
+    head["Metas"] = parser.metas
+    if parser.head_links:
+        head["Link"] = parser.head_links
+    if parser.scripts:
+        head["Scripts"] = parser.scripts
     http_block = resp.http_headers.to_bytes()
     envelope = {
-        "Container": {"Format": "WARC", "Compressed": True},
+        "Container": {"Filename": warc_name, "Compressed": True},
         "Envelope": {
             "Format": "WARC",
             "WARC-Header-Length": "0",
@@ -174,11 +200,17 @@ def _wat_record(writer: WARCWriter, url: str, body: bytes, date: str, resp, seed
             "Actual-Content-Length": str(len(http_block) + len(body)),
             "WARC-Header-Metadata": {
                 "WARC-Type": "response",
-                "WARC-Target-URI": url,
                 "WARC-Date": date,
                 "WARC-Record-ID": resp.rec_headers.get_header("WARC-Record-ID"),
+                "Content-Length": str(len(http_block) + len(body)),
                 "Content-Type": "application/http; msgtype=response",
-            },
+                "WARC-Concurrent-To": resp.rec_headers.get_header("WARC-Concurrent-To"),
+                "WARC-IP-Address": resp.rec_headers.get_header("WARC-IP-Address"),
+                "WARC-Target-URI": url,
+                "WARC-Payload-Digest": resp.rec_headers.get_header("WARC-Payload-Digest"),
+                "WARC-Block-Digest": resp.rec_headers.get_header("WARC-Block-Digest"),
+                "WARC-Identified-Payload-Type": "text/html",
+            },  # digests of records not written (wat_only) are absent: dropped below
             "Payload-Metadata": {
                 "Actual-Content-Type": "application/http; msgtype=response",
                 "HTTP-Response-Metadata": {
@@ -186,12 +218,16 @@ def _wat_record(writer: WARCWriter, url: str, body: bytes, date: str, resp, seed
                     "Headers": dict(resp.http_headers.headers),
                     "Headers-Length": str(len(http_block)),
                     "Entity-Length": str(len(body)),
+                    "Entity-Trailing-Slop-Length": "0",
                     "Entity-Digest": "sha1:" + hashlib.sha1(body).hexdigest(),
                     "HTML-Metadata": {"Head": head, "Links": parser.links},
                 },
             },
         },
     }
+    for d in (envelope["Envelope"], envelope["Envelope"]["WARC-Header-Metadata"]):
+        for k in [k for k, v in d.items() if v is None]:
+            del d[k]
     data = json.dumps(envelope, ensure_ascii=False).encode("utf-8")
     return writer.create_warc_record(url, "metadata", payload=io.BytesIO(data), length=len(data),
                                      warc_content_type="application/json", warc_headers_dict={

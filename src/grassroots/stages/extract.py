@@ -41,8 +41,8 @@ from grassroots.errors import InputError
 from grassroots.extract.html import context_of
 from grassroots.extract.lang import detect_languages, page_text
 from grassroots.extract.reader import PageSource
-from grassroots.extract.rules import Rules, clean_caption, image_reason
-from grassroots.extract.urls import resolve
+from grassroots.extract.rules import Rules, clean_caption, markup_reason, non_content_urls
+from grassroots.extract.urls import PageResolver
 from grassroots.inputs import source_id
 from grassroots.layout import DatasetDir
 from grassroots.plan import load_plan
@@ -120,34 +120,47 @@ class Extract:
         return stats
 
     def _page_images(self, page, rules: Rules, rows: "_Rows", stats: ShardStats, seen: set) -> None:
-        """Apply the rules to the page's images (first matching reason wins); kept
-        ones go to ``rows`` (the caller counts them)."""
-        min_chars, context_chars, base = self.min_caption_chars, self.context_chars, page.base
-        urls, captions, contexts = rows.url, rows.caption, rows.context
-        too_short = 0  # the most common drop on real pages: counted once per page
+        """Apply the rules to the page's images (first matching reason wins, in the
+        order caption, URL, non-content, duplicate); kept ones go to ``rows`` (the
+        caller counts them). The URL rule runs once per page over its candidates."""
+        min_chars, context_chars = self.min_caption_chars, self.context_chars
+        resolve = PageResolver(page.base)
+        passed: list[tuple] = []  # (img, url, caption) past the caption and URL rules
+        too_short = bad_scheme = non_content = 0
         for img in page.images:
             caption = clean_caption(img.alt)
             if len(caption) < min_chars:
                 too_short += 1
                 continue
-            url = resolve(img.src, base)
+            url = resolve(img.src)
             if url is None:
-                stats.drop(Reason.BAD_SCHEME)
+                bad_scheme += 1
                 continue
-            reason = image_reason(rules, url, img.width, img.height, img.hints)
-            if reason is not None:
-                stats.drop(reason)
+            if (img.width or img.height or img.hints) and markup_reason(rules, img.width, img.height, img.hints):
+                non_content += 1
                 continue
+            passed.append((img, url, caption))
+        if passed and rules.url_patterns:
+            flagged = non_content_urls([url for _, url, _ in passed])
+            if flagged:
+                non_content += len(flagged)
+                drop = set(flagged)
+                passed = [c for i, c in enumerate(passed) if i not in drop]
+        urls, captions, contexts = rows.url, rows.caption, rows.context
+        duplicates = 0
+        for img, url, caption in passed:
             pair = (url, caption)
             if pair in seen:
-                stats.drop(Reason.DUPLICATE)
+                duplicates += 1
                 continue
             seen.add(pair)
             urls.append(url)
             captions.append(caption)
-            contexts.append(context_of(img.node, context_chars) if context_chars > 0 else None)
-        if too_short:
-            stats.drop(Reason.CAPTION_TOO_SHORT, too_short)
+            contexts.append(context_of(img.node, context_chars) if context_chars > 0 and img.node is not None else None)
+        for reason, n in ((Reason.CAPTION_TOO_SHORT, too_short), (Reason.BAD_SCHEME, bad_scheme),
+                          (Reason.NON_CONTENT_IMAGE, non_content), (Reason.DUPLICATE, duplicates)):
+            if n:
+                stats.drop(reason, n)
 
     def _page_fields(self, page, rows: "_Rows", first: int, n: int) -> None:
         if self.detect_language:  # identified at the end of the shard, all pages together

@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""WAT extraction benchmark: `grassroots extract` vs cc2dataset, same file, same machine.
+
+    .venv/bin/python bench/extract_vs_cc2dataset.py [--pages 20000] [--rounds 3] [--ray]
+
+1. Builds (once; reused afterwards) a Common-Crawl-shaped WAT under bench/_work/cc/
+   with the mini-web's WAT writer (heavy pages: ~20-40 captioned images each, a
+   tracking pixel, an alt-less logo, navigation links; about a third of the image
+   URLs absolute, the rest root-relative).
+2. Installs cc2dataset in its own venv (bench/.venv-cc2dataset).
+3. Alternates, ``--rounds`` times: cc2dataset's ``process_wat(path, "image")`` in a
+   subprocess of its venv (parse only: it writes nothing; timed inside the process,
+   so its interpreter start-up and imports, pyspark's included, are not counted), and
+   the whole ``grassroots extract FILE -o DIR --processes 1`` command (start-up,
+   language ID, parquet writing and the dedup step included), and the same command
+   with ``--no-detect-language --no-dedup`` (the work cc2dataset does not do); wall
+   clock and CPU seconds (the CPU figure is steadier on a shared machine).
+4. Prints the times per round, the medians, the ratio (cc2dataset time / grassroots
+   time: >= 1.0 means grassroots is at least as fast) and the candidates each found.
+
+``--also SRC``: also times the command with another checkout's ``src/`` (the code
+before a change, say), in the same alternation.
+
+``--ray``: also runs extract on 4 copies of the WAT with ``--runner ray --processes 2``
+and with the local runner, ``--processes 2``, and prints their throughput ratio.
+
+Targets (issue 12): ratio >= 1.0 (median), candidate counts within 5%; Ray >= 0.9x local.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+WORK = HERE / "_work" / "cc"
+CC_VENV = HERE / ".venv-cc2dataset"
+BARE = ("--no-detect-language", "--no-dedup")  # the work cc2dataset does not do either
+
+# Runs inside cc2dataset's venv: the parse alone, timed around process_wat.
+CC_SCRIPT = """
+import json, sys, time
+from cc2dataset.main import process_wat
+t0, c0 = time.perf_counter(), time.process_time()
+rows = list(process_wat(sys.argv[1], "image"))
+seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+print(json.dumps({"seconds": seconds, "cpu": cpu, "candidates": len(rows),
+                  "unique_url_alt": len({(r[1], r[2]) for r in rows})}))
+"""
+
+
+def build_wat(pages: int) -> Path:
+    path = WORK / f"cc-{pages}.warc.wat.gz"
+    if path.exists():
+        return path
+    sys.path.insert(0, str(ROOT / "src"))
+    from grassroots.miniweb import write_warc
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    urls = [f"http://127.0.0.{i + 1}:8080" for i in range(8)]
+    tmp = WORK / f"tmp-{pages}.warc.gz"
+    info = write_warc(tmp, urls, seed=7, pages=pages, heavy=True, wat_only=True)
+    Path(info["wat"]).rename(path)
+    print(f"built {path} ({info['bytes'] / 1e6:.1f} MB, {info['records']} pages) in {time.perf_counter() - t0:.0f}s")
+    return path
+
+
+def ensure_cc2dataset() -> Path:
+    py = CC_VENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(CC_VENV)], check=True)
+        subprocess.run([str(CC_VENV / "bin" / "pip"), "install", "-q", "cc2dataset"], check=True)
+    return py
+
+
+def run_cc2dataset(py: Path, wat: Path) -> dict:
+    res = subprocess.run([str(py), "-c", CC_SCRIPT, str(wat)], capture_output=True, text=True, check=True)
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def grassroots_cmd() -> list[str]:
+    """This checkout's code with this interpreter (the project's venv)."""
+    return [sys.executable, "-m", "grassroots.cli"]
+
+
+def _env(src: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(src), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    return env
+
+
+def run_grassroots(inputs: list[Path], processes: int = 1, runner: str = "local", src: Path = ROOT / "src",
+                   flags: tuple[str, ...] = ()) -> dict:
+    out = Path(tempfile.mkdtemp(prefix="gr-", dir=WORK))
+    shutil.rmtree(out)
+    cmd = [*grassroots_cmd(), "extract", *map(str, inputs), "-o", str(out), "--processes", str(processes),
+           "--runner", runner, *flags]
+    t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = subprocess.run(cmd, capture_output=True, text=True, env=_env(src))
+    seconds, r1 = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (r1.ru_utime + r1.ru_stime) - (r0.ru_utime + r0.ru_stime)  # of all its processes (Ray's: partly)
+    if res.returncode != 0:
+        print(res.stdout[-3000:], res.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"grassroots extract failed ({res.returncode})")
+    import pyarrow.parquet as pq
+
+    kept = sum(pq.read_metadata(p).num_rows for p in sorted((out / "candidates").glob("*.parquet")))
+    dedup = sum(pq.read_metadata(p).num_rows for p in sorted((out / "attributes").rglob("*.parquet")))
+    shutil.rmtree(out, ignore_errors=True)
+    return {"seconds": seconds, "cpu": cpu, "candidates": kept, "dedup_rows": dedup}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pages", type=int, default=20000, help="heavy pages in the WAT")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--build-only", action="store_true", help="build the WAT (and cc2dataset's venv) and stop")
+    ap.add_argument("--ray", action="store_true", help="also compare Ray (2 CPUs) with local on 4 WAT files")
+    ap.add_argument("--also", type=Path, help="also time the extract command of another checkout's src/ "
+                    "(e.g. the code before a change), alternating with the others")
+    args = ap.parse_args()
+    wat = build_wat(args.pages)
+    py = ensure_cc2dataset()
+    if args.build_only:
+        return
+    size = wat.stat().st_size
+    print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1")
+    cc, gr, bare, other = [], [], [], []
+    for r in range(args.rounds):
+        cc.append(run_cc2dataset(py, wat))
+        gr.append(run_grassroots([wat]))
+        bare.append(run_grassroots([wat], flags=BARE))
+        if args.also:
+            other.append(run_grassroots([wat], src=args.also))
+            print(f"round {r + 1}: {args.also}: {other[-1]['seconds']:.2f} s wall, {other[-1]['cpu']:.2f} s CPU "
+                  f"({other[-1]['candidates']} candidates)")
+        print(f"round {r + 1}: cc2dataset {cc[-1]['seconds']:.2f} s wall, {cc[-1]['cpu']:.2f} s CPU "
+              f"({cc[-1]['candidates']} candidates); grassroots {gr[-1]['seconds']:.2f} s wall, "
+              f"{gr[-1]['cpu']:.2f} s CPU ({gr[-1]['candidates']} candidates)", flush=True)
+    cc_s, cc_cpu = (statistics.median(x[k] for x in cc) for k in ("seconds", "cpu"))
+    gr_s, gr_cpu = (statistics.median(x[k] for x in gr) for k in ("seconds", "cpu"))
+    n_cc, n_cc_unique, n_gr = cc[0]["candidates"], cc[0]["unique_url_alt"], gr[0]["candidates"]
+    print(f"\n| tool | median wall s ({args.rounds} rounds) | median CPU s | MB/s gzipped (wall) | candidates |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    print(f"| cc2dataset process_wat (parse only) | {cc_s:.2f} | {cc_cpu:.2f} | {size / 1e6 / cc_s:.1f} | {n_cc} "
+          f"({n_cc_unique} unique url+alt) |")
+    print(f"| grassroots extract (whole command) | {gr_s:.2f} | {gr_cpu:.2f} | {size / 1e6 / gr_s:.1f} | {n_gr} |")
+    b_s, b_cpu = (statistics.median(x[k] for x in bare) for k in ("seconds", "cpu"))
+    print(f"| grassroots extract {' '.join(BARE)} | {b_s:.2f} | {b_cpu:.2f} | {size / 1e6 / b_s:.1f} | "
+          f"{bare[0]['candidates']} |")
+    if other:
+        o_s, o_cpu = (statistics.median(x[k] for x in other) for k in ("seconds", "cpu"))
+        print(f"| grassroots extract, {args.also} | {o_s:.2f} | {o_cpu:.2f} | {size / 1e6 / o_s:.1f} | "
+              f"{other[0]['candidates']} |")
+    print(f"\nratio (cc2dataset / grassroots): wall {cc_s / gr_s:.2f}x, CPU {cc_cpu / gr_cpu:.2f}x; without "
+          f"language ID and dedup: wall {cc_s / b_s:.2f}x, CPU {cc_cpu / b_cpu:.2f}x")
+    print(f"candidates: grassroots/cc2dataset = {n_gr / max(1, n_cc):.3f}")
+    if args.ray:
+        run_ray_vs_local(wat)
+
+
+def run_ray_vs_local(wat: Path) -> None:
+    copies = []
+    for i in range(4):  # four files with different names (one shard each)
+        p = WORK / f"copy{i}-{wat.name}"
+        if not p.exists():
+            os.link(wat, p)
+        copies.append(p)
+    total = sum(p.stat().st_size for p in copies) / 1e6
+    local = run_grassroots(copies, processes=2)
+    ray = run_grassroots(copies, processes=2, runner="ray")
+    print(f"\n4 WAT files ({total:.0f} MB), 2 CPUs: local {local['seconds']:.1f} s "
+          f"({total / local['seconds']:.1f} MB/s), ray {ray['seconds']:.1f} s ({total / ray['seconds']:.1f} MB/s); "
+          f"ray/local throughput {local['seconds'] / ray['seconds']:.2f}x; candidates {local['candidates']} / "
+          f"{ray['candidates']}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,160 @@
+"""The fast paths of extract (issue 12) give the output of the full rules, row for
+row and column by column: `PageResolver` against `resolve` (urljoin + normalise_url),
+the per-page URL rule against `non_content_url`, orjson and the licence prefilter
+against json and a scan of every link. The reference below is the per-image loop
+extract had before; the oracle functions are the full rules in src."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from grassroots.extract import wat
+from grassroots.extract.html import context_of
+from grassroots.extract.rules import clean_caption, image_reason, non_content_url, non_content_urls
+from grassroots.extract.urls import PageResolver, resolve
+from grassroots.layout import DatasetDir
+from grassroots.runner import ShardTask
+from grassroots.schema import Reason
+from grassroots.stages.extract import Extract
+from tests.extract.warcs import Img, PageSpec, write_warc, write_wat
+
+BASES = [
+    "http://example.com/dir/page.html", "http://Example.COM:80/dir/", "https://example.com",
+    "https://example.com/", "http://example.com/a//b/page", "http://example.com/a/./b/page",
+    "http://example.com/a/../b/page", "http://bücher.example/dir/p", "http://example.com/dir/page.html?q=1#frag",
+    "http://example.com/dir/p#f/x", "http://user:pw@example.com:8080/d/p", "http://example.com/%7Ex/p",
+    "http://example.com/d;p=1/x;q=2", "http://example.com:99999/p", "http://[::1]:8080/d/p",
+    "http://example.com./d/", "http://ex ample.com/d/",
+]
+RAWS = [
+    "img/a.jpg", "./img/b.jpg", "../up/c.jpg", "../../../../c2.jpg", "//cdn.example.org/d.jpg", "/root/e.jpg",
+    "?q=1", "f.jpg?x=1&y=2", "f2.jpg?x=/../y", "HTTP://Example.COM/G.jpg", "http://EXAMPLE.com:80/h.jpg",
+    "https://example.com:443/i.jpg", "http://example.com:8080/j.jpg", "http://example.com:08080/j2.jpg",
+    "http://user:pw@example.com/k.jpg", "http://bücher.example/l.jpg", "http://xn--bcher-kva.example/l2.jpg",
+    "http://example.com/a/./b/../m.jpg", "http://example.com/%7Euser/%2e%2e/n%20o.jpg", "/p q.jpg",
+    "http://example.com/p q.jpg", "  http://example.com/r.jpg  ", "\thttp://exa\nmple.com/r2.jpg",
+    "http://example.com/s.jpg#frag", "s2.jpg#frag", "data:image/png;base64,xx", "javascript:void(0)",
+    "mailto:x@y", "ftp://example.com/f.jpg", "http://example.com:99999/t.jpg", "http://[::1]/u.jpg",
+    "http://[::1", "http://example.com", "http://example.com?x", "http://example.com/?", "/?", "/x?",
+    "a//b.jpg", "a:b.jpg", "img/ü.jpg", "\\img\\v.jpg", "http:\\\\example.com\\w.jpg", "http://example.com./x.jpg",
+    "http://ex ample.com/y.jpg", "http:///z.jpg", "http://@example.com/z2.jpg", "http://example.com:/z3.jpg",
+    "img;v=1/a.jpg", ";x", "a.b/c.d", ".hidden.jpg", "..jpg", "~u/x.jpg", "%41.jpg", "", " ", None,
+]
+
+
+@pytest.mark.parametrize("base", BASES)
+def test_page_resolver_is_resolve(base):
+    resolver = PageResolver(base)
+    for raw in RAWS:
+        assert resolver(raw) == resolve(raw, base), (base, raw)
+
+
+def test_one_search_per_page_flags_what_the_url_rule_flags():
+    urls = [resolve(raw, base) for base, raw in itertools.product(BASES, RAWS)] + [
+        "http://example.com/ico/favicon.ico", "https://www.facebook.com/tr?id=1", "http://stats.wp.com/z.gif",
+        "http://example.com/images/800px-photo.jpg", "http://example.com/spacer.gif", "http://a.doubleclick.net/x",
+        "http://example.com/current/secure.jpg", "http://example.com/Logo-Big.PNG", "http://example.com/x.cur",
+    ]
+    urls = [u for u in urls if u]
+    assert non_content_urls(urls) == [i for i, u in enumerate(urls) if non_content_url(u)]
+    assert non_content_urls([]) == []
+
+
+def _reference_page_images(self, page, rules, rows, stats, seen):
+    """extract's per-image loop before issue 12: every rule per image, in order."""
+    for img in page.images:
+        caption = clean_caption(img.alt)
+        if len(caption) < self.min_caption_chars:
+            stats.drop(Reason.CAPTION_TOO_SHORT)
+            continue
+        url = resolve(img.src, page.base)
+        if url is None:
+            stats.drop(Reason.BAD_SCHEME)
+            continue
+        reason = image_reason(rules, url, img.width, img.height, img.hints)
+        if reason is not None:
+            stats.drop(reason)
+            continue
+        if (url, caption) in seen:
+            stats.drop(Reason.DUPLICATE)
+            continue
+        seen.add((url, caption))
+        rows.url.append(url)
+        rows.caption.append(caption)
+        rows.context.append(context_of(img.node, self.context_chars) if self.context_chars > 0 else None)
+
+
+class _JsonOnly:  # orjson's interface over the standard library's json
+    JSONDecodeError = ValueError
+    loads = staticmethod(json.loads)
+
+
+def _run(path, out):
+    (out / "candidates").mkdir(parents=True)
+    stats = Extract()(ShardTask(shard=0, dataset=str(out), inputs=(str(path),)))
+    return stats, pq.read_table(DatasetDir(str(out)).candidates(0))
+
+
+def _assert_same_as_reference(path, tmp_path, monkeypatch):
+    fast_stats, fast = _run(path, tmp_path / "fast")
+    with monkeypatch.context() as m:
+        m.setattr(Extract, "_page_images", _reference_page_images)
+        m.setattr(wat, "orjson", _JsonOnly)
+        m.setattr(wat, "_may_hold_license", lambda payload: True)
+        ref_stats, ref = _run(path, tmp_path / "ref")
+    assert fast.schema.equals(ref.schema)
+    for name in ref.column_names:  # every column, row for row
+        assert fast.column(name).to_pylist() == ref.column(name).to_pylist(), name
+    assert fast_stats.candidates == ref_stats.candidates and fast_stats.kept == ref_stats.kept
+    assert dict(fast_stats.reasons) == dict(ref_stats.reasons)
+    assert dict(fast_stats.counters) == dict(ref_stats.counters)
+    return ref
+
+
+def test_miniweb_wat_and_warc_as_before(tmp_path, monkeypatch):
+    from grassroots.miniweb import write_warc as miniweb_warc
+
+    info = miniweb_warc(tmp_path / "m.warc.gz", ["http://127.0.0.1:8080", "http://127.0.0.2:8080"], seed=3,
+                        pages=5, heavy=True, wat=True)
+    rows = _assert_same_as_reference(info["wat"], tmp_path / "wat", monkeypatch)
+    assert rows.num_rows > 100
+    rows = _assert_same_as_reference(info["warc"], tmp_path / "warc", monkeypatch)
+    assert rows.num_rows > 100
+
+
+def _hostile_specs() -> list[PageSpec]:
+    specs, n = [], 0
+    base_hrefs = [None, "../other/", "//cdn.example.org/x/", "HTTPS://CDN.example.org/", "javascript:x", "?q"]
+    licenses = [None, "https://creativecommons.org/licenses/by/4.0/", "LICENSE.html", "//CreativeCommons.org/x"]
+    for p, (page_url, base) in enumerate(itertools.product(BASES, base_hrefs)):
+        images = [Img(raw, f"picture number {i % 40}") for i, raw in enumerate(RAWS) if raw is not None]
+        images += [Img("x.jpg", None), Img("y.jpg", "tiny"), Img("/ico/favicon.ico", "the site icon"),
+                   Img("https://www.facebook.com/tr?id=1", "a tracking pixel"), Img("img/a.jpg", "picture number 0")]
+        n += 1
+        specs.append(PageSpec(url=page_url.replace(" ", "%20"), title=f"Page {p}", images=images, base=base,
+                              license=licenses[p % len(licenses)], metas=[("description", "hostile URLs")],
+                              record_id=f"<urn:uuid:00000000-0000-0000-0000-{p:012d}>"))
+    return specs
+
+
+def test_hostile_urls_wat_and_warc_as_before(tmp_path, monkeypatch):
+    specs = _hostile_specs()
+    write_wat(tmp_path / "h.warc.wat.gz", specs)
+    write_warc(tmp_path / "h.warc.gz", specs)
+    rows = _assert_same_as_reference(tmp_path / "h.warc.wat.gz", tmp_path / "wat", monkeypatch)
+    assert rows.num_rows > 300 and any(rows.column("license").to_pylist())
+    _assert_same_as_reference(tmp_path / "h.warc.gz", tmp_path / "warc", monkeypatch)
+
+
+def test_json_that_orjson_refuses_is_still_read():
+    doc = {"Envelope": {"WARC-Header-Metadata": {"WARC-Target-URI": "http://example.com/", "WARC-Type": "response"},
+                        "Payload-Metadata": {"HTTP-Response-Metadata": {"HTML-Metadata": {
+                            "Head": {"Title": "lone \ud800 surrogate"},
+                            "Links": [{"path": "IMG@/src", "url": "/a.jpg", "alt": "a picture", "n": 2 ** 70}]}}}}}
+    page = wat.page_from_wat(json.dumps(doc).encode())
+    assert page is not None and [i.src for i in page.images] == ["/a.jpg"]
+    assert wat.page_from_wat(b"[1, 2]") is None and wat.page_from_wat(b"{not json") is None
