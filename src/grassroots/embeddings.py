@@ -29,14 +29,20 @@ def embedded_shards(layout: DatasetDir, model_id: str) -> list[int]:
     return [DatasetDir.shard_of(p) for p in io.glob(f"{layout.embeddings_dir(model_id)}/keys/*.parquet")]
 
 
-def read_embeddings(layout: DatasetDir, model_id: str, shard: int) -> tuple[list[str], np.ndarray, np.ndarray]:
-    """(keys, image embeddings, text embeddings) of one shard."""
+def read_embeddings(layout: DatasetDir, model_id: str, shard: int,
+                    mmap: bool = False) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(keys, image embeddings, text embeddings) of one shard; ``mmap``: local files
+    are memory-mapped (read lazily, nothing copied) instead of loaded."""
     with io.open_file(layout.embedding(model_id, "keys", shard)) as f:
         keys = pq.read_table(f).column("key").to_pylist()
     arrays = []
     for kind in ("img", "txt"):
-        with io.open_file(layout.embedding(model_id, kind, shard)) as f:
-            arrays.append(np.load(f))
+        path = layout.embedding(model_id, kind, shard)
+        if mmap and io.is_local(path):
+            arrays.append(np.load(io.fs_and_path(path)[1], mmap_mode="r"))
+        else:
+            with io.open_file(path) as f:
+                arrays.append(np.load(f))
     return keys, arrays[0], arrays[1]
 
 

@@ -69,33 +69,24 @@ def iter_sample_files(layout: DatasetDir, shard: int, family: str = "shards",
                 yield row["key"], {image[0]: image[1], "txt": (row["caption"] or "").encode()}
 
 
-def raw_tar_members(path: str, chunk: int = 8 << 20) -> Iterator[tuple[str, bytes]]:
-    """(key, the member's raw bytes: header + padded data) of every regular member
-    of a ustar tar, without decoding: what copying samples between tars needs.
-    Raises ValueError for members with extended headers (use tarfile for those)."""
-    buf, pos = b"", 0
-    with io.open_file(path) as f:
-        while True:
-            if len(buf) - pos < 512:
-                buf, pos = buf[pos:] + f.read(chunk), 0
-                if len(buf) < 512:
-                    return
-            header = buf[pos:pos + 512]
-            if header.count(0) == 512:
-                return
-            kind = header[156:157]
-            if kind not in (b"0", b"\0"):
-                raise ValueError(f"{path}: member type {kind!r} needs the slow path")
-            size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
-            end = pos + 512 + -(-size // 512) * 512
-            while len(buf) < end:
-                more = f.read(max(chunk, end - len(buf)))
-                if not more:
-                    raise ValueError(f"{path}: truncated tar")
-                buf += more
-            name = header[:100].split(b"\0", 1)[0].decode("utf-8")
-            yield name.split(".", 1)[0], buf[pos:end]
-            pos = end
+def tar_member_spans(data) -> Iterator[tuple[str, int, int]]:
+    """(key, start, end) of every member of a ustar tar held in ``data`` (bytes or
+    an mmap): the byte range of its header and padded data, for copying samples
+    between tars without decoding them. Raises ValueError for extended headers."""
+    pos, n = 0, len(data)
+    while pos + 512 <= n:
+        header = data[pos:pos + 512]
+        if not header.strip(b"\0"):
+            return
+        kind = header[156:157]
+        if kind not in (b"0", b"\0"):
+            raise ValueError(f"tar member type {kind!r} needs the slow path")
+        size = int(header[124:136].split(b"\0", 1)[0].strip() or b"0", 8)
+        end = pos + 512 + -(-size // 512) * 512
+        if end > n:
+            raise ValueError("truncated tar")
+        yield header[:100].split(b"\0", 1)[0].split(b".", 1)[0].decode("utf-8"), pos, end
+        pos = end
 
 
 def read_sample_files(layout: DatasetDir, shard: int, family: str = "shards",

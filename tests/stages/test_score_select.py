@@ -231,8 +231,9 @@ def test_bad_input_to_select_and_score(scored, tmp_path):
     assert res.exit_code == 2 and "no such embeddings" in res.output
 
 
-def test_embedding_neardup_finds_planted_vectors_across_partitions():
-    from grassroots.stages.neardup import _embedding_pairs
+def test_embedding_neardup_finds_planted_vectors_across_partitions(tmp_path):
+    from grassroots.embeddings import write_embeddings
+    from grassroots.stages.neardup import _embedding_pairs, _partition_members
 
     rng = np.random.default_rng(0)
     base = rng.normal(size=(400, 32)).astype(np.float32)
@@ -240,13 +241,20 @@ def test_embedding_neardup_finds_planted_vectors_across_partitions():
     dups = base[:40] + rng.normal(scale=0.03, size=(40, 32)).astype(np.float32)
     dups /= np.linalg.norm(dups, axis=1, keepdims=True)
     emb = np.concatenate([base, dups]).astype(np.float16)
-    ids = np.arange(len(emb), dtype=np.int64)
+    layout = DatasetDir(str(tmp_path))
+    for s in range(2):  # two shards: the copies live in the second
+        rows = range(s * 220, min((s + 1) * 220, len(emb)))
+        write_embeddings(layout, "m", s, [f"{s:05d}{r:04d}" for r in range(len(rows))], emb[rows.start:rows.stop],
+                         emb[rows.start:rows.stop])
+    key = {i: int(f"{i // 220:05d}{i % 220:04d}") for i in range(len(emb))}
     centroids = base[rng.permutation(400)[:8]]
     found = set()
     for part in range(3):
-        pairs = _embedding_pairs(ids, emb, centroids, part, 3, cosine=0.95)
+        ids, members, clusters = _partition_members(layout, "m", range(2), centroids, part, 3)
+        assert len(ids) < 2 * len(emb)  # a partition holds a part of the embeddings
+        pairs = _embedding_pairs(ids, members, clusters, cosine=0.95)
         found |= {(int(a), int(b)) for a, b in zip(pairs["a"], pairs["b"])}
-    truth = {(i, 400 + i) for i in range(40)}
+    truth = {(key[i], key[400 + i]) for i in range(40)}
     assert len(found & truth) / len(truth) >= 0.9 and found <= truth | {(b, a) for a, b in truth}
 
 

@@ -104,10 +104,10 @@ class NearDupPairs:
             found.append(_pdq_pairs(ids, bits, [b for b in range(BANDS) if b % parts == part],
                                     self.config.pdq_distance))
         if len(task.inputs) > 1:
-            ids, emb = _embeddings(layout, self.config.embeddings, shards)
-            stats.count("embeddings", len(ids))
             centroids = np.load(_centroids_path(layout, self.config.embeddings))
-            found.append(_embedding_pairs(ids, emb, centroids, part, parts, self.config.cosine))
+            ids, emb, clusters = _partition_members(layout, self.config.embeddings, shards, centroids, part, parts)
+            stats.count("embeddings", len(ids))
+            found.append(_embedding_pairs(ids, emb, clusters, self.config.cosine))
         pairs = np.concatenate(found) if found else np.zeros(0, _PAIR_DTYPE)
         pairs = np.unique(pairs)  # a pair found in two bands or clusters counts once per kind
         stats.count("pairs", len(pairs))
@@ -170,52 +170,64 @@ def _pairs(a: np.ndarray, b: np.ndarray, kind: str, score) -> np.ndarray:
     return out
 
 
-def _embeddings(layout: DatasetDir, model_id: str, shards) -> tuple[np.ndarray, np.ndarray]:
-    ids, embs = [], []
-    available = set(embedded_shards(layout, model_id))
-    for s in shards:
-        if s in available:
-            keys, img, _ = read_embeddings(layout, model_id, s)
-            ids.append(np.array([int(k) for k in keys], dtype=np.int64))
-            embs.append(img)
-    if not ids:
-        return np.zeros(0, np.int64), np.zeros((0, 1), np.float16)
-    return np.concatenate(ids), np.concatenate(embs)
-
-
 def _fit_centroids(layout: DatasetDir, model_id: str, k: int, sample: int = 50_000, iters: int = 10) -> None:
-    """k-means (spherical, seeded) on a sample of the image embeddings, saved for the tasks."""
+    """k-means (spherical, seeded) on a sample of the image embeddings (drawn shard by
+    shard from memory-mapped files), saved for the tasks."""
     rng = np.random.default_rng(0)
-    _, emb = _embeddings(layout, model_id, embedded_shards(layout, model_id))
-    x = emb[rng.permutation(len(emb))[:sample]].astype(np.float32)
+    shards = embedded_shards(layout, model_id)
+    parts = []
+    for s in shards:
+        _, img, _ = read_embeddings(layout, model_id, s, mmap=True)
+        take = min(len(img), -(-sample // max(len(shards), 1)))
+        parts.append(np.asarray(img[np.sort(rng.choice(len(img), take, replace=False))], dtype=np.float32))
+    x = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
     k = max(1, min(k, len(x)))
-    c = x[:k].copy()
+    c = x[rng.permutation(len(x))[:k]].copy()
     for _ in range(iters):
         assign = np.argmax(x @ c.T, axis=1)
-        for j in range(k):
-            members = x[assign == j]
-            if len(members):
-                c[j] = members.mean(axis=0)
+        sums = np.zeros_like(c)
+        np.add.at(sums, assign, x)
+        moved = np.bincount(assign, minlength=k) > 0
+        c[moved] = sums[moved]
         c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
     with io.atomic_write(_centroids_path(layout, model_id), "wb") as f:
         np.save(f, c)
 
 
-def _embedding_pairs(ids, emb, centroids, part: int, parts: int, cosine: float, block: int = 4096) -> np.ndarray:
-    if len(ids) < 2:
-        return np.zeros(0, _PAIR_DTYPE)
-    near = np.empty((len(ids), min(2, len(centroids))), dtype=np.int64)
-    for i in range(0, len(ids), block):  # the two nearest centroids of every embedding
-        sims = emb[i:i + block].astype(np.float32) @ centroids.T
-        near[i:i + block] = np.argsort(-sims, axis=1)[:, : near.shape[1]]
-    members = defaultdict(list)
-    for row, cs in enumerate(near):
-        for c in cs:
-            if c % parts == part:
-                members[int(c)].append(row)
+def _partition_members(layout: DatasetDir, model_id: str, shards, centroids: np.ndarray, part: int, parts: int,
+                       block: int = 8192):
+    """(ids, embeddings, clusters) of the images whose 2 nearest centroids include a
+    cluster of this partition: one pass over memory-mapped shards, so a task holds
+    ~2/parts of the embeddings, never all of them."""
+    available = set(embedded_shards(layout, model_id))
+    ids, embs, clusters = [], [], []
+    near_k = min(2, len(centroids))
+    for s in shards:
+        if s not in available:
+            continue
+        keys, img, _ = read_embeddings(layout, model_id, s, mmap=True)
+        key_ids = np.array([int(k) for k in keys], dtype=np.int64)
+        for i in range(0, len(keys), block):
+            x16 = np.asarray(img[i:i + block])
+            near = np.argsort(-(x16.astype(np.float32) @ centroids.T), axis=1)[:, :near_k]
+            for j in range(near_k):
+                rows = np.flatnonzero(near[:, j] % parts == part)
+                ids.append(key_ids[i + rows])
+                embs.append(x16[rows].astype(np.float16))
+                clusters.append(near[rows, j])
+    if not ids:
+        return np.zeros(0, np.int64), np.zeros((0, centroids.shape[1]), np.float16), np.zeros(0, np.int64)
+    return np.concatenate(ids), np.concatenate(embs), np.concatenate(clusters)
+
+
+def _embedding_pairs(ids, emb, clusters, cosine: float, block: int = 4096) -> np.ndarray:
+    """Pairs of rows in the same cluster with cosine >= ``cosine``."""
     out = []
-    for c in sorted(members):
-        rows = np.array(members[c])
+    order = np.argsort(clusters, kind="stable")
+    starts = np.flatnonzero(np.r_[True, clusters[order][1:] != clusters[order][:-1]]) if len(order) else []
+    for rows in np.split(order, starts[1:]) if len(order) else []:
+        if len(rows) < 2:
+            continue
         x = emb[rows].astype(np.float32)
         for i in range(0, len(rows), block):
             sims = x[i:i + block] @ x.T
