@@ -203,16 +203,10 @@ def markup_reason(rules: Rules, width: str | None, height: str | None, hints: st
 
 
 def image_reason(rules: Rules, url: str, width: str | None, height: str | None, hints: str) -> Reason | None:
-    """NON_CONTENT_IMAGE when a non-content rule matches, else None."""
-    min_side = rules.min_declared_side
-    if min_side > 0 and (width or height):  # declared_too_small, its common case inline
-        for v in (width, height):
-            if v:
-                px = int(v) if v.isdecimal() and v.isascii() else _pixels(v)
-                if px is not None and px < min_side:
-                    return Reason.NON_CONTENT_IMAGE
+    """NON_CONTENT_IMAGE when any non-content rule matches one image, else None (the
+    per-image view of what extract applies per page: markup_reason + non_content_urls)."""
+    if markup_reason(rules, width, height, "") is not None:
+        return Reason.NON_CONTENT_IMAGE
     if rules.url_patterns and non_content_url(url):
         return Reason.NON_CONTENT_IMAGE
-    if hints and rules.markup_hints and non_content_hints(hints):
-        return Reason.NON_CONTENT_IMAGE
-    return None
+    return markup_reason(rules, None, None, hints)
