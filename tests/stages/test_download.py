@@ -376,3 +376,19 @@ def test_an_interrupted_run_ends_quickly_without_traceback_and_resumes(tmp_path,
     assert res.returncode == 0, res.stdout + res.stderr
     assert sum(r["status"] == "success" for r in ledger(ds)) == 12
     assert_accounted(ds)
+
+
+@pytest.mark.slow
+def test_import_and_download_on_ray_match_local(tmp_path, server):
+    from grassroots.runner import RayRunner
+
+    serve_images(server, 10)
+    src = write_list(tmp_path / "urls.jsonl", server, 10, extra_rows=[{"url": "", "caption": "no url"}])
+    results = {}
+    for name, runner in (("local", LocalRunner(processes=2)), ("ray", RayRunner(processes=2))):
+        ds = tmp_path / name
+        totals, _ = download(UrlListSpec(str(src)), str(ds), stage(samples_per_shard=4), runner, progress=False)
+        assert_accounted(ds)
+        results[name] = (totals, {(r["key"], r["status"], r["reason"], r["sha256"]) for r in ledger(ds)})
+    assert results["local"][1] == results["ray"][1]
+    assert (results["local"][0].kept, results["local"][0].reasons) == (results["ray"][0].kept, results["ray"][0].reasons)
