@@ -42,7 +42,7 @@ class EmbedConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     batch_size: int = 64
-    decode_threads: int = 2
+    decode_threads: int = 0  # decode + preprocess threads; 0: 2 on the CPU (the model has the cores), all cores on CUDA
     threads: int = 0  # torch threads per worker on the CPU; 0: this machine's cores / workers
 
 
@@ -149,7 +149,9 @@ class Embed:
 
         bs, out, kept = self.config.batch_size, [], set()
         batches = [rows[i:i + bs] for i in range(0, len(rows), bs)]
-        with concurrent.futures.ThreadPoolExecutor(self.config.decode_threads) as pool:
+        # On CUDA the GPU outruns a few decode threads (~2,500 pairs/s for ViT-B-32 needs ~2,500 images/s).
+        threads = self.config.decode_threads or (max(2, os.cpu_count() or 1) if self.device == "cuda" else 2)
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
             pending = [pool.map(decode, b) for b in batches[:2]]
             for i, batch in enumerate(batches):
                 tensors = list(pending[i])
