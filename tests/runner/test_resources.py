@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import pytest
 
 from grassroots.layout import DatasetDir
 from grassroots.runner import LocalRunner, Resources, RetryPolicy, ShardTask, run_step

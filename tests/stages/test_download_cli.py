@@ -40,8 +40,6 @@ def test_every_row_failed_is_exit_code_3_with_advice_for_loopback(tmp_path, serv
 
 
 def test_a_failed_shard_prints_its_cause(tmp_path, server):
-    from grassroots.plan import save_plan
-    from grassroots.stages import Download
 
     serve_images(server, 4)
     src = write_list(tmp_path / "urls.jsonl", server, 4)

@@ -89,8 +89,6 @@ class Embed:
             raise InputError("--batch-size", f"must be >= 1, got {self.config.batch_size}")
         layout = DatasetDir(dataset)
         done = finished_shards(dataset)
-        if not done:
-            raise InputError(dataset, "has no finished download shards", "run `grassroots download` first")
         identity = self.model()[3]  # validates the checkpoint against the architecture, here, once
         out = layout.embeddings_dir(identity.model_id)
         doc = {"format": 1, **identity.to_dict(), "dtype": "float16", "normalised": True,

@@ -16,7 +16,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
-from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
 from grassroots.runner.core import Resources, ShardTask
@@ -40,8 +39,6 @@ class Hash:
         """One task per finished download shard (task N reads shards/N)."""
         layout = DatasetDir(dataset)
         done = finished_shards(dataset)
-        if not done:
-            raise InputError(dataset, "has no finished download shards", "run `grassroots download` first")
         return [ShardTask(s, dataset, (layout.shard_parquet(s),)) for s in done]
 
     def outputs(self, layout: DatasetDir) -> list[str]:

@@ -58,13 +58,6 @@ class NearDupConfig:
     partitions: int = 0  # 0: one per ~2M images
 
 
-def download_shards(dataset: str) -> list[int]:
-    shards = finished_shards(dataset)
-    if not shards:
-        raise InputError(dataset, "has no finished download shards", "run `grassroots download` first")
-    return shards
-
-
 @dataclass(frozen=True)
 class NearDupPairs:
     name: ClassVar[str] = "neardup-pairs"
@@ -74,7 +67,7 @@ class NearDupPairs:
 
     def plan(self, dataset: str) -> list[ShardTask]:
         layout = DatasetDir(dataset)
-        shards = download_shards(dataset)
+        shards = finished_shards(dataset)
         rows = sum(st.kept for st in (shard_stats(dataset, "download") or shard_stats(dataset, "select")).values())
         n = self.config.partitions or max(1, math.ceil(rows / 2_000_000))
         inputs = [layout.shards_dir]
@@ -249,7 +242,7 @@ class NearDup:
         from grassroots.plan import load_plan
 
         layout = DatasetDir(dataset)
-        shards = download_shards(dataset)
+        shards = finished_shards(dataset)
         tasks = load_plan(dataset, NearDupPairs.name) or []
         missing = [t.shard for t in tasks if not io.exists(layout.run_marker(NearDupPairs.name, t.shard))]
         if not tasks or missing:

@@ -43,14 +43,6 @@ def attribute_tables(layout: DatasetDir) -> list[str]:
     return [n for n in names if n not in NOT_ATTRIBUTES and io.glob(f"{layout.attributes_dir(n)}/[0-9]*.parquet")]
 
 
-def parent_shards(parent: DatasetDir) -> list[int]:
-    """Shards whose ledger is complete: download's, or a release's select."""
-    done = finished_shards(parent.root)
-    if not done:
-        raise InputError(parent.root, "has no finished shards", "run `grassroots download` first")
-    return sorted(done)
-
-
 def joined(parent: DatasetDir, shard: int, tables: list[str]) -> pa.Table:
     """The parent's kept samples of one shard (ledger order) with every attribute column."""
     import duckdb
@@ -107,7 +99,7 @@ class Select:
 
     def plan(self, dataset: str) -> list[ShardTask]:
         parent = DatasetDir(self.parent)
-        shards = parent_shards(parent)
+        shards = finished_shards(parent.root)
         self.clauses(parent, shards[0])  # the expression is checked before anything is written
         layout = DatasetDir(dataset)
         for model in (p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{parent.root}/embeddings/*")):
@@ -189,7 +181,7 @@ def dry_run(parent: str, where: str) -> tuple[int, int, Counter]:
     layout = DatasetDir(parent)
     tables = attribute_tables(layout)
     total, selected, drops = 0, 0, Counter()
-    for shard in parent_shards(layout):
+    for shard in finished_shards(layout.root):
         rows = joined(layout, shard, tables)
         for v in verdicts(rows, parse(where, [c for c in rows.column_names if c != "__row"])):
             total += 1
@@ -243,7 +235,7 @@ def make_release(dataset: str, release: str, where: str, runner, *, parent_relea
         if not overwrite:
             raise InputError(target, "exists", "pick a new release name, or pass --overwrite to replace it")
         step = Select(parent, where)
-        step.clauses(DatasetDir(parent), parent_shards(DatasetDir(parent))[0])  # refuse bad input before deleting
+        step.clauses(DatasetDir(parent), finished_shards(parent)[0])  # refuse bad input before deleting
         fs, local = io.fs_and_path(target)
         fs.rm(local, recursive=True) if not io.is_local(target) else shutil.rmtree(local)
     step = Select(parent, where)
