@@ -133,6 +133,17 @@ def candidate_shards(dataset: str) -> list[int]:
     return [DatasetDir.shard_of(p) for p in io.glob(DatasetDir(dataset).candidates_glob())]
 
 
+def source_version(path: str) -> str:
+    """Which version of an input a plan saw: size and modification time (local),
+    or the object store's ETag / size and date; a changed file is a changed task."""
+    fs, p = io.fs_and_path(path)
+    info = fs.info(p)
+    stamp = info.get("mtime") or info.get("ETag") or info.get("LastModified") or info.get("etag") or ""
+    if hasattr(stamp, "timestamp"):
+        stamp = stamp.timestamp()
+    return f"size={info.get('size')},version={stamp}"
+
+
 def source_id(path: str) -> str:
     """How a plan names an input: local paths resolved to an absolute path, so
     that a rerun from another directory or with another spelling is the same input."""

@@ -201,3 +201,27 @@ def test_help_is_readable_at_80_columns_and_tables_keep_their_borders():
     assert max(len(line) for line in lines) <= 80
     body = [line for line in lines if line.strip().startswith(("│", "┃"))]
     assert body and all(line.rstrip().endswith(("│", "┃")) for line in body)
+
+
+def test_a_changed_input_file_is_extracted_again_and_a_changed_list_is_refused(tmp_path, server):
+    from tests.extract.warcs import html_page, write_warc
+    from tests.steps import extract_only
+
+    warc = tmp_path / "x.warc.gz"
+    write_warc(warc, [html_page("http://site.example/p.html", "<img src=a.jpg alt='the first picture'>")])
+    ds = tmp_path / "ds"
+    assert extract_only([str(warc)], str(ds)).kept == 1
+    assert extract_only([str(warc)], str(ds)).skipped_shards == 1  # unchanged: resumed
+    write_warc(warc, [html_page("http://site.example/p.html", "<img src=a.jpg alt='the first picture'>"
+                                                              "<img src=b.jpg alt='a second picture'>")])
+    os.utime(warc, (1, 1))  # a different modification time, whatever the clock
+    again = extract_only([str(warc)], str(ds))
+    assert again.skipped_shards == 0 and again.kept == 2
+    serve_images(server, 2)
+    src = write_list(tmp_path / "urls.jsonl", server, 2)
+    out = tmp_path / "out"
+    args = ["--allow-loopback", "--processes", "1"]
+    assert run_cli(["download", str(src), "-o", str(out), *args]).exit_code == 0
+    write_list(src, server, 1)
+    res = run_cli(["download", str(src), "-o", str(out), *args])
+    assert res.exit_code == 2 and "changed since it was imported" in res.output

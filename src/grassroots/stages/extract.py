@@ -43,7 +43,7 @@ from grassroots.extract.lang import detect_languages, page_text
 from grassroots.extract.reader import PageSource
 from grassroots.extract.rules import Rules, clean_caption, markup_reason, non_content_urls
 from grassroots.extract.urls import PageResolver
-from grassroots.inputs import source_id
+from grassroots.inputs import source_id, source_version
 from grassroots.layout import DatasetDir
 from grassroots.plan import load_plan
 from grassroots.rights.html_meta import page_signals_from_meta
@@ -82,12 +82,17 @@ class Extract:
             if not found or not all(io.exists(f) for f in found):
                 raise InputError(pattern, "no such file", "give WARC/WAT paths or globs (local or fsspec URLs)")
             files.extend(source_id(f) for f in found)
-        known = [t.inputs[0] for t in load_plan(dataset, self.name) or []]
+        saved = load_plan(dataset, self.name) or []
+        known = [t.inputs[0] for t in saved]
         if not files and not known:
             raise InputError(dataset, "no input files given and no earlier extract to resume",
                              "give WARC/WAT paths or globs")
         planned = known + sorted(set(files) - set(known))
-        return [ShardTask(shard=i, dataset=dataset, inputs=(f,)) for i, f in enumerate(planned)]
+        # A file that changed since it was extracted (size, mtime) is extracted again.
+        versions = {t.inputs[0]: t.params for t in saved}
+        return [ShardTask(shard=i, dataset=dataset, inputs=(f,),
+                          params=(source_version(f),) if io.exists(f) else versions.get(f, ()))
+                for i, f in enumerate(planned)]
 
     def outputs(self, layout: DatasetDir) -> list[str]:
         return [layout.candidates_dir]

@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.errors import InputError
-from grassroots.inputs import UrlListSpec, candidate_shards, read_url_list, source_id
+from grassroots.inputs import UrlListSpec, candidate_shards, read_url_list, source_id, source_version
 from grassroots.layout import DatasetDir
 from grassroots.plan import load_plan
 from grassroots.runner.core import Resources, ShardTask
@@ -36,11 +36,14 @@ class Import:
             raise InputError(self.source.path, f"--samples-per-shard must be >= 1, got {self.samples_per_shard}")
         if not io.exists(self.source.path):
             raise InputError(self.source.path, "no such file")
-        task = ShardTask(0, dataset, (source_id(self.source.path),))
+        task = ShardTask(0, dataset, (source_id(self.source.path),), params=(source_version(self.source.path),))
         saved = load_plan(dataset, self.name)
-        if saved is not None and saved != [task]:
+        if saved is not None and saved[0].inputs != task.inputs:
             raise InputError(dataset, f"already holds candidates imported from {saved[0].inputs[0]}",
                              "write to a new -o directory to download another list")
+        if saved is not None and saved[0].params and saved[0].params != task.params:
+            raise InputError(self.source.path, f"changed since it was imported into {dataset}",
+                             "write to a new -o directory to download the new version")
         if saved is None and candidate_shards(dataset):
             raise InputError(dataset, "already holds candidates (from extract?)",
                              "pass that dataset directory as INPUT, or write to a new -o directory")
