@@ -130,6 +130,7 @@ def main() -> None:
     ap.add_argument("--shards", type=int, default=10)
     ap.add_argument("--dim", type=int, default=512)
     ap.add_argument("--processes", type=int, default=2)
+    ap.add_argument("--no-neardup", action="store_true", help="only score + select")
     args = ap.parse_args()
     from grassroots.runner import LocalRunner, run_step
     from grassroots.stages import NearDup, NearDupPairs, Score
@@ -153,6 +154,8 @@ def main() -> None:
     print(f"score {t_score:.1f} s + select {t_select:.1f} s = {t_score + t_select:.1f} s "
           f"(target < 60 s); selected {totals.kept:,} of {totals.candidates:,}; peak {peak_mb():.0f} MB")
 
+    if args.no_neardup:
+        return
     t0 = time.perf_counter()
     cfg = NearDupConfig(embeddings=MODEL, pdq_distance=-1, cosine=0.95, partitions=4)
     run_step(NearDupPairs(cfg), str(ds), runner, progress=False)
