@@ -19,10 +19,15 @@ KEYS_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False)])
 def model_info(layout: DatasetDir, model_id: str) -> dict:
     path = f"{layout.embeddings_dir(model_id)}/model.json"
     if not io.exists(path):
-        found = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{layout.root}/embeddings/*")]
+        found = embedding_models(layout)
         raise InputError(layout.embeddings_dir(model_id), "no such embeddings",
                          f"run `grassroots embed` first; this dataset has: {', '.join(found) or 'none'}")
     return json.loads(io.read_text(path))
+
+
+def embedding_models(layout: DatasetDir) -> list[str]:
+    """The model ids under embeddings/."""
+    return [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{layout.root}/embeddings/*")]
 
 
 def embedded_shards(layout: DatasetDir, model_id: str) -> list[int]:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
-from grassroots.embeddings import embedded_shards, read_embeddings, write_embeddings
+from grassroots.embeddings import embedding_models, read_embeddings, write_embeddings
 from grassroots.errors import InputError, ShardError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
@@ -60,8 +60,9 @@ def joined(parent: DatasetDir, shard: int, tables: list[str]) -> pa.Table:
         if not io.exists(path):
             continue
         with io.open_file(path) as f:
-            con.register(f"t{i}", pq.read_table(f))
-        cols = [c for c in con.sql(f"SELECT * FROM t{i} LIMIT 0").to_arrow_table().column_names if c != "key"]
+            attrs = pq.read_table(f)
+        con.register(f"t{i}", attrs)
+        cols = [c for c in attrs.column_names if c != "key"]
         sql += "".join(f", t{i}.\"{c}\"" for c in cols)
         joins += f" LEFT JOIN t{i} ON t{i}.key = ledger.key"
     sql += f" FROM ledger{joins} WHERE ledger.status = '{Status.SUCCESS.value}'"
@@ -102,7 +103,7 @@ class Select:
         shards = finished_shards(parent.root)
         self.clauses(parent, shards[0])  # the expression is checked before anything is written
         layout = DatasetDir(dataset)
-        for model in (p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{parent.root}/embeddings/*")):
+        for model in embedding_models(parent):
             info = f"{parent.embeddings_dir(model)}/model.json"
             if io.exists(info):
                 io.write_text_atomic(f"{layout.embeddings_dir(model)}/model.json", io.read_text(info))
@@ -110,7 +111,7 @@ class Select:
 
     def outputs(self, layout: DatasetDir) -> list[str]:
         parent = DatasetDir(self.parent)
-        models = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{parent.root}/embeddings/*")]
+        models = embedding_models(parent)
         return [layout.shards_dir, *(layout.attributes_dir(t) for t in attribute_tables(parent)),
                 *(f"{layout.embeddings_dir(m)}/{k}" for m in models for k in ("img", "txt", "keys"))]
 
@@ -149,8 +150,8 @@ class Select:
                 raise ShardError(f"{parent.shard_parquet(shard)}: {len(missing)} kept samples have no stored files "
                                  f"(e.g. {min(missing)}; a damaged parent: rerun its download)")
             w.set_table(ledger)
-        self._subset_attributes(parent, release, shard, tables, {k for k, v in zip(keys, verdict) if v is None})
-        self._subset_embeddings(parent, release, shard, {k for k, v in zip(keys, verdict) if v is None})
+        self._subset_attributes(parent, release, shard, tables, selected)
+        self._subset_embeddings(parent, release, shard, selected)
         stats.bytes_written = w.bytes_written
         return stats
 
@@ -168,8 +169,8 @@ class Select:
 
     @staticmethod
     def _subset_embeddings(parent, release, shard, selected) -> None:
-        for model in (p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{parent.root}/embeddings/*")):
-            if shard not in embedded_shards(parent, model):
+        for model in embedding_models(parent):
+            if not io.exists(parent.embedding(model, "keys", shard)):
                 continue
             keys, img, txt = read_embeddings(parent, model, shard)
             idx = [i for i, k in enumerate(keys) if k in selected]
@@ -202,8 +203,8 @@ def record_release(release: str, step: Select, totals: ShardStats) -> None:
         "parent": step.parent,
         "where": step.where,
         "attribute_tables": attribute_tables(parent),
-        "embedding_models": [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{parent.root}/embeddings/*")],
-        "candidates": totals.candidates + 0,
+        "embedding_models": embedding_models(parent),
+        "candidates": totals.candidates,
         "selected": totals.kept,
         "filtered": dict(totals.reasons),
     }
