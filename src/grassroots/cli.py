@@ -439,6 +439,39 @@ def train_head(
     console.print(f"wrote {output}: {name} head on {embeddings}, held-out AUC {head.auc:.3f}", highlight=False)
 
 
+@command()
+def train(
+    source: Path = typer.Argument(..., help="A release (DATASET/releases/vN) or a dataset with shards/ to train on."),
+    output: Path = typer.Option(..., "-o", "--output", help="Run directory: run.json, log.jsonl, checkpoints/last.pt."),
+    recipe: str = typer.Option("tiny", help="tiny (CPU minutes) | small (one GPU, < 1 h) | vit-b-32 (clusters); README \"Train\"."),
+    minutes: Optional[float] = typer.Option(None, min=0.01, help="Train for about this long (steps fixed from measured speed)."),
+    steps: Optional[int] = typer.Option(None, min=1, help="Train for exactly this many steps."),
+    epochs: Optional[float] = typer.Option(None, min=0.01, help="Train for this many passes over the samples."),
+    batch_size: Optional[int] = typer.Option(None, min=2, help="Samples per step (per GPU under torchrun); default: the recipe's."),
+    lr: Optional[float] = typer.Option(None, min=0.0, help="Peak learning rate; default: the recipe's."),
+    resume: bool = typer.Option(False, help="Continue the run in --output from its last checkpoint, at the exact sample."),
+    device: Device = typer.Option(Device.AUTO, help="auto: CUDA when visible, else the CPU."),
+    precision: Precision = typer.Option(Precision.AUTO, help="auto: fp32 on a CPU (autocast measured slower here), fp16 AMP on CUDA."),
+    seed: int = typer.Option(0, help="Seed of the weights and the data order."),
+    checkpoint_every: int = typer.Option(0, min=0, help="Checkpoint every N steps (0: about every two minutes); always at the end."),
+    init: Optional[Path] = typer.Option(None, help="Start from these weights (an open_clip checkpoint) instead of random ones."),
+    workers: int = typer.Option(0, min=0, help="Image decoding processes (0: one per core)."),
+) -> None:
+    """Train a CLIP model on a release: open_clip configs and loss, AdamW, warm-up + cosine, resumable."""
+    from grassroots.train.loop import TrainConfig, train as run_training
+
+    if sum(x is not None for x in (minutes, steps, epochs)) > 1:
+        raise typer.BadParameter("give at most one of --minutes, --steps, --epochs")
+    cfg = TrainConfig(str(source), str(output), recipe, minutes, steps, epochs, batch_size, lr, resume,
+                      device.value, precision.value, seed, checkpoint_every, init=str(init) if init else None,
+                      workers=workers)
+    res = run_training(cfg, console)
+    console.print(f"trained {res.arch}: {res.steps:,} steps, {res.samples_seen:,} samples seen, final loss "
+                  f"{res.loss:.3f}, {res.samples_per_second:,.0f} samples/s -> {res.checkpoint}", highlight=False)
+    console.print(f"use it: grassroots embed DATASET --model {res.arch} --checkpoint {res.checkpoint}",
+                  highlight=False)
+
+
 model_app = typer.Typer(help="Model weights: make a random-initialised checkpoint.", no_args_is_help=True,
                         rich_markup_mode=None)
 app.add_typer(model_app, name="model")

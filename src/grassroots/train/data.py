@@ -1,0 +1,215 @@
+"""Training data: the kept samples of a release (or dataset) in a deterministic,
+resumable order.
+
+The samples are indexed once (shard, key, caption, sorted). Epoch ``e`` visits
+them in ``randperm(n, seed, e)`` order; step ``s`` takes global positions
+``[s*B, (s+1)*B)`` of the concatenated epochs, so a step number alone says which
+samples come next: resuming at step ``s`` is exact, and the data position can be
+told as (epoch, shard, key).
+
+Images come from our webdataset tars, decoded and resized once to the model's
+input (open_clip's eval transform, kept as uint8). When they fit in the cache
+budget they are decoded up front by a process pool and held in memory (tiny
+models: decoding would cost more than the model); otherwise a DataLoader's
+workers read each image from its tar by byte offset.
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.errors import InputError
+from grassroots.layout import DatasetDir
+from grassroots.ledger import finished_shards
+from grassroots.samples import IMAGE_EXTS, read_sample_files, tar_member_spans
+from grassroots.schema import Status
+
+
+@dataclass(frozen=True)
+class SampleIndex:
+    source: str
+    shards: np.ndarray  # int32, per sample
+    keys: list[str]
+    captions: list[str]
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+
+def index_samples(source: str) -> SampleIndex:
+    """Every kept sample of ``source`` (a release or a dataset), in (shard, key) order."""
+    layout = DatasetDir(source)
+    shards, keys, captions = [], [], []
+    for shard in finished_shards(source):
+        with io.open_file(layout.shard_parquet(shard)) as f:
+            table = pq.read_table(f, columns=["key", "caption", "status"])
+        for row in sorted(table.to_pylist(), key=lambda r: r["key"]):
+            if row["status"] == Status.SUCCESS.value:
+                shards.append(shard)
+                keys.append(row["key"])
+                captions.append(row["caption"] or "")
+    if not keys:
+        raise InputError(source, "has no kept samples to train on", "train on a release with samples in it")
+    return SampleIndex(source, np.asarray(shards, dtype=np.int32), keys, captions)
+
+
+# --- the order ----------------------------------------------------------------
+
+@lru_cache(maxsize=4)
+def epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    import torch
+
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g).numpy()
+
+
+def batch_positions(step: int, batch_size: int, n: int, seed: int) -> np.ndarray:
+    """Sample indices of global batch ``step`` (batches run across epoch ends)."""
+    g = np.arange(step * batch_size, (step + 1) * batch_size)
+    out = np.empty(batch_size, dtype=np.int64)
+    for epoch in np.unique(g // n):
+        sel = g // n == epoch
+        out[sel] = epoch_order(n, seed, int(epoch))[g[sel] % n]
+    return out
+
+
+def position(step: int, batch_size: int, index: SampleIndex, seed: int) -> dict:
+    """Where the data stands before ``step``: epoch, and the shard and key that come next."""
+    g = step * batch_size
+    epoch, offset = divmod(g, len(index))
+    i = int(epoch_order(len(index), seed, epoch)[offset])
+    return {"epoch": epoch, "offset": offset, "shard": int(index.shards[i]), "key": index.keys[i]}
+
+
+# --- images -------------------------------------------------------------------
+
+def pixel_transform(image_size: int, preprocess=None):
+    """open_clip's eval transform without its Normalize: PIL image -> float [0, 1]."""
+    import open_clip
+    from torchvision.transforms import Compose, Normalize
+
+    preprocess = preprocess or open_clip.image_transform(image_size, is_train=False)
+    steps = list(preprocess.transforms)
+    if not isinstance(steps[-1], Normalize):
+        raise ValueError("expected open_clip's transform to end with Normalize")
+    return Compose(steps[:-1])
+
+
+def decode(data: bytes, transform, image_size: int) -> np.ndarray:
+    """Image bytes -> uint8 array (3, S, S); a broken image becomes black (counted by the caller)."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    try:
+        with Image.open(BytesIO(data)) as im:
+            if im.format == "JPEG":
+                im.draft("RGB", (image_size, image_size))
+            x = transform(im.convert("RGB"))
+        return (x.numpy() * 255.0).round().astype(np.uint8)
+    except Exception:  # noqa: BLE001 — a sample that download kept but no longer decodes
+        return np.zeros((3, image_size, image_size), dtype=np.uint8)
+
+
+def _decode_shard(args) -> tuple[int, np.ndarray]:
+    source, shard, keys, image_size = args
+    transform = pixel_transform(image_size)
+    files = read_sample_files(DatasetDir(source), shard, keys=set(keys))
+    out = np.zeros((len(keys), 3, image_size, image_size), dtype=np.uint8)
+    for j, key in enumerate(keys):
+        data = next((files.get(key, {}).get(e) for e in IMAGE_EXTS if e in files.get(key, {})), None)
+        if data is not None:
+            out[j] = decode(data, transform, image_size)
+    return shard, out
+
+
+def decode_all(index: SampleIndex, image_size: int, processes: int, progress=None):
+    """Every image of the index as one uint8 tensor (n, 3, S, S), decoded by a process pool."""
+    import torch
+
+    by_shard: dict[int, list[int]] = {}
+    for i, shard in enumerate(index.shards.tolist()):
+        by_shard.setdefault(shard, []).append(i)
+    images = torch.empty((len(index), 3, image_size, image_size), dtype=torch.uint8)
+    jobs = [(index.source, shard, [index.keys[i] for i in rows], image_size) for shard, rows in by_shard.items()]
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(max(1, processes)) as pool:
+        for shard, arr in pool.imap_unordered(_decode_shard, jobs):
+            rows = by_shard[shard]
+            images[rows] = torch.from_numpy(arr)
+            if progress:
+                progress(len(rows))
+    return images
+
+
+class TarImages:
+    """Random access to the images of an index through their tars (DataLoader workers)."""
+
+    def __init__(self, index: SampleIndex, image_size: int):
+        self.index, self.image_size = index, image_size
+        self._spans: dict[int, dict[str, tuple[int, int]]] = {}
+        self._maps: dict[int, mmap.mmap] = {}
+        self._transform = None
+
+    def _image_span(self, shard: int, key: str) -> tuple[int, int] | None:
+        if shard not in self._spans:
+            layout = DatasetDir(self.index.source)
+            path = io.fs_and_path(layout.shard_tar(shard))[1]
+            with open(path, "rb") as f:
+                self._maps[shard] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+            data, spans = self._maps[shard], {}
+            for name, start, end in tar_member_spans(data):
+                member = data[start:start + 100].split(b"\0", 1)[0].decode()
+                if member.rsplit(".", 1)[-1] in IMAGE_EXTS:
+                    size = int(data[start + 124:start + 136].split(b"\0", 1)[0].strip() or b"0", 8)
+                    spans[name] = (start + 512, size)
+            self._spans[shard] = spans
+        return self._spans[shard].get(key)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        if self._transform is None:
+            self._transform = pixel_transform(self.image_size)
+        shard, key = int(self.index.shards[i]), self.index.keys[i]
+        span = self._image_span(shard, key)
+        if span is None:
+            return torch.zeros((3, self.image_size, self.image_size), dtype=torch.uint8)
+        start, size = span
+        return torch.from_numpy(decode(self._maps[shard][start:start + size], self._transform, self.image_size))
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def stream_batches(index: SampleIndex, image_size: int, start_step: int, total_steps: int, batch_size: int,
+                   seed: int, workers: int, rank: int = 0, world: int = 1):
+    """uint8 image batches for steps [start_step, total_steps) from the tars, in order."""
+    import torch
+
+    def batches():
+        for step in range(start_step, total_steps):
+            yield _rank_slice(batch_positions(step, batch_size * world, len(index), seed), rank, world).tolist()
+
+    loader = torch.utils.data.DataLoader(TarImages(index, image_size), batch_sampler=batches(),
+                                         num_workers=workers, collate_fn=torch.stack,
+                                         multiprocessing_context="spawn" if workers else None,
+                                         persistent_workers=False, prefetch_factor=4 if workers else None)
+    return iter(loader)
+
+
+def _rank_slice(positions: np.ndarray, rank: int, world: int) -> np.ndarray:
+    per = len(positions) // world
+    return positions[rank * per:(rank + 1) * per]
+
+
+def rank_positions(step: int, batch_size: int, n: int, seed: int, rank: int = 0, world: int = 1) -> np.ndarray:
+    """This rank's share of global batch ``step`` (``batch_size`` per rank)."""
+    return _rank_slice(batch_positions(step, batch_size * world, n, seed), rank, world)

@@ -1,0 +1,351 @@
+"""`grassroots train`: a CLIP model from a release, in one loop read top to bottom.
+
+    1. the run: recipe (+ flags), device and precision, RUN/run.json written once
+    2. the model and tokenizer, from open_clip (our configs are registered with it)
+    3. the data: every kept sample, tokenised and (when it fits) decoded once
+    4. the length in steps, from --steps, --epochs or --minutes (measured speed)
+    5. AdamW, warm-up + cosine, open_clip's ClipLoss, gradient clipping
+    6. resume: weights, optimiser, step and RNG states from checkpoints/last.pt
+    7. the loop: batch, loss, step, log (RUN/log.jsonl), checkpoint
+
+A step number says exactly which samples come next (train/data.py), so a run
+killed at any step and resumed with --resume ends with the same weights as one
+that was never interrupted. Checkpoints are open_clip's format: a dict whose
+"state_dict" ``open_clip.create_model_and_transforms(arch, pretrained=PATH)`` and
+``grassroots embed --checkpoint`` load; the rest (optimiser, step, RNG) is for resume.
+
+Multi-GPU: ``torchrun --nproc-per-node N -m grassroots.cli train ...`` runs one
+process per GPU (DDP); --batch-size is per GPU, and the loss gathers features
+across GPUs as open_clip's trainer does.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import torch
+
+from grassroots import io
+from grassroots.errors import InputError
+from grassroots.train import data
+from grassroots.train.recipes import recipe as named_recipe
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    source: str  # a release (DATASET/releases/vN) or a dataset with shards
+    run_dir: str
+    recipe: str = "tiny"
+    minutes: float | None = None
+    steps: int | None = None
+    epochs: float | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    resume: bool = False
+    device: str = "auto"
+    precision: str = "auto"
+    seed: int = 0
+    checkpoint_every: int = 0  # steps; 0: about every two minutes, and at the end
+    log_every: int = 10  # steps
+    workers: int = 0  # decode processes; 0: one per core
+    cache_gb: float = 4.0  # decoded images held in memory up to this size, else streamed from the tars
+    init: str | None = None  # start from these weights instead of random ones
+    progress: bool = True
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: str
+    checkpoint: str
+    arch: str
+    steps: int
+    samples_seen: int
+    loss: float
+    train_seconds: float
+    samples_per_second: float
+
+
+def train(cfg: TrainConfig, console=None) -> TrainResult:
+    import torch.nn.functional as F
+    from open_clip.loss import ClipLoss
+
+    from grassroots.models.clip import register_configs
+    from grassroots.models.device import choose
+
+    say = (lambda msg: console.print(msg, highlight=False)) if console is not None else (lambda msg: None)
+    rank, world, local_rank = _distributed()
+    ckpt_path = os.path.join(cfg.run_dir, "checkpoints", "last.pt")
+
+    # 1. The run. A resumed run takes its recipe and length from run.json, never from new flags.
+    run_json = os.path.join(cfg.run_dir, "run.json")
+    if cfg.resume:
+        if not os.path.exists(run_json):
+            raise InputError(cfg.run_dir, "has no run to resume (no run.json)", "start it without --resume")
+        saved = json.loads(io.read_text(run_json))
+        rec = named_recipe(saved["recipe"]["name"]).with_overrides(**saved["recipe"])
+        if os.path.abspath(cfg.source) != saved["source"]:
+            raise InputError(cfg.source, f"the run in {cfg.run_dir} trained on {saved['source']}",
+                             "resume with the same SOURCE, or start a new run with another -o")
+        seed = saved["seed"]
+    else:
+        if os.path.exists(ckpt_path):
+            raise InputError(cfg.run_dir, "already holds a run (checkpoints/last.pt)",
+                             "pass --resume to continue it, or choose another -o")
+        rec = named_recipe(cfg.recipe).with_overrides(batch_size=cfg.batch_size, lr=cfg.lr)
+        saved, seed = None, cfg.seed
+    placement = choose(cfg.device, "fp32" if cfg.precision == "auto" and cfg.device != "cuda" else cfg.precision)
+    device = torch.device(f"cuda:{local_rank}" if placement.device == "cuda" else "cpu")
+    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(placement.precision)
+    torch.manual_seed(seed)
+
+    # 2. Model and tokenizer. Dropout-free configs: a step's result depends on its batch only.
+    import open_clip
+
+    register_configs()
+    if rec.arch not in open_clip.list_models():
+        raise InputError("--recipe", f"its architecture {rec.arch!r} is unknown to open_clip")
+    model = open_clip.create_model(rec.arch, pretrained=cfg.init, device=device)
+    model.train()
+    tokenizer = open_clip.get_tokenizer(rec.arch)
+    image_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, (tuple, list))
+                     else model.visual.image_size)
+    pre = getattr(model.visual, "preprocess_cfg", {}) or {}
+    mean = torch.tensor(pre.get("mean", open_clip.OPENAI_DATASET_MEAN), device=device).view(1, 3, 1, 1)
+    std = torch.tensor(pre.get("std", open_clip.OPENAI_DATASET_STD), device=device).view(1, 3, 1, 1)
+
+    # 3. Data: tokens for every caption; images decoded once when they fit in the cache.
+    index = data.index_samples(cfg.source)
+    tokens = tokenizer(index.captions)
+    workers = cfg.workers or os.cpu_count() or 1
+    cache_bytes = len(index) * 3 * image_size * image_size
+    images = None
+    if cache_bytes <= cfg.cache_gb * 2**30:
+        t0 = time.monotonic()
+        with _bar(console, cfg.progress and rank == 0, "decoding", len(index)) as advance:
+            images = data.decode_all(index, image_size, workers, progress=advance)
+        say(f"decoded {len(index):,} images to {image_size} px in {time.monotonic() - t0:.1f} s "
+            f"({cache_bytes / 2**20:.0f} MiB held in memory)")
+
+    # 4. Length in steps (batch_size is per process; a step sees batch_size * world samples).
+    global_batch = rec.batch_size * world
+    if saved is not None:
+        total = saved["total_steps"]
+    elif cfg.steps:
+        total = cfg.steps
+    elif cfg.epochs or (not cfg.minutes and rec.epochs):
+        total = math.ceil((cfg.epochs or rec.epochs) * len(index) / global_batch)
+    else:
+        minutes = cfg.minutes or rec.minutes
+        total = max(1, int(minutes * 60 / _seconds_per_step(model, images, tokens, rec, device, mean, std,
+                                                             autocast, index, seed, image_size)))
+    warmup = max(1, min(rec.warmup, total // 10))
+
+    # 5. Optimiser: AdamW, no weight decay on gains, biases and the temperature.
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "logit_scale" not in n]
+    other = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "logit_scale" not in n)]
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": rec.weight_decay},
+                                   {"params": other, "weight_decay": 0.0}],
+                                  lr=rec.lr, betas=(rec.beta1, rec.beta2), eps=rec.eps)
+    scaler = torch.amp.GradScaler("cuda") if autocast is torch.float16 and device.type == "cuda" else None
+
+    def lr_at(step: int) -> float:
+        if step < warmup:
+            return rec.lr * (step + 1) / warmup
+        return 0.5 * rec.lr * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+    loss_fn = ClipLoss(local_loss=False, gather_with_grad=True, cache_labels=True, rank=rank, world_size=world)
+    forward = _Forward(model)
+    if world > 1:
+        forward = torch.nn.parallel.DistributedDataParallel(
+            forward, device_ids=[local_rank] if device.type == "cuda" else None)
+
+    # 6. Resume: weights, optimiser, step and RNG states.
+    start = 0
+    if saved is not None and os.path.exists(ckpt_path):
+        ckpt = torch.load(ckpt_path, map_location=device, weights_only=True)
+        model.load_state_dict(ckpt["state_dict"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scaler is not None and "scaler" in ckpt:
+            scaler.load_state_dict(ckpt["scaler"])
+        torch.set_rng_state(ckpt["rng"]["torch"].cpu())
+        start = int(ckpt["step"])
+        say(f"resuming {cfg.run_dir} at step {start:,} of {total:,} "
+            f"(next sample: shard {ckpt['position']['shard']}, key {ckpt['position']['key']})")
+    elif rank == 0:
+        meta = {"source": os.path.abspath(cfg.source), "recipe": rec.to_dict(), "seed": seed, "total_steps": total,
+                "warmup": warmup, "samples": len(index), "world_size": world, "image_size": image_size,
+                "device": placement.device, "precision": placement.precision, "config": asdict(cfg)}
+        io.write_text_atomic(run_json, json.dumps(meta, indent=2))
+    if rank == 0:
+        _truncate_log(cfg.run_dir, start)
+    say(f"train {rec.arch} ({rec.name} recipe) on {len(index):,} samples: {total:,} steps of {global_batch} "
+        f"on {placement.device} {placement.precision}; run in {cfg.run_dir}")
+
+    # 7. The loop.
+    stream = None if images is not None else data.stream_batches(
+        index, image_size, start, total, rec.batch_size, seed, min(workers, 8), rank, world)
+    every = cfg.checkpoint_every
+    t_start, t_ckpt, seen, loss_value = time.monotonic(), time.monotonic(), 0, float("nan")
+    with _bar(console, cfg.progress and rank == 0, "training", total, start) as advance:
+        for step in range(start, total):
+            rows = data.rank_positions(step, rec.batch_size, len(index), seed, rank, world)
+            pixels = images[rows] if images is not None else next(stream)
+            x = ((pixels.to(device, non_blocking=True).float() / 255.0) - mean) / std
+            t = tokens[rows].to(device, non_blocking=True)
+            for group in optimizer.param_groups:
+                group["lr"] = lr_at(step)
+            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+                img, txt, scale = forward(x, t)
+                loss = loss_fn(F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1), scale.float())
+            optimizer.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), rec.grad_clip)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, math.log(100))
+            loss_value, seen = float(loss.item()), seen + global_batch
+            done = step + 1
+            rate = seen / max(1e-9, time.monotonic() - t_start)
+            advance(1, loss=loss_value, rate=rate)
+            if rank == 0 and (done % cfg.log_every == 0 or done == total):
+                _log(cfg.run_dir, {"step": done, "loss": round(loss_value, 5), "lr": lr_at(step),
+                                   "logit_scale": float(model.logit_scale.detach().exp()), "samples_per_s": round(rate, 1),
+                                   "elapsed_s": round(time.monotonic() - t_start, 2),
+                                   "next": data.position(done, global_batch, index, seed)})
+            due = (every and done % every == 0) or (not every and time.monotonic() - t_ckpt > 120)
+            if rank == 0 and (due or done == total):
+                _save(ckpt_path, model, optimizer, scaler, done, total, rec, seed,
+                      data.position(done, global_batch, index, seed))
+                t_ckpt = time.monotonic()
+    seconds = time.monotonic() - t_start
+    if rank == 0 and start == total and not os.path.exists(ckpt_path):
+        _save(ckpt_path, model, optimizer, scaler, total, total, rec, seed, data.position(total, global_batch, index, seed))
+    return TrainResult(cfg.run_dir, ckpt_path, rec.arch, total, total * global_batch, loss_value, seconds,
+                       seen / seconds if seconds > 0 else 0.0)
+
+
+# --- the pieces the loop names ----------------------------------------------------------
+
+class _Forward(torch.nn.Module):
+    """(image features, text features, logit scale) of a batch; captions cut to the
+    batch's longest (models/clip.encode_text), the same result as padding to 77.
+    One module, so DDP sees one forward."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images, tokens):
+        from grassroots.models.clip import encode_text
+
+        return self.model.encode_image(images), encode_text(self.model, tokens), self.model.logit_scale.exp()
+
+
+def _seconds_per_step(model, images, tokens, rec, device, mean, std, autocast, index, seed, image_size) -> float:
+    """Time of one training step, measured on a throw-away copy (for --minutes)."""
+    import copy
+
+    import torch.nn.functional as F
+    from open_clip.loss import ClipLoss
+
+    probe = copy.deepcopy(model)
+    opt = torch.optim.AdamW(probe.parameters(), lr=0.0)
+    forward, loss_fn, times = _Forward(probe), ClipLoss(), []
+    for step in range(4):
+        rows = data.rank_positions(step, rec.batch_size, len(index), seed)
+        t0 = time.perf_counter()
+        pixels = images[rows] if images is not None else torch.stack([data.TarImages(index, image_size)[i] for i in rows])
+        x = ((pixels.to(device).float() / 255.0) - mean) / std
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            img, txt, scale = forward(x, tokens[rows].to(device))
+            loss = loss_fn(F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1), scale.float())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        times.append(time.perf_counter() - t0)
+    return min(times[1:]) * 1.03
+
+
+def _save(path, model, optimizer, scaler, step, total, rec, seed, position) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    ckpt = {"name": os.path.basename(os.path.dirname(os.path.dirname(path))), "arch": rec.arch,
+            "step": step, "total_steps": total, "seed": seed, "recipe": rec.to_dict(), "position": position,
+            "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "rng": {"torch": torch.get_rng_state()}}
+    if scaler is not None:
+        ckpt["scaler"] = scaler.state_dict()
+    tmp = f"{path}.tmp"
+    torch.save(ckpt, tmp)
+    os.replace(tmp, path)  # a kill -9 never leaves a half-written last.pt
+
+
+def _log(run_dir: str, record: dict) -> None:
+    with open(os.path.join(run_dir, "log.jsonl"), "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def _truncate_log(run_dir: str, step: int) -> None:
+    """Drop log lines past the checkpoint we resume from (they will be logged again)."""
+    path = os.path.join(run_dir, "log.jsonl")
+    if os.path.exists(path):
+        keep = [line for line in open(path) if line.strip() and json.loads(line)["step"] <= step]
+        io.write_text_atomic(path, "".join(keep))
+
+
+def _distributed() -> tuple[int, int, int]:
+    """(rank, world size, local rank): torchrun's environment, or a single process."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return 0, 1, 0
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+    return dist.get_rank(), world, local
+
+
+class _bar:
+    """A rich progress bar (steps, loss, samples/s, ETA); ``advance(n, **fields)``."""
+
+    def __init__(self, console, enabled: bool, what: str, total: int, done: int = 0):
+        self.enabled, self.what, self.total, self.done = enabled and console is not None, what, total, done
+
+    def __enter__(self):
+        if not self.enabled:
+            return lambda n=1, **fields: None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+            TimeRemainingColumn
+
+        from grassroots.progress import console
+
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[detail]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=console)
+        self.progress.start()
+        task = self.progress.add_task(self.what, total=self.total, completed=self.done, detail="")
+
+        def advance(n=1, loss=None, rate=None):
+            detail = f"loss {loss:.3f} · {rate:,.0f} samples/s" if loss is not None else ""
+            self.progress.update(task, advance=n, detail=detail)
+
+        return advance
+
+    def __exit__(self, *exc):
+        if self.enabled:
+            self.progress.stop()
+        return False

@@ -1,0 +1,53 @@
+"""Named training recipes: a model config plus the hyper-parameters that go with it.
+
+Each says what it reaches (README "Train"). A flag on `grassroots train` overrides
+one field; the recipe that ran is written to RUN/run.json.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+from grassroots.errors import InputError
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    arch: str  # an open_clip config name (ours live in models/configs/)
+    about: str  # what it is for and what it reaches
+    batch_size: int
+    lr: float
+    weight_decay: float = 0.1
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-6
+    warmup: int = 100  # steps (at most a tenth of the run)
+    grad_clip: float = 1.0
+    minutes: float | None = None  # default length when no --minutes/--steps/--epochs
+    epochs: float | None = None
+
+    def with_overrides(self, **fields) -> "Recipe":
+        return replace(self, **{k: v for k, v in fields.items() if v is not None})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+RECIPES: dict[str, Recipe] = {
+    r.name: r
+    for r in (
+        Recipe("tiny", "grassroots-train-tiny", batch_size=256, lr=2e-3, warmup=100, minutes=8.0,
+               about="CPU minutes: 32 px images, 4+4 layers, 7 M parameters besides the token table"),
+        Recipe("small", "grassroots-small", batch_size=512, lr=1e-3, warmup=500, epochs=30.0,
+               about="one GPU, under an hour: 64 px, 8+8 layers"),
+        Recipe("vit-b-32", "ViT-B-32", batch_size=256, lr=5e-4, weight_decay=0.2, warmup=2000, epochs=32.0,
+               about="the standard model, for clusters (LAION used global batch 32k, lr 5e-4 per 32k)"),
+    )
+}
+
+
+def recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise InputError("--recipe", f"unknown recipe {name!r}", f"use one of {', '.join(RECIPES)}")
+    return RECIPES[name]
