@@ -468,6 +468,20 @@ def takedown(
     _finish(Path(res.release), res.totals)
 
 
+@command()
+def card(
+    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    release: str = typer.Option(..., help="The release to describe (v1, v2 ...)."),
+) -> None:
+    """Write releases/<release>/card/: README.md (HF card), DATASHEET.md, EU_PUBLIC_SUMMARY.md, plots/."""
+    from grassroots.card import write_card
+
+    written = write_card(str(dataset), release)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    console.print("fields marked 'TO BE FILLED BY THE PROVIDER' need a person", highlight=False)
+
+
 @command("train-head")
 def train_head(
     dataset: Path = typer.Argument(..., help="A dataset directory with embeddings/."),
