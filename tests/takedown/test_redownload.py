@@ -63,3 +63,11 @@ def test_redownloading_the_original_list_refuses_what_was_taken_down(tmp_path, s
     runs = json.loads(Path(layout.manifest).read_text())["runs"]
     rights = runs[-1]["config"]["rights"]["config"]
     assert layout.takedown_registry in rights["registry_paths"] and layout.takedown_blocklist in rights["blocklist_paths"]
+
+    # The card of the takedown release states the real crawler, its politeness and collection period.
+    cli("card", ds, "--release", "v2")
+    eu = Path(layout.release("v2").card_dir, "EU_PUBLIC_SUMMARY.md").read_text()
+    first_run = [r for r in read_samples(ds) if r["fetched_at"]]
+    assert "Crawler: `GrassrootsBot/" in eu and "host_concurrency=8" in eu
+    assert f"{min(r['fetched_at'] for r in first_run).date()} to" in eu
+    assert "Takedown requests received: 0" in eu and "samples removed by takedowns in\nthis release's line: 2" in eu
