@@ -6,7 +6,8 @@ only the model provider can say is marked "to be filled"."""
 from __future__ import annotations
 
 from grassroots.card.query import CardQuery
-from grassroots.card.text import crawl, politeness, figure, fill, honoured, num, refusal_table, table, top_domain_table
+from grassroots.card.text import (crawl, figure, fill, honoured, num, politeness, refusal_table, table,
+                                  top_domain_table)
 
 
 def _measures(q: CardQuery) -> str:

@@ -8,7 +8,8 @@ import re
 import yaml
 
 from grassroots.card.query import CardQuery
-from grassroots.card.text import chain_table, crawl, politeness, figure, fill, honoured, num, pct, refusal_table, top_domain_table
+from grassroots.card.text import (chain_table, crawl, figure, fill, honoured, num, pct, politeness, refusal_table,
+                                  top_domain_table)
 
 
 def metadata(q: CardQuery) -> dict:
