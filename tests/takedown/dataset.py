@@ -34,6 +34,7 @@ HOSTS = ("art.example.org", "cdn.photos.example.net", "pics.example.com", "blog.
 # (shard, row) -> (status, reason) of the rows that were not kept
 DROPS = {(0, 7): ("refused", "robots_txt"), (0, 8): ("refused", "tdmrep"), (0, 9): ("failed", "timeout"),
          (1, 8): ("refused", "robots_txt"), (1, 9): ("filtered", "image_too_small")}
+COPY, COPY_OF = (1, 6), (0, 2)
 FETCHED = dt.datetime(2025, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
 
 
@@ -60,12 +61,17 @@ def build(ds: str) -> dict[str, bytes]:
                     w.add_row({**base, "status": status, "reason": reason, "caption": None})
                     stats.drop(reason)
                     continue
-                data = jpeg(picture(s * 100 + r, red=False), quality=90)
-                h, q = pdq(Image.open(_io.BytesIO(data)).convert("RGB"))
+                if (s, r) == COPY:  # a resized, re-encoded copy of another sample, at another URL
+                    data = jpeg(picture(COPY_OF[0] * 100 + COPY_OF[1], red=False).resize((100, 100)), quality=60)
+                else:
+                    data = jpeg(picture(s * 100 + r, red=False), quality=90)
+                decoded = Image.open(_io.BytesIO(data)).convert("RGB")
+                h, q = pdq(decoded)
+                side = decoded.width
                 images[key] = data
                 w.add_sample(key, {"jpg": data, "txt": base["caption"], "json": {"key": key, "url": url}})
-                w.add_row({**base, "status": "success", "width": 128, "height": 128, "original_width": 128,
-                           "original_height": 128, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
+                w.add_row({**base, "status": "success", "width": side, "height": side, "original_width": side,
+                           "original_height": side, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                            "md5": hashlib.md5(data).hexdigest(), "pdq": h, "pdq_quality": q,
                            "license": "https://creativecommons.org/licenses/by/4.0/" if r % 2 else None,
                            "rights": ["robots_txt:unknown:no rule"], "content_type": "image/jpeg",

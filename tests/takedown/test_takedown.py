@@ -33,7 +33,8 @@ from tests.stages.test_score_select import jpeg
 from tests.takedown.dataset import MODEL, build, url_of
 
 EXPECTED = {"000000001": "keys", "000000002": "urls", "000000003": "domains", "000010001": "domains",
-            "000010005": "domains", "000010002": "pdq", "000000004": "sha256"}
+            "000010005": "domains", "000010002": "pdq", "000000004": "sha256",
+            "000010006": "pdq"}  # a resized copy of 000000002 (taken down by URL) at another URL
 
 
 def write_requests(ds: str) -> None:
@@ -93,13 +94,15 @@ def test_the_asked_samples_and_only_they_are_removed_and_accounted(taken):
     assert set(rows) == v1_kept and {k for k, r in rows.items() if r["status"] == "success"} == v1_kept - removed
     assert_accounted(v2.root)
     rec = json.loads(Path(v2.takedown_record).read_text())
-    assert rec["counts"] == {"candidates": len(v1_kept), "kept": len(v1_kept) - 7, "removed": 7}
-    assert {r["id"]: r["matched"] for r in rec["requests"]} == {"r-1": 1, "r-2": 3, "r-3": 0}
-    assert rec["matched_by"] == {"keys": 1, "urls": 1, "domains": 3, "sha256": 1, "md5": 0, "pdq": 1}
+    assert rec["counts"] == {"candidates": len(v1_kept), "kept": len(v1_kept) - 8, "removed": 8}
+    assert {r["id"]: r["matched"] for r in rec["requests"]} == {"r-1": 2, "r-2": 3, "r-3": 0}
+    assert rec["matched_by"] == {"keys": 1, "urls": 1, "domains": 3, "sha256": 1, "md5": 0, "pdq": 2}
+    assert "copy-of:000000002" in rows["000010006"]["error_message"]
+    assert rec["asked"]["pdq"] == [Path(taken[3], "pdq.txt").read_text().split(",")[0]]  # as asked, no copies
     assert "artist@example.org" not in json.dumps(rec) and "A. Artist" not in json.dumps(rec)
     assert Path(v2.takedown_removed).read_text().split() == sorted(EXPECTED)
     manifest = json.loads(Path(v2.manifest).read_text())
-    assert manifest["release"]["removed"] == 7 and manifest["release"]["parent"].endswith("releases/v1")
+    assert manifest["release"]["removed"] == 8 and manifest["release"]["parent"].endswith("releases/v1")
 
 
 def test_no_byte_of_a_removed_image_caption_or_embedding_is_in_any_file_of_the_new_release(taken):

@@ -79,7 +79,8 @@ class Takedown:
                 stats.drop(Reason.TAKEDOWN)
                 stats.count(f"matched_by:{m.kind}")
                 for origin in m.origins:
-                    stats.count(origin)
+                    if origin.startswith("request:"):
+                        stats.count(origin)
         removed = [m is not None for m in matches]
         blank = {f.name: [None] * len(rows) for f in ledger.schema
                  if f.nullable and f.name not in KEPT_ON_REMOVAL}

@@ -107,3 +107,32 @@ def stored_pdq(data: bytes) -> tuple[str | None, int | None]:
             return pdq(img.convert("RGB"))
     except (OSError, ValueError, Image.DecompressionBombError):
         return None, None
+
+
+def with_copies(ask: TakedownAsk, parent, pdq_max_distance: int = 31, pdq_min_quality: int = 50) -> TakedownAsk:
+    """``ask`` plus the PDQ hash of every sample it matches in ``parent`` (by key, URL,
+    domain or digest in the ledger), so re-encoded or resized copies of a removed image
+    elsewhere in the release go too: after a takedown, a search by the removed image finds
+    nothing within the PDQ distance. A copy's origins name the requests of the original."""
+    import pyarrow.parquet as pq
+
+    from grassroots import io
+    from grassroots.ledger import finished_shards
+    from grassroots.schema import Status
+    from grassroots.takedown.requests import AskBuilder
+
+    matcher = Matcher(ask, pdq_max_distance, pdq_min_quality)
+    builder = AskBuilder(requests=list(ask.requests))
+    for kind, value, origins in ask.entries:
+        for origin in origins:
+            builder.add(kind, value, origin)
+    cols = ["key", "status", "url", "final_url", "page_url", "sha256", "md5", "pdq", "pdq_quality"]
+    for shard in finished_shards(parent.root):
+        with io.open_file(parent.shard_parquet(shard)) as f:
+            rows = pq.read_table(f, columns=cols).to_pylist()
+        for row in rows:
+            m = row["status"] == Status.SUCCESS.value and row["pdq"] and matcher.match(row)
+            if m:
+                for origin in (*m.origins, f"copy-of:{row['key']}"):
+                    builder.add("pdq", row["pdq"], origin)
+    return builder.build()

@@ -1,6 +1,7 @@
 """make_takedown: release vN + what to remove -> release vN+1, and everything around it.
 
-    1. the Takedown step writes vN+1 shard by shard (shards, ledger, attributes, embeddings
+    1. the ask gains the PDQ hash of every sample it matches (grassroots.takedown.match.with_copies),
+       so copies of a removed image elsewhere go too; the Takedown step writes vN+1 shard by shard (shards, ledger, attributes, embeddings
        and their key maps: grassroots.stages.release_files, one function per family);
     2. the per-release families: the vector index (``rebuild_index``, the hook below);
     3. vN+1/takedown.json (what was asked, what matched, counts, request ids handled) and
@@ -28,6 +29,7 @@ from grassroots.layout import DatasetDir
 from grassroots.schema import Reason
 from grassroots.stats import ShardStats
 from grassroots.takedown.lists import append_to_lists
+from grassroots.takedown.match import with_copies
 from grassroots.takedown.requests import KINDS, TakedownAsk
 
 
@@ -88,7 +90,7 @@ def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAs
     layout = DatasetDir(target)
     if io.exists(target) and not io.exists(layout.run_plan(Takedown.name)):
         raise InputError(target, "exists and was not made by a takedown", "pick a new release name")
-    step = Takedown(parent, ask)
+    step = Takedown(parent, with_copies(ask, DatasetDir(parent)))
     totals = run_step(step, target, runner, progress=progress)
     if totals.failed_shards:
         return TakedownResult(target, totals, None)
