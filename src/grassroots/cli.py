@@ -223,9 +223,15 @@ def download(
         col, _, algo = verify_hash.partition(":")
         verify = (col, (algo or "sha256").lower())
         keep_cols = ",".join(dict.fromkeys([*(c for c in keep_cols.split(",") if c.strip()), col]))
+    from grassroots.takedown.lists import dataset_lists
+
+    own_registry, own_blocklist = dataset_lists(str(output))  # what earlier takedowns removed
+    if own_registry or own_blocklist:
+        console.print(f"refusing what takedowns removed from {output}: {', '.join(own_registry + own_blocklist)}",
+                      highlight=False)
     rights = RightsGate(RightsConfig(conservative_robots=conservative_robots, honour_noindex=honour_noindex,
-                                     registry_paths=tuple(str(p) for p in registry),
-                                     blocklist_paths=tuple(str(p) for p in blocklist)))
+                                     registry_paths=tuple(dict.fromkeys([*map(str, registry), *own_registry])),
+                                     blocklist_paths=tuple(dict.fromkeys([*map(str, blocklist), *own_blocklist]))))
     config = DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard, md5=md5, pdq=pdq,
                             retry_failed=retry_failed, output_format=output_format, verify_hash=verify)
     from_dataset = Path(input).is_dir()
@@ -420,6 +426,60 @@ def select(
                                   parent_release=from_release, overwrite=overwrite)
     print_stats(console, f"select -> {target}", totals)
     _finish(Path(target), totals)
+
+
+@command()
+def takedown(
+    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    from_release: str = typer.Option(..., "--from", help="The release to take samples down from (vN)."),
+    release: str = typer.Option(..., help="Name of the release to write without them (vN+1)."),
+    requests: bool = typer.Option(False, "--requests", help="Apply the opt-out requests in DATASET/takedowns/requests.jsonl."),
+    urls: list[Path] = typer.Option([], help="File: image or page URLs to remove, one per line; repeatable."),
+    domains: list[Path] = typer.Option([], help="File: domains to remove (with their subdomains), one per line."),
+    sha256: list[Path] = typer.Option([], help="File: sha256 digests (original or stored bytes), one per line."),
+    md5: list[Path] = typer.Option([], help="File: md5 digests, one per line."),
+    pdq: list[Path] = typer.Option([], help="File: PDQ hashes (64 hex); matches within Hamming distance 31 (re-encoded, resized copies)."),
+    keys: list[Path] = typer.Option([], help="File: sample keys, one per line."),
+    purge_parent: bool = typer.Option(False, help="Then delete the --from release atomically."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Write a release without the samples asked to be removed: tars, ledger, attributes, embeddings, index."""
+    from grassroots.layout import DatasetDir
+    from grassroots.report import print_stats
+    from grassroots.takedown.release import make_takedown
+    from grassroots.takedown.requests import build_ask
+
+    layout = DatasetDir(str(dataset))
+    ask = build_ask(layout.takedown_requests if requests else None,
+                    {"urls": urls, "domains": domains, "sha256": sha256, "md5": md5, "pdq": pdq, "keys": keys})
+    res = make_takedown(str(dataset), from_release, release, ask, _runner(runner, processes, ray_address),
+                        purge_parent=purge_parent)
+    print_stats(console, f"takedown {from_release} -> {res.release}", res.totals)
+    if res.record is not None:
+        rec = res.record
+        console.print(f"removed {rec['counts']['removed']} samples ({res.release}/takedown_removed.txt); "
+                      f"{len(rec['requests'])} requests handled; index: {rec['index']}", highlight=False)
+        console.print(f"later downloads refuse them: {rec['lists_appended']['registry']}, "
+                      f"{rec['lists_appended']['blocklist']}", highlight=False)
+        if rec["parent_purged"]:
+            console.print(f"deleted {layout.release(from_release).root}", highlight=False)
+    _finish(Path(res.release), res.totals)
+
+
+@command()
+def card(
+    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    release: str = typer.Option(..., help="The release to describe (v1, v2 ...)."),
+) -> None:
+    """Write releases/<release>/card/: README.md (HF card), DATASHEET.md, EU_PUBLIC_SUMMARY.md, plots/."""
+    from grassroots.card import write_card
+
+    written = write_card(str(dataset), release)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    console.print("fields marked 'TO BE FILLED BY THE PROVIDER' need a person", highlight=False)
 
 
 @command("train-head")

@@ -10,7 +10,8 @@ No other module builds dataset paths by string editing.
       attributes/<name>/NNNNN.parquet            (key + columns, one file per shard)
       attributes/dedup/partition-NNNNN.parquet   (dedup: one file per digest partition)
       releases/<vN>/  shards/ (a family)  embeddings/  attributes/  index/  card/  manifest.json
-      takedowns/requests.jsonl
+      takedowns/requests.jsonl  registry.txt  blocklist.txt   (requests in; what later downloads refuse)
+      releases/<vN>/takedown.json  takedown_removed.txt        (a takedown release: what was asked, keys removed)
       _runs/<step>/plan.json          (the step's tasks, one format for every step)
       _runs/<step>/NNNNN.json         (completion marker + stats)
       _runs/<step>/NNNNN.failed.json  (last failure of a task; not a marker)
@@ -112,6 +113,26 @@ class DatasetDir:
     @property
     def takedown_requests(self) -> str:
         return self._join("takedowns", "requests.jsonl")
+
+    @property
+    def takedown_registry(self) -> str:
+        """URLs and domains taken down: an opt-out registry (grassroots.rights.registry)."""
+        return self._join("takedowns", "registry.txt")
+
+    @property
+    def takedown_blocklist(self) -> str:
+        """Hashes taken down: a hash blocklist (grassroots.rights.blocklist)."""
+        return self._join("takedowns", "blocklist.txt")
+
+    @property
+    def takedown_record(self) -> str:
+        """In a release made by a takedown: what was asked, what matched, counts, request ids."""
+        return self._join("takedown.json")
+
+    @property
+    def takedown_removed(self) -> str:
+        """In a release made by a takedown: the keys removed from its parent, one per line."""
+        return self._join("takedown_removed.txt")
 
     def runs_dir(self, stage: str) -> str:
         return self._join("_runs", stage)

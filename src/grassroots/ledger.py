@@ -43,11 +43,12 @@ def shard_stats(dataset: str, stage: str) -> dict[int, ShardStats]:
 
 def finished_shards(dataset: str) -> list[int]:
     """Shards whose per-sample ledger (shards/NNNNN.parquet) is complete: written
-    by download in a dataset, or by select in a release. Steps that read samples
+    by download in a dataset, or by select or takedown in a release. Steps that read samples
     plan over these; none is a clear error."""
     from grassroots.errors import InputError
 
-    done = sorted(shard_stats(dataset, "download") or shard_stats(dataset, "select"))
+    done = sorted(shard_stats(dataset, "download") or shard_stats(dataset, "select")
+                  or shard_stats(dataset, "takedown"))
     if not done:
         raise InputError(dataset, "has no finished download shards", "run `grassroots download` first")
     return done

@@ -68,6 +68,8 @@ class Reason(str, enum.Enum):
     IPTC_XMP = "iptc_xmp"
     C2PA = "c2pa"
     HASH_BLOCKLIST = "hash_blocklist"
+    # --- takedown (status refused): removed from a release on request (grassroots.takedown)
+    TAKEDOWN = "takedown"
 
     @property
     def status(self) -> Status:
@@ -92,6 +94,7 @@ _REFUSED = {
     Reason.IPTC_XMP,
     Reason.C2PA,
     Reason.HASH_BLOCKLIST,
+    Reason.TAKEDOWN,
 }
 REASON_STATUS: dict[Reason, Status] = {
     r: Status.FILTERED if r in _FILTERED else Status.REFUSED if r in _REFUSED else Status.FAILED

@@ -9,6 +9,7 @@
     score     ledger + embeddings   -> attributes/{clip,caption,image,<head>}/NNNNN.parquet (stages/score.py)
     neardup-pairs, neardup  PDQ + embeddings -> attributes/neardup/NNNNN.parquet (stages/neardup.py)
     select    attributes + shards   -> releases/vN/ (a dataset: shards, ledger, attributes, embeddings)
+    takedown  releases/vN + requests -> releases/vN+1/ (every artifact without the removed samples)
 
 Each is a frozen dataclass (its fields are its config) with name, resources,
 ledger, plan(dataset), __call__(task) and outputs(layout), run by
@@ -24,5 +25,6 @@ from grassroots.stages.import_list import Import
 from grassroots.stages.neardup import NearDup, NearDupPairs
 from grassroots.stages.score import Score
 from grassroots.stages.select import Select
+from grassroots.stages.takedown import Takedown
 
-STEPS = (Import, Extract, Dedup, Download, Hash, Embed, Score, NearDupPairs, NearDup, Select)
+STEPS = (Import, Extract, Dedup, Download, Hash, Embed, Score, NearDupPairs, NearDup, Select, Takedown)

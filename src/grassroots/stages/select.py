@@ -24,24 +24,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
-from grassroots.embeddings import embedding_models, read_embeddings, write_embeddings
+from grassroots.embeddings import embedding_models
 from grassroots.errors import InputError, ShardError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
 from grassroots.runner.core import Resources, ShardTask
-from grassroots.samples import IMAGE_EXTS
 from grassroots.schema import Status, selection_reason
 from grassroots.select_expr import Clause, parse
+from grassroots.stages import release_files
+from grassroots.stages.release_files import (attribute_tables, copy_model_info, kept_ledger, set_columns,
+                                             write_release_shard)
 from grassroots.stats import ShardStats
-from grassroots.writer import ShardWriter
-
-NOT_ATTRIBUTES = ("dedup",)  # attribute folders that are not per-shard key tables
-
-
-def attribute_tables(layout: DatasetDir) -> list[str]:
-    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{layout.root}/attributes/*")]
-    return [n for n in names if n not in NOT_ATTRIBUTES and io.glob(f"{layout.attributes_dir(n)}/[0-9]*.parquet")]
-
 
 def joined(parent: DatasetDir, shard: int, tables: list[str]) -> pa.Table:
     """The parent's kept samples of one shard (ledger order) with every attribute column."""
@@ -102,79 +95,33 @@ class Select:
         parent = DatasetDir(self.parent)
         shards = finished_shards(parent.root)
         self.clauses(parent, shards[0])  # the expression is checked before anything is written
-        layout = DatasetDir(dataset)
-        for model in embedding_models(parent):
-            info = f"{parent.embeddings_dir(model)}/model.json"
-            if io.exists(info):
-                io.write_text_atomic(f"{layout.embeddings_dir(model)}/model.json", io.read_text(info))
+        copy_model_info(parent, DatasetDir(dataset))
         return [ShardTask(s, dataset, (parent.shard_parquet(s),), params=(self.where,)) for s in shards]
 
     def outputs(self, layout: DatasetDir) -> list[str]:
-        parent = DatasetDir(self.parent)
-        models = embedding_models(parent)
-        return [layout.shards_dir, *(layout.attributes_dir(t) for t in attribute_tables(parent)),
-                *(f"{layout.embeddings_dir(m)}/{k}" for m in models for k in ("img", "txt", "keys"))]
+        return release_files.outputs(DatasetDir(self.parent), layout)
 
     def __call__(self, task: ShardTask) -> ShardStats:
-        import pyarrow.compute as pc
-
         parent, release, shard = DatasetDir(self.parent), DatasetDir(task.dataset), task.shard
-        tables = attribute_tables(parent)
-        rows = joined(parent, shard, tables)
+        rows = joined(parent, shard, attribute_tables(parent))
         verdict = verdicts(rows, parse(self.where, [c for c in rows.column_names if c != "__row"]))
         keys = rows.column("key").to_pylist()
         selected = {k for k, v in zip(keys, verdict) if v is None}
-        with io.open_file(parent.shard_parquet(shard)) as f:
-            ledger = pq.read_table(f)
-        ledger = ledger.drop_columns([c for c in IMAGE_EXTS if c in ledger.column_names])
-        # Only the parent's kept samples are candidates of a release (same order as ``rows``).
-        ledger = ledger.filter(pc.equal(ledger.column("status"), Status.SUCCESS.value))
+        ledger = kept_ledger(parent, shard)  # the release's candidates, in the order of ``rows``
         if ledger.column("key").to_pylist() != keys:
             raise ShardError(f"{parent.shard_parquet(shard)}: attribute join changed the sample order (a bug)")
         reasons = [None if v is None else selection_reason(v) for v in verdict]
-        for name, values in (("status", [Status.SUCCESS.value if v is None else Status.FILTERED.value
-                                         for v in verdict]),
-                             ("reason", reasons),
-                             ("error_message", [None if v is None else f"select: failed the clause on {v}"
-                                               for v in verdict])):
-            i = ledger.schema.get_field_index(name)
-            ledger = ledger.set_column(i, ledger.schema.field(i), pa.array(values, ledger.schema.field(i).type))
+        ledger = set_columns(ledger, {
+            "status": [Status.SUCCESS.value if v is None else Status.FILTERED.value for v in verdict],
+            "reason": reasons,
+            "error_message": [None if v is None else f"select: failed the clause on {v}" for v in verdict]})
         stats = ShardStats(candidates=len(keys))
         stats.keep(len(selected))
         for r in reasons:
             if r is not None:
                 stats.drop(r)
-        with ShardWriter(release.root, shard, schema=ledger.schema) as w:
-            missing = selected - w.copy_samples(parent, shard, selected)
-            if missing:
-                raise ShardError(f"{parent.shard_parquet(shard)}: {len(missing)} kept samples have no stored files "
-                                 f"(e.g. {min(missing)}; a damaged parent: rerun its download)")
-            w.set_table(ledger)
-        self._subset_attributes(parent, release, shard, tables, selected)
-        self._subset_embeddings(parent, release, shard, selected)
-        stats.bytes_written = w.bytes_written
+        stats.bytes_written = write_release_shard(parent, release, shard, selected, ledger)
         return stats
-
-    @staticmethod
-    def _subset_attributes(parent, release, shard, tables, selected) -> None:
-        for name in tables:
-            path = parent.attribute(name, shard)
-            if not io.exists(path):
-                continue
-            with io.open_file(path) as f:
-                t = pq.read_table(f)
-            mask = pa.array([k in selected for k in t.column("key").to_pylist()], pa.bool_())
-            with io.atomic_write(release.attribute(name, shard), "wb") as f:
-                pq.write_table(t.filter(mask), f)
-
-    @staticmethod
-    def _subset_embeddings(parent, release, shard, selected) -> None:
-        for model in embedding_models(parent):
-            if not io.exists(parent.embedding(model, "keys", shard)):
-                continue
-            keys, img, txt = read_embeddings(parent, model, shard)
-            idx = [i for i, k in enumerate(keys) if k in selected]
-            write_embeddings(release, model, shard, [keys[i] for i in idx], img[idx], txt[idx])
 
 
 def dry_run(parent: str, where: str) -> tuple[int, int, Counter]:
@@ -193,20 +140,20 @@ def dry_run(parent: str, where: str) -> tuple[int, int, Counter]:
     return total, selected, drops
 
 
-def record_release(release: str, step: Select, totals: ShardStats) -> None:
-    """The release's manifest.json gains what it is: parent, expression, tables, models, counts."""
+def record_release(release: str, parent: str, totals: ShardStats, **details) -> None:
+    """The release's manifest.json gains what it is: parent, how it was made (``details``:
+    select's expression, a takedown's summary), tables, models, counts."""
     from grassroots.manifest import read_manifest
 
-    parent = DatasetDir(step.parent)
     manifest = read_manifest(release)
     manifest["release"] = {
-        "parent": step.parent,
-        "where": step.where,
-        "attribute_tables": attribute_tables(parent),
-        "embedding_models": embedding_models(parent),
+        "parent": parent,
+        **details,
+        "attribute_tables": attribute_tables(DatasetDir(parent)),
+        "embedding_models": embedding_models(DatasetDir(parent)),
         "candidates": totals.candidates,
         "selected": totals.kept,
-        "filtered": dict(totals.reasons),
+        "dropped": dict(totals.reasons),
     }
     io.write_text_atomic(DatasetDir(release).manifest, json.dumps(manifest, indent=1, default=str))
 
@@ -214,13 +161,10 @@ def record_release(release: str, step: Select, totals: ShardStats) -> None:
 RELEASE_NAME = r"v[0-9]+[A-Za-z0-9._-]*"
 
 
-def make_release(dataset: str, release: str, where: str, runner, *, parent_release: str | None = None,
-                 overwrite: bool = False, progress: bool = True) -> tuple[str, ShardStats]:
-    """Select from the dataset (or its release ``parent_release``) into releases/<release>/."""
+def release_paths(dataset: str, release: str, parent_release: str | None) -> tuple[str, str]:
+    """(parent, target) directories of a new release, after checking the names:
+    the parent is the dataset itself or its release ``parent_release``."""
     import re
-    import shutil
-
-    from grassroots.runner.core import run_step
 
     for name in (release, parent_release):
         if name is not None and not re.fullmatch(RELEASE_NAME, name):
@@ -231,15 +175,29 @@ def make_release(dataset: str, release: str, where: str, runner, *, parent_relea
     if parent_release and not io.exists(parent):
         raise InputError(parent, "no such release")
     if parent == target:
-        raise InputError(release, "a release cannot be selected from itself")
+        raise InputError(release, "a release cannot be made from itself")
+    return parent, target
+
+
+def remove_tree(path: str) -> None:
+    import shutil
+
+    fs, local = io.fs_and_path(path)
+    fs.rm(local, recursive=True) if not io.is_local(path) else shutil.rmtree(local)
+
+
+def make_release(dataset: str, release: str, where: str, runner, *, parent_release: str | None = None,
+                 overwrite: bool = False, progress: bool = True) -> tuple[str, ShardStats]:
+    """Select from the dataset (or its release ``parent_release``) into releases/<release>/."""
+    from grassroots.runner.core import run_step
+
+    parent, target = release_paths(dataset, release, parent_release)
+    step = Select(parent, where)
     if io.exists(target):
         if not overwrite:
             raise InputError(target, "exists", "pick a new release name, or pass --overwrite to replace it")
-        step = Select(parent, where)
         step.clauses(DatasetDir(parent), finished_shards(parent)[0])  # refuse bad input before deleting
-        fs, local = io.fs_and_path(target)
-        fs.rm(local, recursive=True) if not io.is_local(target) else shutil.rmtree(local)
-    step = Select(parent, where)
+        remove_tree(target)
     totals = run_step(step, target, runner, progress=progress)
-    record_release(target, step, totals)
+    record_release(target, parent, totals, where=where, filtered=dict(totals.reasons))
     return target, totals

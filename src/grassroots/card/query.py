@@ -1,0 +1,216 @@
+"""Every number in a release's cards, computed here and nowhere else: DuckDB over the
+ledger parquet (the dataset's shards/*.parquet and each release's), plus the manifests
+and takedown records that say how the ledger came to be.
+
+A release's *chain* is the release, its parent, and so on down to the dataset: the
+dataset's ledger holds every candidate ever downloaded (kept, failed, refused,
+filtered); each release's ledger holds its parent's kept samples, selected or dropped.
+"Kept content" is the success rows of the release's own ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from grassroots import io
+from grassroots.layout import DatasetDir
+from grassroots.ledger import stage_totals
+from grassroots.manifest import read_manifest
+from grassroots.schema import Status
+
+SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
+                   (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"))
+
+
+@dataclass(frozen=True)
+class Link:
+    """One release of the chain: how it was made from its parent, and what its ledger says."""
+
+    name: str  # release name (v2) or "dataset"
+    how: str  # select | takedown | download
+    detail: dict  # select: where; takedown: the takedown.json record
+    candidates: int
+    kept: int
+    drops: dict[str, int] = field(default_factory=dict)  # reason -> rows
+
+
+@dataclass
+class CardQuery:
+    dataset: str
+    release: str  # release name (v1, v2 ...)
+
+    def __post_init__(self) -> None:
+        import duckdb
+
+        self.root = DatasetDir(self.dataset)
+        self.rel = self.root.release(self.release)
+        self.con = duckdb.connect()
+        for name, layout in (("dataset_ledger", self.root), ("release_ledger", self.rel)):
+            files = sorted(io.glob(layout.shard_parquets_glob()))
+            if not files:
+                from grassroots.errors import InputError
+
+                raise InputError(layout.root, "has no ledger (shards/*.parquet)", "run download, then select")
+            self.con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet({files!r}, union_by_name=true)")
+        self.con.execute(f"CREATE VIEW kept AS SELECT * FROM release_ledger WHERE status = '{Status.SUCCESS.value}'")
+
+    def rows(self, sql: str) -> list[tuple]:
+        return self.con.execute(sql).fetchall()
+
+    def one(self, sql: str):
+        return self.con.execute(sql).fetchone()[0]
+
+    # --- composition ----------------------------------------------------------------
+    @cached_property
+    def kept(self) -> int:
+        return self.one("SELECT count(*) FROM kept")
+
+    @cached_property
+    def kept_bytes(self) -> int:
+        return int(self.one("SELECT coalesce(sum(bytes), 0) FROM kept"))
+
+    def size_category(self) -> str:
+        return next((name for bound, name in SIZE_CATEGORIES if self.kept < bound), "n>1B")
+
+    def eu_size_bin(self) -> str:
+        """The template's image-count bin (specs/rights.md section 7)."""
+        return ("Less than 1 million images" if self.kept < 1_000_000
+                else "1 million to 1 billion images" if self.kept <= 1_000_000_000 else "More than 1 billion images")
+
+    def top_domains(self) -> tuple[list[tuple[str, int, float]], int]:
+        """(the top 10% of registrable domains by share of kept samples, N rounded up, ties at the
+        cut-off included: [(domain, samples, share)], how many distinct domains)."""
+        counts = self.rows("SELECT coalesce(domain, '(none)') d, count(*) n FROM kept GROUP BY d ORDER BY n DESC, d")
+        if not counts:
+            return [], 0
+        n = math.ceil(len(counts) * 0.10)
+        cut = counts[n - 1][1]
+        return [(d, c, c / self.kept) for d, c in counts if c >= cut], len(counts)
+
+    def domain_counts(self, limit: int = 15) -> list[tuple[str, int]]:
+        return self.rows(f"SELECT coalesce(domain, '(none)') d, count(*) n FROM kept GROUP BY d "
+                         f"ORDER BY n DESC, d LIMIT {int(limit)}")
+
+    def languages(self) -> list[tuple[str, int, float]]:
+        return [(lang, n, n / self.kept) for lang, n in self.rows(
+            "SELECT coalesce(page_lang, 'unknown') l, count(*) n FROM kept GROUP BY l ORDER BY n DESC, l")]
+
+    def licences(self) -> list[tuple[str, int]]:
+        return self.rows("SELECT coalesce(license, 'none found') l, count(*) n FROM kept GROUP BY l ORDER BY n DESC, l")
+
+    def image_sizes(self) -> list[tuple[int, int]]:
+        """(original width, original height) of every kept sample with both known."""
+        return self.rows("SELECT original_width, original_height FROM kept "
+                         "WHERE original_width IS NOT NULL AND original_height IS NOT NULL")
+
+    def size_summary(self) -> dict[str, float | None]:
+        row = self.con.execute("SELECT median(original_width), median(original_height), median(width), median(height), "
+                           "median(length(caption)), avg(length(caption)) FROM kept").fetchone()
+        return dict(zip(("original_width", "original_height", "width", "height", "caption_chars",
+                         "caption_chars_mean"), row))
+
+    def caption_lengths(self) -> list[int]:
+        return [r[0] for r in self.rows("SELECT length(caption) FROM kept WHERE caption IS NOT NULL")]
+
+    # --- collection -------------------------------------------------------------------
+    def collection_period(self) -> tuple[str | None, str | None]:
+        """First and last fetch time of any downloaded candidate (ISO dates)."""
+        lo, hi = self.con.execute("SELECT min(fetched_at), max(fetched_at) FROM dataset_ledger").fetchone()
+        return (lo.date().isoformat() if lo else None, hi.date().isoformat() if hi else None)
+
+    def candidates(self) -> int:
+        return self.one("SELECT count(*) FROM dataset_ledger")
+
+    def outcomes(self) -> list[tuple[str, str | None, int]]:
+        """(status, reason, rows) of every downloaded candidate."""
+        return self.rows("SELECT status, reason, count(*) n FROM dataset_ledger GROUP BY ALL ORDER BY status, n DESC")
+
+    def refusals(self) -> list[tuple[str, int]]:
+        """Rows refused at download, by the protocol that refused them (one reason per row,
+        so a sample refused by several signals counts once), and takedowns along the chain."""
+        out = Counter(dict(self.rows(f"SELECT reason, count(*) FROM dataset_ledger WHERE status = "
+                                     f"'{Status.REFUSED.value}' GROUP BY reason")))
+        for link in self.chain()[:-1]:
+            for reason, n in link.drops.items():
+                if reason == "takedown":
+                    out[reason] += n
+        return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
+
+    def download_runs(self) -> list[dict]:
+        return [r for r in read_manifest(self.dataset).get("runs", []) if r.get("stage") == "download"]
+
+    def input_runs(self) -> list[dict]:
+        return [r for r in read_manifest(self.dataset).get("runs", []) if r.get("stage") in ("extract", "import")]
+
+    def stage_totals(self) -> dict:
+        """Per step of the dataset (extract, dedup, download, hash, embed, score ...): marker totals."""
+        return stage_totals(self.dataset)
+
+    # --- releases, filters, takedowns ----------------------------------------------------
+    def chain(self) -> list[Link]:
+        """The release, its parent ... down to the dataset (last)."""
+        links, layout, seen = [], self.rel, set()
+        while layout.root not in seen:
+            seen.add(layout.root)
+            info = read_manifest(layout.root).get("release")
+            if not info:
+                break
+            record = json.loads(io.read_text(layout.takedown_record)) if io.exists(layout.takedown_record) else None
+            drops = dict(self.con.execute(
+                f"SELECT reason, count(*) FROM read_parquet({sorted(io.glob(layout.shard_parquets_glob()))!r}, "
+                f"union_by_name=true) WHERE status <> 'success' GROUP BY reason ORDER BY reason").fetchall())
+            links.append(Link(layout.root.rsplit("/", 1)[-1], "takedown" if record else "select",
+                              record or {"where": info.get("where")}, int(info.get("candidates", 0)),
+                              int(info.get("selected", 0)), drops))
+            layout = DatasetDir(info["parent"])
+        downloaded = dict(self.rows("SELECT reason, count(*) FROM dataset_ledger WHERE status <> 'success' "
+                                    "GROUP BY reason ORDER BY reason"))
+        links.append(Link("dataset", "download", {}, self.candidates(),
+                          self.one("SELECT count(*) FROM dataset_ledger WHERE status = 'success'"), downloaded))
+        return links
+
+    def select_where(self) -> str | None:
+        return next((link.detail.get("where") for link in self.chain() if link.how == "select"), None)
+
+    def thresholds(self) -> dict[str, tuple[str, float]]:
+        """column -> (operator, value) of the simple comparisons in the select expression."""
+        where = self.select_where() or ""
+        return {m[0]: (m[1], float(m[2]))
+                for m in re.findall(r"\b([A-Za-z_]\w*)\s*(>=|<=|>|<)\s*(-?\d+(?:\.\d+)?)", where)}
+
+    def attribute_values(self, table: str, column: str) -> list[float]:
+        """A score of every kept sample of the dataset, before selection (for histograms)."""
+        files = sorted(io.glob(f"{self.root.attributes_dir(table)}/[0-9]*.parquet"))
+        if not files:
+            return []
+        return [r[0] for r in self.rows(f"SELECT \"{column}\" FROM read_parquet({files!r}) WHERE \"{column}\" IS NOT NULL")]
+
+    def safety_heads(self) -> list[tuple[str, str]]:
+        """(head name, file) of every safety head the dataset was scored with."""
+        heads = []
+        for run in read_manifest(self.dataset).get("runs", []):
+            if run.get("stage") == "score":
+                heads += [tuple(h) for h in run.get("config", {}).get("heads", [])]
+        return list(dict.fromkeys(heads))
+
+    def takedown_requests(self) -> tuple[int, int]:
+        """(requests received in takedowns/requests.jsonl, requests handled by any takedown release)."""
+        path = self.root.takedown_requests
+        received = {json.loads(ln).get("id") for ln in io.read_text(path).splitlines() if ln.strip()} \
+            if io.exists(path) else set()
+        handled = set()
+        for record in io.glob(f"{self.root.releases_dir}/*/takedown.json"):
+            handled |= {r["id"] for r in json.loads(io.read_text(record)).get("requests", [])}
+        return len(received), len(received & handled)
+
+    def takedown_list_lines(self) -> dict[str, int]:
+        out = {}
+        for kind, path in (("registry", self.root.takedown_registry), ("blocklist", self.root.takedown_blocklist)):
+            lines = io.read_text(path).splitlines() if io.exists(path) else []
+            out[kind] = sum(1 for ln in lines if ln.strip() and not ln.startswith("#"))
+        return out

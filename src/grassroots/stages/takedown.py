@@ -1,0 +1,95 @@
+"""takedown: release vN + a TakedownAsk -> release vN+1 with every matching sample removed.
+
+Made like a ``select`` release (grassroots.stages.release_files: one function per
+artifact family), shard for shard: the candidates of vN+1 are vN's kept samples; a
+sample the ask matches (grassroots.takedown.match) becomes a ledger row with status
+``refused``, reason ``takedown`` and a message naming what matched and who asked; its
+tar members, attribute rows, embeddings and key-map rows are not copied. Its caption and
+page columns are blanked in the ledger; its URL and hashes stay, so the audit trail
+(and the blocklist) can name it. The orchestration (takedown.json, the dataset's
+registry and blocklist, the index, --purge-parent) is grassroots.takedown.release.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import ClassVar
+
+from grassroots.layout import DatasetDir
+from grassroots.ledger import finished_shards
+from grassroots.runner.core import Resources, ShardTask
+from grassroots.samples import IMAGE_EXTS, iter_sample_files
+from grassroots.schema import Reason, Status
+from grassroots.stages import release_files
+from grassroots.stats import ShardStats
+from grassroots.takedown.match import Matcher
+from grassroots.takedown.requests import TakedownAsk
+
+# Ledger columns a removed sample keeps: identity and hashes (what the audit and the
+# blocklist need). Every other nullable column (caption, page, rights, sizes) is blanked.
+KEPT_ON_REMOVAL = ("key", "url", "status", "reason", "error_message", "domain", "sha256", "md5", "pdq",
+                   "pdq_quality")
+
+
+@dataclass(frozen=True)
+class Takedown:
+    name: ClassVar[str] = "takedown"
+    resources: ClassVar[Resources] = Resources()
+    ledger: ClassVar[str | None] = "shards"
+    parent: str  # the release taken down from (vN)
+    ask: TakedownAsk
+    pdq_max_distance: int = 31
+    pdq_min_quality: int = 50
+
+    def digest(self) -> str:
+        """Names the ask in the plan: a rerun with another ask redoes every shard."""
+        doc = json.dumps([self.ask.entries, self.pdq_max_distance, self.pdq_min_quality], sort_keys=True)
+        return hashlib.sha256(doc.encode()).hexdigest()[:16]
+
+    def plan(self, dataset: str) -> list[ShardTask]:
+        parent = DatasetDir(self.parent)
+        shards = finished_shards(parent.root)
+        release_files.copy_model_info(parent, DatasetDir(dataset))
+        return [ShardTask(s, dataset, (parent.shard_parquet(s),), params=(self.digest(),)) for s in shards]
+
+    def outputs(self, layout: DatasetDir) -> list[str]:
+        return release_files.outputs(DatasetDir(self.parent), layout)
+
+    def __call__(self, task: ShardTask) -> ShardStats:
+        parent, release, shard = DatasetDir(self.parent), DatasetDir(task.dataset), task.shard
+        ledger = release_files.kept_ledger(parent, shard)
+        matcher = Matcher(self.ask, self.pdq_max_distance, self.pdq_min_quality)
+        stored = {}
+        if matcher.needs_stored_bytes:
+            stored = {k: next((v for e, v in files.items() if e in IMAGE_EXTS), None)
+                      for k, files in iter_sample_files(parent, shard)}
+        cols = [c for c in ("key", "url", "final_url", "page_url", "sha256", "md5", "pdq", "pdq_quality")
+                if c in ledger.column_names]
+        rows = ledger.select(cols).to_pylist()
+        matches = [matcher.match(r, stored.get(r["key"])) for r in rows]
+        stats = ShardStats(candidates=len(rows))
+        keep = set()
+        for row, m in zip(rows, matches):
+            if m is None:
+                keep.add(row["key"])
+                stats.keep()
+            else:
+                stats.drop(Reason.TAKEDOWN)
+                stats.count(f"matched_by:{m.kind}")
+                for origin in m.origins:
+                    if origin.startswith("request:"):
+                        stats.count(origin)
+        removed = [m is not None for m in matches]
+        blank = {f.name: [None] * len(rows) for f in ledger.schema
+                 if f.nullable and f.name not in KEPT_ON_REMOVAL}
+        values = {name: [None if gone else v for v, gone in zip(ledger.column(name).to_pylist(), removed)]
+                  for name in blank}
+        values["status"] = [Status.REFUSED.value if gone else s
+                             for s, gone in zip(ledger.column("status").to_pylist(), removed)]
+        values["reason"] = [Reason.TAKEDOWN.value if gone else None for gone in removed]
+        values["error_message"] = [m.message() if m else None for m in matches]
+        ledger = release_files.set_columns(ledger, values)
+        stats.bytes_written = release_files.write_release_shard(parent, release, shard, keep, ledger)
+        return stats

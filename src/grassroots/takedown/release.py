@@ -1,0 +1,133 @@
+"""make_takedown: release vN + what to remove -> release vN+1, and everything around it.
+
+    1. the ask gains the PDQ hash of every sample it matches (grassroots.takedown.match.with_copies),
+       so copies of a removed image elsewhere go too; the Takedown step writes vN+1 shard by shard (shards, ledger, attributes, embeddings
+       and their key maps: grassroots.stages.release_files, one function per family);
+    2. the per-release families: the vector index (``rebuild_index``, the hook below);
+    3. vN+1/takedown.json (what was asked, what matched, counts, request ids handled) and
+       vN+1/takedown_removed.txt (the keys removed);
+    4. the dataset's registry and blocklist gain the asked and removed URLs and hashes
+       (grassroots.takedown.lists), so later downloads refuse them;
+    5. with ``purge_parent``, vN is deleted atomically (renamed away, then removed).
+Steps 2-5 run only when every shard of vN+1 is written and accounted for.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from dataclasses import dataclass
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.errors import FatalError, InputError
+from grassroots.layout import DatasetDir
+from grassroots.schema import Reason
+from grassroots.stats import ShardStats
+from grassroots.takedown.lists import append_to_lists
+from grassroots.takedown.match import with_copies
+from grassroots.takedown.requests import KINDS, TakedownAsk
+
+
+@dataclass
+class TakedownResult:
+    release: str
+    totals: ShardStats
+    record: dict | None  # takedown.json (None when shards failed: rerun to finish)
+
+
+def rebuild_index(parent: DatasetDir, release: DatasetDir) -> str:
+    """The index family. If vN has index/, rebuild it for vN+1 from vN+1's embeddings
+    (which hold no removed key); vN's index is never copied. Returns what was done,
+    for takedown.json and the console."""
+    if not io.exists(parent.index_dir):
+        return "none: the parent release has no index"
+    # TODO(issue 16): wire `grassroots index` here: build release.index_dir from
+    # release's embeddings with the same settings as parent.index_dir, and return "rebuilt".
+    return ("not rebuilt: the parent's index was not copied (it holds removed keys); "
+            f"run `grassroots index` on {release.root}")
+
+
+def removed_rows(release: DatasetDir) -> list[dict]:
+    rows = []
+    for path in sorted(io.glob(release.shard_parquets_glob())):
+        with io.open_file(path) as f:
+            t = pq.read_table(f, columns=["key", "url", "sha256", "md5", "pdq", "pdq_quality", "reason"])
+        rows += t.filter(pc.equal(t.column("reason"), Reason.TAKEDOWN.value)).to_pylist()
+    return rows
+
+
+def purge(parent: str) -> None:
+    """Delete release vN atomically: one rename takes it out of the dataset, then its files
+    are removed (a crash in between leaves releases/.vN.purged-* behind, never a partial vN)."""
+    from grassroots.stages.select import remove_tree
+
+    if not io.is_local(parent):
+        remove_tree(parent)  # object stores have no atomic rename of a folder
+        return
+    local = io.fs_and_path(parent)[1]
+    head, name = os.path.split(local.rstrip("/"))
+    trash = os.path.join(head, f".{name}.purged-{uuid.uuid4().hex[:8]}")
+    os.replace(local, trash)
+    remove_tree(trash)
+
+
+def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAsk, runner, *,
+                  purge_parent: bool = False, progress: bool = True) -> TakedownResult:
+    from grassroots.ledger import accounting_problems
+    from grassroots.runner.core import run_step
+    from grassroots.stages.select import record_release, release_paths
+    from grassroots.stages.takedown import Takedown
+
+    if not len(ask):
+        raise InputError("takedown", "nothing to remove",
+                         "pass --requests (takedowns/requests.jsonl) or lists: --urls --domains --keys --sha256 --md5 --pdq")
+    parent, target = release_paths(dataset, release, from_release)
+    layout = DatasetDir(target)
+    if io.exists(target) and not io.exists(layout.run_plan(Takedown.name)):
+        raise InputError(target, "exists and was not made by a takedown", "pick a new release name")
+    step = Takedown(parent, with_copies(ask, DatasetDir(parent)))
+    totals = run_step(step, target, runner, progress=progress)
+    if totals.failed_shards:
+        return TakedownResult(target, totals, None)
+    problems = accounting_problems(target)
+    if problems:
+        raise FatalError(f"{target}: the takedown release breaks the accounting invariant: {problems[0]}")
+    rows = removed_rows(layout)
+    io.write_text_atomic(layout.takedown_removed, "".join(f"{k}\n" for k in sorted(r["key"] for r in rows)))
+    index = rebuild_index(DatasetDir(parent), layout)
+    lists = append_to_lists(
+        dataset, note=f"takedown {from_release} -> {release}",
+        urls=list(dict.fromkeys([*ask.values("urls"), *(r["url"] for r in rows if r["url"])])),
+        domains=ask.values("domains"),
+        sha256=list(dict.fromkeys([*ask.values("sha256"), *(r["sha256"] for r in rows if r["sha256"])])),
+        md5=list(dict.fromkeys([*ask.values("md5"), *(r["md5"] for r in rows if r["md5"])])),
+        pdq=list(dict.fromkeys([*((h, None) for h in ask.values("pdq")),
+                                *((r["pdq"], r["pdq_quality"]) for r in rows if r["pdq"])])))
+    record = {
+        "parent": from_release,
+        "release": release,
+        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "asked": ask.to_dict(),
+        "requests": [{"id": r.id, "time": r.time, "reason": r.reason.value,
+                      "matched": totals.counters.get(f"request:{r.id}", 0)} for r in ask.requests],
+        "matched_by": {k: totals.counters.get(f"matched_by:{k}", 0) for k in KINDS},
+        "counts": {"candidates": totals.candidates, "kept": totals.kept,
+                   "removed": totals.reasons.get(Reason.TAKEDOWN.value, 0)},
+        "removed_keys": os.path.basename(layout.takedown_removed),
+        "index": index,
+        "lists_appended": {"registry": DatasetDir(dataset).takedown_registry, "registry_lines": lists["registry"],
+                           "blocklist": DatasetDir(dataset).takedown_blocklist,
+                           "blocklist_lines": lists["blocklist"]},
+        "parent_purged": purge_parent,
+    }
+    io.write_text_atomic(layout.takedown_record, json.dumps(record, indent=1))
+    record_release(target, parent, totals, takedown=os.path.basename(layout.takedown_record),
+                   removed=record["counts"]["removed"])
+    if purge_parent:
+        purge(parent)
+    return TakedownResult(target, totals, record)

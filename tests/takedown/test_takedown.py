@@ -1,0 +1,237 @@
+"""grassroots takedown, tested as an adversary would: after a takedown no byte of a removed
+image (nor its caption or embedding) is in any file of the new release, no search of it by
+embedding or by PDQ finds it, its URL and hashes are in the dataset's registry and
+blocklist, the accounting invariant holds, and --purge-parent deletes the parent."""
+
+from __future__ import annotations
+
+import hashlib
+import io as _io
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from grassroots.cli import app
+from grassroots.embeddings import embedded_shards, read_embeddings
+from grassroots.errors import InputError
+from grassroots.imaging.hashes import pdq
+from grassroots.layout import DatasetDir
+from grassroots.ledger import read_samples
+from grassroots.rights.blocklist import Blocklist, pdq_words
+from grassroots.rights.registry import Registry
+from grassroots.runner import LocalRunner
+from grassroots.samples import read_sample_files
+from grassroots.takedown.release import make_takedown
+from grassroots.takedown.requests import build_ask
+from tests.conftest import assert_accounted
+from tests.stages.test_score_select import jpeg
+from tests.takedown.dataset import MODEL, build, url_of
+
+EXPECTED = {"000000001": "keys", "000000002": "urls", "000000003": "domains", "000010001": "domains",
+            "000010005": "domains", "000010002": "pdq", "000000004": "sha256",
+            "000010006": "pdq"}  # a resized copy of 000000002 (taken down by URL) at another URL
+
+
+def write_requests(ds: str) -> None:
+    layout = DatasetDir(ds)
+    Path(layout.takedowns_dir).mkdir(parents=True, exist_ok=True)
+    shouted = url_of(0, 2).replace("https://pics.example.com", "http://PICS.Example.COM:80")
+    reqs = [
+        {"id": "r-1", "time": "2025-08-01T10:00:00Z", "name": "A. Artist", "contact": "artist@example.org",
+         "remove": {"urls": [shouted]}, "reason": "opt-out"},
+        {"id": "r-2", "time": "2025-08-02T10:00:00+02:00", "name": None, "contact": None,
+         "remove": {"domains": ["blog.example.de"]}, "reason": "copyright"},
+        {"id": "r-3", "time": "2025-08-03T10:00:00Z", "name": "B", "contact": "b@example.org",
+         "remove": {"urls": ["https://nowhere.example.org/none.jpg"]}, "reason": "privacy"},
+    ]
+    Path(layout.takedown_requests).write_text("".join(json.dumps(r) + "\n" for r in reqs))
+
+
+@pytest.fixture(scope="module")
+def taken(tmp_path_factory):
+    root = tmp_path_factory.mktemp("takedown")
+    ds = str(root / "ds")
+    images = build(ds)
+    layout = DatasetDir(ds)
+    v1 = layout.release("v1")
+    Path(v1.index_dir).mkdir()  # stands in for issue 16's index: it holds every key of v1
+    (Path(v1.index_dir) / "keys.txt").write_text("\n".join(sorted(images)))
+    write_requests(ds)
+    (root / "keys.txt").write_text("# one key\n000000001\n")
+    copy = Image.open(_io.BytesIO(images["000010002"])).convert("RGB").resize((100, 100))
+    h, q = pdq(Image.open(_io.BytesIO(jpeg(copy, quality=55))).convert("RGB"))  # re-encoded, resized copy
+    (root / "pdq.txt").write_text(f"{h},{q}\n")
+    stored = read_sample_files(v1, 0, keys={"000000004"})["000000004"]["jpg"]  # as the search page serves it
+    (root / "sha.txt").write_text(hashlib.sha256(stored).hexdigest() + "\n")
+    ask = build_ask(layout.takedown_requests, {"keys": [root / "keys.txt"], "pdq": [root / "pdq.txt"],
+                                               "sha256": [root / "sha.txt"]})
+    res = make_takedown(ds, "v1", "v2", ask, LocalRunner(processes=1), progress=False)
+    return ds, images, res, root
+
+
+def files_under(path: str) -> list[Path]:
+    return [p for p in Path(path).rglob("*") if p.is_file()]
+
+
+def test_the_asked_samples_and_only_they_are_removed_and_accounted(taken):
+    ds, images, res, _ = taken
+    v2 = DatasetDir(ds).release("v2")
+    assert res.record is not None and res.totals.failed_shards == 0
+    rows = {r["key"]: r for r in read_samples(v2.root)}
+    removed = {k for k, r in rows.items() if r["reason"] == "takedown"}
+    assert removed == set(EXPECTED)
+    assert all(rows[k]["status"] == "refused" and rows[k]["caption"] is None for k in removed)
+    for key, kind in EXPECTED.items():
+        assert rows[key]["error_message"].startswith(f"takedown: {kind} "), rows[key]["error_message"]
+    assert "distance" in rows["000010002"]["error_message"] and "file:" in rows["000010002"]["error_message"]
+    assert "request:r-2" in rows["000010005"]["error_message"]
+    v1_kept = {r["key"] for r in read_samples(DatasetDir(ds).release("v1").root) if r["status"] == "success"}
+    assert set(rows) == v1_kept and {k for k, r in rows.items() if r["status"] == "success"} == v1_kept - removed
+    assert_accounted(v2.root)
+    rec = json.loads(Path(v2.takedown_record).read_text())
+    assert rec["counts"] == {"candidates": len(v1_kept), "kept": len(v1_kept) - 8, "removed": 8}
+    assert {r["id"]: r["matched"] for r in rec["requests"]} == {"r-1": 2, "r-2": 3, "r-3": 0}
+    assert rec["matched_by"] == {"keys": 1, "urls": 1, "domains": 3, "sha256": 1, "md5": 0, "pdq": 2}
+    assert "copy-of:000000002" in rows["000010006"]["error_message"]
+    assert rec["asked"]["pdq"] == [Path(taken[3], "pdq.txt").read_text().split(",")[0]]  # as asked, no copies
+    assert "artist@example.org" not in json.dumps(rec) and "A. Artist" not in json.dumps(rec)
+    assert Path(v2.takedown_removed).read_text().split() == sorted(EXPECTED)
+    manifest = json.loads(Path(v2.manifest).read_text())
+    assert manifest["release"]["removed"] == 8 and manifest["release"]["parent"].endswith("releases/v1")
+
+
+def test_no_byte_of_a_removed_image_caption_or_embedding_is_in_any_file_of_the_new_release(taken):
+    ds, images, _, _ = taken
+    layout = DatasetDir(ds)
+    v1, v2 = layout.release("v1"), layout.release("v2")
+    vectors = {}
+    for s in embedded_shards(v1, MODEL):
+        keys, img, txt = read_embeddings(v1, MODEL, s)
+        vectors.update({k: (img[i].tobytes(), txt[i].tobytes()) for i, k in enumerate(keys)})
+    needles = {}
+    for key in EXPECTED:
+        data = images[key]
+        # Pieces of the entropy-coded data (headers and tables are shared by every JPEG of a quality).
+        needles[key] = [data[len(data) // 2:len(data) // 2 + 48], data[-80:-2], *vectors[key],
+                        f"a secret caption {int(key[:5])}-{int(key[5:])}".encode()]
+    def found(root: str) -> set[str]:
+        hits = set()
+        for path in files_under(root):
+            blob = path.read_bytes()
+            hits |= {k for k, ns in needles.items() if any(n in blob for n in ns)}
+        return hits
+
+    assert found(v1.root) == set(EXPECTED)  # the scan finds them where they are
+    assert found(v2.root) == set()
+    kept_key = next(k for k in images if k not in EXPECTED and k.startswith("00000"))
+    assert images[kept_key][len(images[kept_key]) // 2:][:48] in Path(v2.shard_tar(0)).read_bytes()
+
+
+def test_no_search_of_a_removed_sample_finds_it(taken):
+    """By embedding (the index's job: brute force over the release's vectors and key map)
+    and by PDQ of the image (re-encoded copies too) within the blocklist's distance."""
+    ds, images, res, _ = taken
+    layout = DatasetDir(ds)
+    v1, v2 = layout.release("v1"), layout.release("v2")
+    keys, img = [], []
+    for s in embedded_shards(v2, MODEL):
+        k, i, _ = read_embeddings(v2, MODEL, s)
+        keys += k
+        img.append(np.asarray(i, np.float32))
+    matrix = np.concatenate(img)
+    assert not set(keys) & set(EXPECTED)
+    for s in embedded_shards(v1, MODEL):
+        k1, i1, _ = read_embeddings(v1, MODEL, s)
+        for key, vec in zip(k1, np.asarray(i1, np.float32)):
+            if key in EXPECTED:
+                top = np.argsort(-(matrix @ vec))[:5]
+                assert not {keys[t] for t in top} & set(EXPECTED)
+    # The parent's index holds removed keys: it is never copied, and takedown.json says to rebuild.
+    assert not Path(v2.index_dir).exists() and "not rebuilt" in res.record["index"]
+    kept = [r for r in read_samples(v2.root) if r["status"] == "success"]
+    stored = {k: f["jpg"] for s in (0, 1) for k, f in read_sample_files(v2, s).items()}
+    for key in EXPECTED:
+        for probe in (images[key], jpeg(Image.open(_io.BytesIO(images[key])).convert("RGB").resize((90, 90)), 50)):
+            h, _ = pdq(Image.open(_io.BytesIO(probe)).convert("RGB"))
+            near = [r["key"] for r in kept if np.bitwise_count(pdq_words(r["pdq"]) ^ pdq_words(h)).sum() <= 31]
+            near += [k for k, d in stored.items()
+                     if np.bitwise_count(pdq_words(pdq(Image.open(_io.BytesIO(d)).convert("RGB"))[0])
+                                         ^ pdq_words(h)).sum() <= 31]
+            assert near == [], (key, near)
+
+
+def test_the_dataset_registry_and_blocklist_now_refuse_the_removed_samples(taken):
+    ds, images, _, _ = taken
+    layout = DatasetDir(ds)
+    registry = Registry.load([layout.takedown_registry])
+    blocklist = Blocklist.load([layout.takedown_blocklist])
+    for key in EXPECTED:
+        s, r = int(key[:5]), int(key[5:])
+        assert registry.match(url_of(s, r)), key
+        assert blocklist.check_bytes(images[key]), key
+    assert registry.match("https://sub.blog.example.de/new.jpg")  # the asked domain, for new URLs too
+    assert registry.match("https://nowhere.example.org/none.jpg")  # asked, though nothing matched
+    copy = jpeg(Image.open(_io.BytesIO(images["000010002"])).convert("RGB").resize((110, 110)), 40)
+    h, q = pdq(Image.open(_io.BytesIO(copy)).convert("RGB"))
+    assert blocklist.check_pdq(h, q)
+    assert not registry.match(url_of(0, 0)) and not blocklist.check_bytes(images["000000000"])
+
+
+def test_rerun_resumes_and_a_second_takedown_appends_without_duplicates(taken, tmp_path):
+    ds, images, res, root = taken
+    layout = DatasetDir(ds)
+    before = Path(layout.takedown_registry).read_text()
+    ask = build_ask(layout.takedown_requests, {"keys": [root / "keys.txt"], "pdq": [root / "pdq.txt"],
+                                               "sha256": [root / "sha.txt"]})
+    again = make_takedown(ds, "v1", "v2", ask, LocalRunner(processes=1), progress=False)
+    assert again.totals.skipped_shards == 2 and again.record["counts"] == res.record["counts"]
+    assert Path(layout.takedown_registry).read_text() == before  # nothing new to append
+    (tmp_path / "more.txt").write_text("000000000\n")
+    third = make_takedown(ds, "v2", "v3", build_ask(None, {"keys": [tmp_path / "more.txt"]}),
+                          LocalRunner(processes=1), progress=False)
+    assert third.record["counts"]["removed"] == 1 and third.record["requests"] == []
+    assert_accounted(layout.release("v3").root)
+    assert Registry.load([layout.takedown_registry]).match(url_of(0, 0))
+
+
+def test_purge_parent_deletes_the_parent_only_after_the_new_release_is_complete(taken, tmp_path):
+    ds, *_ = taken
+    layout = DatasetDir(ds)
+    (tmp_path / "k.txt").write_text("000000005\n")
+    res = CliRunner().invoke(app, ["takedown", ds, "--from", "v3", "--release", "v4", "--keys",
+                                   str(tmp_path / "k.txt"), "--purge-parent", "--processes", "1"])
+    assert res.exit_code == 0, res.output
+    assert "removed 1 samples" in res.output
+    assert not Path(layout.release("v3").root).exists()
+    assert not list(Path(layout.releases_dir).glob(".v3.purged-*"))
+    assert_accounted(layout.release("v4").root)
+    assert json.loads(Path(layout.release("v4").takedown_record).read_text())["parent_purged"] is True
+
+
+def test_bad_requests_and_lists_are_one_line_errors_and_nothing_is_written(taken, tmp_path):
+    ds, *_ = taken
+    layout = DatasetDir(ds)
+    bad = tmp_path / "requests.jsonl"
+    good = {"id": "x", "time": "2025-08-01T10:00:00Z", "name": "n", "contact": "c",
+            "remove": {"keys": ["000000001"]}, "reason": "opt-out"}
+    for broken, says in ((dict(good, reason="because"), "'reason' must be one of"),
+                         (dict(good, time="yesterday"), "'time' must be ISO 8601"),
+                         (dict(good, remove={"images": ["x"]}), "unknown fields ['images']"),
+                         (dict(good, remove={"urls": []}), "names nothing to remove"),
+                         (dict(good, remove={"sha256": ["abc"]}), "sha256 needs 64 hex digits")):
+        bad.write_text(json.dumps(good) + "\n" + json.dumps(broken) + "\n")
+        with pytest.raises(InputError) as e:
+            build_ask(str(bad), {})
+        assert "row 2" in str(e.value) and says in str(e.value), str(e.value)
+    (tmp_path / "u.txt").write_text("https://ok.example/a.jpg\nnot a url\n")
+    res = CliRunner().invoke(app, ["takedown", ds, "--from", "v1", "--release", "v9", "--urls",
+                                   str(tmp_path / "u.txt")])
+    assert res.exit_code == 2 and "u.txt, row 2: not an absolute http(s) URL" in " ".join(res.output.split())
+    assert "Traceback" not in res.output and not Path(layout.release("v9").root).exists()
+    res = CliRunner().invoke(app, ["takedown", ds, "--from", "v1", "--release", "v9"])
+    assert res.exit_code == 2 and "nothing to remove" in res.output
