@@ -139,13 +139,18 @@ def decode_all(index: SampleIndex, image_size: int, processes: int, progress=Non
         by_shard.setdefault(shard, []).append(i)
     images = torch.empty((len(index), 3, image_size, image_size), dtype=torch.uint8)
     jobs = [(index.source, shard, [index.keys[i] for i in rows], image_size) for shard, rows in by_shard.items()]
-    ctx = multiprocessing.get_context("spawn")
-    with ctx.Pool(max(1, processes)) as pool:
-        for shard, arr in pool.imap_unordered(_decode_shard, jobs):
+    def fill(results) -> None:
+        for shard, arr in results:
             rows = by_shard[shard]
             images[rows] = torch.from_numpy(arr)
             if progress:
                 progress(len(rows))
+
+    if processes <= 1 or len(jobs) == 1:
+        fill(map(_decode_shard, jobs))
+    else:
+        with multiprocessing.get_context("spawn").Pool(min(processes, len(jobs))) as pool:
+            fill(pool.imap_unordered(_decode_shard, jobs))
     return images
 
 

@@ -1,0 +1,130 @@
+"""grassroots train: learning, exact resume after kill -9, open_clip's checkpoint
+format, the streamed and cached data paths, and clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from grassroots.errors import InputError
+from grassroots.train.loop import TrainConfig, train
+from tests.train.scenes_ds import make_scene_dataset
+
+ARCH = "grassroots-train-tiny"
+CLI = [sys.executable, "-m", "grassroots.cli"]
+
+
+@pytest.fixture(scope="module")
+def scenes(tmp_path_factory) -> str:
+    ds = str(tmp_path_factory.mktemp("scenes") / "ds")
+    make_scene_dataset(ds, 192, shards=3)
+    return ds
+
+
+def weights(path: str) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def cfg(ds: str, run: str, **kw) -> TrainConfig:
+    kw.setdefault("batch_size", 32)
+    return TrainConfig(ds, run, progress=False, workers=1, **kw)
+
+
+def test_training_lowers_the_loss_and_logs_each_step_window(scenes, tmp_path):
+    run = str(tmp_path / "run")
+    res = train(cfg(scenes, run, steps=40, lr=2e-3, log_every=5))
+    log = [json.loads(line) for line in open(os.path.join(run, "log.jsonl"))]
+    assert [r["step"] for r in log] == list(range(5, 41, 5))
+    assert log[-1]["loss"] < log[0]["loss"] - 0.3, log  # ln(32) = 3.47 at chance
+    assert res.steps == 40 and res.samples_seen == 40 * 32
+    # the data position is told as (epoch, shard, key): step 40 of 32 = sample 1280 = epoch 6 of 192
+    assert log[-1]["next"]["epoch"] == 1280 // 192 and log[-1]["next"]["offset"] == 1280 % 192
+    meta = json.load(open(os.path.join(run, "run.json")))
+    assert meta["total_steps"] == 40 and meta["samples"] == 192 and meta["recipe"]["arch"] == ARCH
+
+
+def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(scenes, tmp_path):
+    args = ["train", scenes, "--steps", "30", "--batch-size", "32", "--checkpoint-every", "4", "--workers", "1"]
+    whole, cut = str(tmp_path / "whole"), str(tmp_path / "cut")
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    subprocess.run([*CLI, *args, "-o", whole], check=True, env=env, capture_output=True)
+
+    proc = subprocess.Popen([*CLI, *args, "-o", cut], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = os.path.join(cut, "checkpoints", "last.pt")
+    deadline = time.monotonic() + 120
+    while not os.path.exists(ckpt) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    killed_at = torch.load(ckpt, map_location="cpu", weights_only=True)["step"]
+    assert 4 <= killed_at < 30, "the run was not killed mid-way"
+
+    again = subprocess.run([*CLI, *args, "-o", cut], env=env, capture_output=True, text=True)
+    assert again.returncode == 2 and "--resume" in again.stdout  # never silently restarts over a run
+    done = subprocess.run([*CLI, *args, "-o", cut, "--resume"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"resuming {cut} at step {killed_at}" in " ".join(done.stdout.split())
+    a, b = weights(os.path.join(whole, "checkpoints", "last.pt")), weights(ckpt)
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], rtol=0, atol=1e-6), name
+    steps = [json.loads(line)["step"] for line in open(os.path.join(cut, "log.jsonl"))]
+    assert steps == sorted(set(steps)) and steps[-1] == 30  # log lines past the checkpoint are not doubled
+
+
+def test_checkpoints_load_in_open_clip_and_in_embed(scenes, tmp_path):
+    import open_clip
+
+    from grassroots.models.clip import ModelSpec, load, register_configs
+
+    run = str(tmp_path / "run")
+    res = train(cfg(scenes, run, steps=3))
+    register_configs()
+    model, _, preprocess = open_clip.create_model_and_transforms(ARCH, pretrained=res.checkpoint)
+    trained = weights(res.checkpoint)
+    assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
+    loaded, _, _, identity = load(ModelSpec(ARCH, checkpoint=res.checkpoint))
+    assert identity.image_size == 32 and identity.checkpoint_sha256
+    done = subprocess.run([*CLI, "embed", scenes, "--model", ARCH, "--checkpoint", res.checkpoint,
+                           "--processes", "1"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert os.path.isdir(os.path.join(scenes, "embeddings", identity.model_id, "img"))
+
+
+def test_images_streamed_from_the_tars_train_exactly_as_the_memory_cache(scenes, tmp_path):
+    a = train(cfg(scenes, str(tmp_path / "cached"), steps=4))
+    b = train(cfg(scenes, str(tmp_path / "streamed"), steps=4, cache_gb=0.0))
+    wa, wb = weights(a.checkpoint), weights(b.checkpoint)
+    assert all(torch.allclose(wa[k], wb[k], rtol=0, atol=1e-6) for k in wa)
+
+
+def test_a_different_seed_gives_a_different_order_and_different_weights(scenes, tmp_path):
+    a = train(cfg(scenes, str(tmp_path / "a"), steps=2, seed=0))
+    b = train(cfg(scenes, str(tmp_path / "b"), steps=2, seed=1))
+    wa, wb = weights(a.checkpoint), weights(b.checkpoint)
+    assert not torch.equal(wa["visual.conv1.weight"], wb["visual.conv1.weight"])
+
+
+def test_clear_errors(scenes, tmp_path):
+    with pytest.raises(InputError, match="no run to resume"):
+        train(cfg(scenes, str(tmp_path / "none"), steps=1, resume=True))
+    with pytest.raises(InputError, match="unknown recipe"):
+        train(cfg(scenes, str(tmp_path / "r"), steps=1, recipe="huge"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(InputError, match="no finished download shards"):
+        train(cfg(str(empty), str(tmp_path / "e"), steps=1))
+    run = str(tmp_path / "run")
+    train(cfg(scenes, run, steps=1))
+    with pytest.raises(InputError, match="trained on"):
+        train(cfg(str(empty), run, steps=1, resume=True))
+    bad = subprocess.run([*CLI, "train", scenes, "-o", str(tmp_path / "x"), "--steps", "2", "--minutes", "1"],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "at most one of" in bad.stdout + bad.stderr
