@@ -9,6 +9,7 @@
     score     ledger + embeddings   -> attributes/{clip,caption,image,<head>}/NNNNN.parquet (stages/score.py)
     neardup-pairs, neardup  PDQ + embeddings -> attributes/neardup/NNNNN.parquet (stages/neardup.py)
     select    attributes + shards   -> releases/vN/ (a dataset: shards, ledger, attributes, embeddings)
+    index     a release's embeddings -> releases/vN/index/<model-id>/ (faiss + items.arrow)  (stages/index.py)
 
 Each is a frozen dataclass (its fields are its config) with name, resources,
 ledger, plan(dataset), __call__(task) and outputs(layout), run by
@@ -21,8 +22,9 @@ from grassroots.stages.embed import Embed
 from grassroots.stages.extract import Extract
 from grassroots.stages.hash import Hash
 from grassroots.stages.import_list import Import
+from grassroots.stages.index import Index
 from grassroots.stages.neardup import NearDup, NearDupPairs
 from grassroots.stages.score import Score
 from grassroots.stages.select import Select
 
-STEPS = (Import, Extract, Dedup, Download, Hash, Embed, Score, NearDupPairs, NearDup, Select)
+STEPS = (Import, Extract, Dedup, Download, Hash, Embed, Score, NearDupPairs, NearDup, Select, Index)
