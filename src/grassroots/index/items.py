@@ -25,7 +25,7 @@ BUILTIN_TABLES = ("clip", "caption", "image", "neardup", "imghash", "dedup")
 def items_schema(heads: list[str]) -> pa.Schema:
     return pa.schema([
         pa.field("id", pa.int64(), nullable=False), pa.field("key", pa.string(), nullable=False),
-        pa.field("shard", pa.int32()), pa.field("row", pa.int32()),
+        pa.field("shard", pa.int32()), pa.field("row", pa.int32()), pa.field("emb_row", pa.int32()),
         *(pa.field(c, pa.string()) for c in LEDGER_COLUMNS if c != "pdq"),
         pa.field("pdq", pa.binary(32)),
         pa.field("image_offset", pa.int64()), pa.field("image_size", pa.int64()), pa.field("image_ext", pa.string()),
@@ -70,9 +70,10 @@ def _attribute_column(layout: DatasetDir, table: str, column: str, shard: int) -
     return dict(zip(t.column("key").to_pylist(), t.column(column).to_pylist()))
 
 
-def shard_items(layout: DatasetDir, shard: int, keys: list[str], first_id: int, heads: list[str],
-                schema: pa.Schema) -> pa.Table:
-    """The items of one shard's embedded samples (``keys``, the order of the vectors)."""
+def shard_items(layout: DatasetDir, shard: int, keys: list[str], emb_rows: list[int], first_id: int,
+                heads: list[str], schema: pa.Schema) -> pa.Table:
+    """The items of one shard's embedded samples (``keys``, the order of the vectors;
+    ``emb_rows``: their rows in the shard's embedding files)."""
     with io.open_file(layout.shard_parquet(shard)) as f:
         names = pq.read_schema(f).names
         f.seek(0)
@@ -84,7 +85,7 @@ def shard_items(layout: DatasetDir, shard: int, keys: list[str], first_id: int, 
     take = pa.array([r if r is not None else 0 for r in rows], pa.int64())
     ranges = tar_ranges(layout, shard)
     cols: dict[str, object] = {"id": pa.array(range(first_id, first_id + len(keys)), pa.int64()), "key": keys,
-                               "shard": [shard] * len(keys), "row": rows}
+                               "shard": [shard] * len(keys), "row": rows, "emb_row": emb_rows}
     for c in LEDGER_COLUMNS:
         if c not in names:
             cols[c] = pa.nulls(len(keys))

@@ -57,6 +57,10 @@ class ReleaseIndex:
         raw = pdq.buffers()[1]
         self._pdq = (np.frombuffer(raw, dtype=np.uint8)[pdq.offset * 32:(pdq.offset + len(pdq)) * 32].reshape(-1, 32)
                      if raw is not None else np.zeros((0, 32), np.uint8))
+        self._rerank = int(self.doc["params"].get("rerank") or 0)
+        self._shard = self.items.column("shard").to_numpy()
+        self._emb_row = self.items.column("emb_row").to_numpy()
+        self._mmaps: dict[tuple[int, str], np.ndarray] = {}
         self.faiss = {}
         for kind in ("img", "txt"):
             with io.open_file(f"{path}/{kind}.faiss") as f:
@@ -94,13 +98,16 @@ class ReleaseIndex:
             raise InputError("vector", "is zero or not finite")
         q /= norm
         fetch = k if not (safe and self.heads) and not dedup else min(4 * k, MAX_FETCH)
+        fetch = max(fetch, self._rerank * k)
         while True:
             scores, ids = self.faiss[over].search(q, min(fetch, max(self.count, 1)))
+            ids = ids[0][ids[0] >= 0]
+            positions = ids if self._ids is None else np.searchsorted(self._ids, ids)
+            scores = self._exact(q[0], positions, over) if self._rerank else scores[0][:len(ids)]
+            order = np.argsort(-scores, kind="stable")
             hits, seen = [], set()
-            for s, i in zip(scores[0], ids[0]):
-                if i < 0:
-                    continue
-                pos = int(i) if self._ids is None else int(np.searchsorted(self._ids, i))
+            for s, pos in zip(scores[order], positions[order]):
+                pos = int(pos)
                 if safe and self.unsafe(pos, threshold):
                     continue
                 group = self._cluster[pos] or str(self._keys[pos])
@@ -113,6 +120,23 @@ class ReleaseIndex:
             if fetch >= min(MAX_FETCH, self.count):
                 return hits
             fetch = min(fetch * 4, MAX_FETCH)
+
+    def _vectors(self, shard: int, over: str) -> np.ndarray:
+        if (shard, over) not in self._mmaps:
+            path = self.release.embedding(self.doc["model_id"], over, shard)
+            if io.is_local(path):
+                self._mmaps[(shard, over)] = np.load(io.fs_and_path(path)[1], mmap_mode="r")
+            else:
+                with io.open_file(path) as f:
+                    self._mmaps[(shard, over)] = np.load(f)
+        return self._mmaps[(shard, over)]
+
+    def _exact(self, q: np.ndarray, positions: np.ndarray, over: str) -> np.ndarray:
+        """Exact cosines of the candidates, from the release's embeddings."""
+        out = np.empty(len(positions), dtype=np.float32)
+        for i, p in enumerate(positions):
+            out[i] = np.dot(self._vectors(int(self._shard[p]), over)[self._emb_row[p]].astype(np.float32), q)
+        return out
 
     def pdq_matches(self, pdq: bytes, max_distance: int, limit: int = 50) -> list[tuple[int, int]]:
         """(position, Hamming distance) of samples whose PDQ is within ``max_distance`` bits, nearest first."""
@@ -127,11 +151,7 @@ class ReleaseIndex:
 
     def embedding(self, position: int, over: str = "img") -> np.ndarray:
         """The stored embedding of an indexed sample (from the release's embeddings)."""
-        from grassroots.embeddings import read_embeddings
-
-        item = self.item(position)
-        keys, img, txt = read_embeddings(self.release, self.doc["model_id"], int(item["shard"]), mmap=True)
-        return np.asarray((img if over == "img" else txt)[keys.index(item["key"])], dtype=np.float32)
+        return np.asarray(self._vectors(int(self._shard[position]), over)[self._emb_row[position]], dtype=np.float32)
 
 
 def load_index(release_dir: str, model_id: str | None = None) -> ReleaseIndex:
