@@ -35,6 +35,8 @@ from grassroots.serve.search import BadImage, ModelUnavailable, SearchService, d
 
 STATIC = Path(__file__).parent / "static"
 FORM_OVERHEAD = 64 * 1024  # multipart headers and small fields around an upload
+# A body a little over the limit is read and answered 413 by the handler (a client that is
+# still sending sees the answer); one over twice the limit is refused before it is read.
 
 
 def create_app(config: ServeConfig, service: SearchService | None = None) -> FastAPI:
@@ -52,7 +54,7 @@ def create_app(config: ServeConfig, service: SearchService | None = None) -> Fas
         if length is not None:
             if not length.isdigit():
                 return JSONResponse({"detail": "bad Content-Length"}, status_code=400)
-            if int(length) > config.max_upload_bytes + FORM_OVERHEAD:
+            if int(length) > 2 * config.max_upload_bytes + FORM_OVERHEAD:  # refused before it is read
                 return JSONResponse({"detail": f"request body over {config.max_upload_bytes} bytes"}, 413)
         return await call_next(request)
 
