@@ -456,7 +456,7 @@ def serve(
     release: str = typer.Option("v1", help="The release to search (indexed with `grassroots index`)."),
     embeddings: Optional[str] = typer.Option(None, help="The model id of the index (default: the release's only one)."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 exposes it to the network)."),
-    port: int = typer.Option(8000, min=0, max=65535, help="Port to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
     max_upload_mb: float = typer.Option(8.0, min=0.01, help="Largest image upload accepted (MB)."),
     safety_threshold: float = typer.Option(0.5, min=0, max=1, help="Hide samples whose safety-head probability is >= this (when safe=true, the default)."),
     optout_per_hour: int = typer.Option(30, min=1, help="Opt-out requests one client may file per hour."),
