@@ -2,13 +2,16 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 STAMP := $(VENV)/.installed
+# The page's tests drive Debian's chromium with Playwright (its browser download is not used).
+CHROMIUM ?= /usr/bin/chromium
+CHROMIUM_STAMP := $(VENV)/.chromium
 
 .PHONY: demo test install clean
 
 demo: $(STAMP)
 	$(VENV)/bin/grassroots demo
 
-test: $(STAMP)
+test: $(STAMP) $(CHROMIUM_STAMP)
 	$(VENV)/bin/pytest
 
 install: $(STAMP)
@@ -20,6 +23,15 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q --upgrade pip
 	$(VENV)/bin/pip install -q -e '.[test]'
 	touch $(STAMP)
+
+$(CHROMIUM_STAMP): $(STAMP)
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium; \
+	fi
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --version
+	touch $@
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

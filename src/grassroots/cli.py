@@ -482,6 +482,60 @@ def card(
     console.print("fields marked 'TO BE FILLED BY THE PROVIDER' need a person", highlight=False)
 
 
+@command()
+def index(
+    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    release: str = typer.Option(..., help="The release to index: releases/<name>/ (v1, v2 ...)."),
+    embeddings: Optional[str] = typer.Option(None, help="The model id under the release's embeddings/ (default: its only one)."),
+    exact_max: Optional[int] = typer.Option(None, min=0, help="Exact (flat) search up to this many images; an IVF index beyond (default 50000, measured in bench/search.py)."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Vector index of a release's image and caption embeddings -> releases/<name>/index/<model-id>/."""
+    import time
+
+    from grassroots.errors import InputError
+    from grassroots.layout import DatasetDir
+    from grassroots.report import print_stats
+    from grassroots.runner import run_step
+    from grassroots.stages import Index
+
+    target = DatasetDir(str(dataset)).release(release).root
+    if not Path(target).exists():
+        raise InputError(target, "no such release", "make one with `grassroots select`")
+    step = Index.resolved(target, embeddings, exact_max)
+    started = time.monotonic()
+    totals = run_step(step, target, _runner(runner, 1, ray_address))
+    print_stats(console, f"index -> {target}/index/{step.embeddings}", totals, time.monotonic() - started)
+    _finish(Path(target), totals)
+
+
+@command()
+def serve(
+    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    release: str = typer.Option("v1", help="The release to search (indexed with `grassroots index`)."),
+    embeddings: Optional[str] = typer.Option(None, help="The model id of the index (default: the release's only one)."),
+    host: str = typer.Option("127.0.0.1", help="Address to listen on (0.0.0.0 exposes it to the network)."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    max_upload_mb: float = typer.Option(8.0, min=0.01, help="Largest image upload accepted (MB)."),
+    safety_threshold: float = typer.Option(0.5, min=0, max=1, help="Hide samples whose safety-head probability is >= this (when safe=true, the default)."),
+    optout_per_hour: int = typer.Option(30, min=1, help="Opt-out requests one client may file per hour."),
+    model: bool = typer.Option(True, help="Load the release's model for text and image queries (--no-model: vector queries only)."),
+) -> None:
+    """Search API + page for a release: text/image search, find my work, opt-out requests."""
+    from grassroots.serve.app import create_app
+    from grassroots.serve.config import ServeConfig
+
+    import uvicorn
+
+    config = ServeConfig(str(dataset), release, embeddings, max_upload_bytes=int(max_upload_mb * 1024 * 1024),
+                         safety_threshold=safety_threshold, optout_per_window=optout_per_hour,
+                         optout_window_seconds=3600.0, load_model=model)
+    app_ = create_app(config)
+    console.print(f"serving {dataset}/releases/{release} on http://{host}:{port}/", highlight=False)
+    uvicorn.run(app_, host=host, port=port, log_level="warning")
+
+
 @command("train-head")
 def train_head(
     dataset: Path = typer.Argument(..., help="A dataset directory with embeddings/."),

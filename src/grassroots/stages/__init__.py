@@ -9,6 +9,7 @@
     score     ledger + embeddings   -> attributes/{clip,caption,image,<head>}/NNNNN.parquet (stages/score.py)
     neardup-pairs, neardup  PDQ + embeddings -> attributes/neardup/NNNNN.parquet (stages/neardup.py)
     select    attributes + shards   -> releases/vN/ (a dataset: shards, ledger, attributes, embeddings)
+    index     a release's embeddings -> releases/vN/index/<model-id>/ (faiss + items.arrow)  (stages/index.py)
     takedown  releases/vN + requests -> releases/vN+1/ (every artifact without the removed samples)
 
 Each is a frozen dataclass (its fields are its config) with name, resources,
@@ -22,9 +23,10 @@ from grassroots.stages.embed import Embed
 from grassroots.stages.extract import Extract
 from grassroots.stages.hash import Hash
 from grassroots.stages.import_list import Import
+from grassroots.stages.index import Index
 from grassroots.stages.neardup import NearDup, NearDupPairs
 from grassroots.stages.score import Score
 from grassroots.stages.select import Select
 from grassroots.stages.takedown import Takedown
 
-STEPS = (Import, Extract, Dedup, Download, Hash, Embed, Score, NearDupPairs, NearDup, Select, Takedown)
+STEPS = (Import, Extract, Dedup, Download, Hash, Embed, Score, NearDupPairs, NearDup, Select, Index, Takedown)

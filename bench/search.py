@@ -1,0 +1,225 @@
+"""Search bench (issue 16): N synthetic CLIP-like 512-d vectors as a release, indexed
+by `grassroots index`'s build_index and queried through `grassroots serve`'s HTTP API.
+
+The vectors have the structure of real CLIP embeddings: clustered, of low intrinsic
+dimension (a 64-d subspace plus a little full-rank noise), 5% near-duplicates; queries
+are held-out noisy copies. Prints build time, peak memory, index size, recall@10
+against exact search, and latency through HTTP (sequential, and 8 concurrent clients).
+``--compare`` also builds what clip-retrieval uses (an autofaiss index if autofaiss is
+installed, else faiss IVF,PQ as autofaiss picks it) on the same vectors, queried in-process.
+
+    .venv/bin/python bench/search.py --n 1000000          # the issue's target size
+    .venv/bin/python bench/search.py --n 200000 --queries 300 --compare
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "src"))
+
+from grassroots.embeddings import write_embeddings  # noqa: E402
+from grassroots.layout import DatasetDir  # noqa: E402
+
+PER_SHARD = 50_000
+
+
+def vectors(n: int, dim: int, rng, centers: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """Like CLIP image embeddings: a shared offset (random pairs have cosine ~0.2), clusters
+    that overlap (same-cluster pairs ~0.7), a 64-d subspace plus a little full-rank noise."""
+    z = centers[rng.integers(0, len(centers), n)] + 0.7 * rng.normal(size=(n, basis.shape[0]))
+    z[:, 0] += 5.0  # the shared offset
+    x = z @ basis + 0.08 * rng.normal(size=(n, dim))
+    dup = rng.random(n) < 0.05  # near-duplicates of the previous row
+    x[1:][dup[1:]] = x[:-1][dup[1:]] + 0.02 * rng.normal(size=(int(dup[1:].sum()), dim))
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def generate(release: DatasetDir, n: int, dim: int, queries: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(dim, 64)))[0].T  # 64 x dim, orthonormal rows
+    centers = 1.0 * rng.normal(size=(max(n // 500, 10), 64))
+    for s in range(-(-n // PER_SHARD)):
+        m = min(PER_SHARD, n - s * PER_SHARD)
+        x = vectors(m, dim, rng, centers, basis)
+        keys = [f"{s:05d}{r:06d}" for r in range(m)]
+        write_embeddings(release, "synthetic", s, keys, x, x[rng.permutation(m)])
+        os.makedirs(release.shards_dir, exist_ok=True)
+        pq.write_table(pa.table({"key": keys, "status": ["success"] * m, "url": [f"http://h{s}/{k}.jpg" for k in keys],
+                                 "caption": [f"caption {k}" for k in keys]}), release.shard_parquet(s))
+    with open(f"{release.embeddings_dir('synthetic')}/model.json", "w") as f:
+        json.dump({"arch": "synthetic", "embed_dim": dim}, f)
+    q = vectors(queries, dim, rng, centers, basis)  # held out: never indexed
+    return q
+
+
+def load_all(release: DatasetDir) -> np.ndarray:
+    from grassroots.embeddings import embedded_shards, read_embeddings
+
+    return np.concatenate([np.asarray(read_embeddings(release, "synthetic", s, mmap=True)[1], dtype=np.float32)
+                           for s in sorted(embedded_shards(release, "synthetic"))])
+
+
+def exact_top(x: np.ndarray, q: np.ndarray, k: int = 10) -> np.ndarray:
+    out = []
+    for i in range(0, len(q), 50):
+        s = q[i:i + 50] @ x.T
+        top = np.argpartition(-s, k, axis=1)[:, :k]
+        out.append(top)
+    return np.concatenate(out)
+
+
+def _build(release_root: str, conn) -> None:
+    from grassroots.index import build_index
+
+    started = time.monotonic()
+    doc = build_index(release_root)
+    conn.send((doc, time.monotonic() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024))
+
+
+def build(release: DatasetDir) -> tuple[dict, float, float]:
+    parent, child = mp.get_context("spawn").Pipe()
+    p = mp.get_context("spawn").Process(target=_build, args=(release.root, child))
+    p.start()
+    result = parent.recv()
+    p.join()
+    return result
+
+
+def percentiles(ms: list[float]) -> str:
+    a = np.array(ms)
+    return f"p50 {np.percentile(a, 50):.2f} ms, p99 {np.percentile(a, 99):.2f} ms, max {a.max():.1f} ms"
+
+
+def query(conn, vec) -> tuple[list[str], float]:
+    body = json.dumps({"vector": [round(float(v), 5) for v in vec], "k": 10, "safe": False, "dedup": False})
+    t = time.perf_counter()
+    conn.request("POST", "/api/search/vector", body, {"Content-Type": "application/json"})
+    r = conn.getresponse()
+    data = json.loads(r.read())
+    ms = (time.perf_counter() - t) * 1000
+    assert r.status == 200, data
+    return [x["key"] for x in data["results"]], ms
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--n", type=int, default=1_000_000)
+    ap.add_argument("--dim", type=int, default=512)
+    ap.add_argument("--queries", type=int, default=500)
+    ap.add_argument("--clients", type=int, default=8)
+    ap.add_argument("--work", default=os.path.join(ROOT, "bench", "_work", "search"))
+    ap.add_argument("--compare", action="store_true", help="also build clip-retrieval's choice (autofaiss / faiss IVF,PQ)")
+    a = ap.parse_args()
+    shutil.rmtree(a.work, ignore_errors=True)
+    ds = DatasetDir(a.work)
+    release = ds.release("v1")
+    t = time.monotonic()
+    q = generate(release, a.n, a.dim, a.queries)
+    print(f"{a.n} vectors of {a.dim}-d written (float16) in {time.monotonic() - t:.1f} s", flush=True)
+    doc, seconds, rss = build(release)
+    size = sum(os.path.getsize(os.path.join(release.index_dir, "synthetic", f)) for f in ("img.faiss", "items.arrow"))
+    print(f"build_index: {doc['kind']} {doc['params']} in {seconds:.1f} s (img + txt; training {doc['train_seconds']} s), "
+          f"peak RSS {rss:.0f} MB, image index + items {size / 2**20:.0f} MB", flush=True)
+    x = load_all(release)
+    t = time.monotonic()
+    truth = exact_top(x, q)
+    keys = np.array([f"{s:05d}{r:06d}" for s in range(-(-a.n // PER_SHARD)) for r in range(min(PER_SHARD, a.n - s * PER_SHARD))])
+    exact_ms = (time.monotonic() - t) * 1000 / len(q)
+    near = np.take_along_axis(q @ x[np.unique(truth)].T, np.searchsorted(np.unique(truth), truth), 1)
+    rand = np.einsum("ij,ij->i", q, x[np.random.default_rng(1).integers(0, len(x), len(q))])
+    print(f"exact search (numpy, in-process): {exact_ms:.1f} ms a query; cosine of a query to its 1st / 10th "
+          f"neighbour {np.sort(near)[:, -1].mean():.3f} / {np.sort(near)[:, 0].mean():.3f}, to a random vector "
+          f"{rand.mean():.3f}", flush=True)
+    port = 18000 + os.getpid() % 1000
+    env = {**os.environ, "PYTHONPATH": os.path.join(ROOT, "src")}
+    server = subprocess.Popen([sys.executable, "-m", "grassroots.cli", "serve", ds.root, "--release", "v1", "--no-model",
+                               "--port", str(port)], env=env)
+    try:
+        for _ in range(600):
+            try:
+                c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+                c.request("GET", "/api/info")
+                if c.getresponse().status == 200:
+                    break
+            except OSError:
+                time.sleep(0.5)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for v in q[:20]:
+            query(conn, v)  # warm-up
+        found, ms = [], []
+        for v in q:
+            k, m = query(conn, v)
+            found.append(k)
+            ms.append(m)
+        recall = np.mean([len(set(f) & set(keys[t])) / 10 for f, t in zip(found, truth)])
+        print(f"HTTP sequential: recall@10 {recall:.3f} vs exact, {percentiles(ms)}", flush=True)
+        lat: list[float] = []
+
+        def client(part):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            for v in part:
+                lat.append(query(c, v)[1])
+
+        t = time.monotonic()
+        threads = [threading.Thread(target=client, args=(q[i::a.clients],)) for i in range(a.clients)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        wall = time.monotonic() - t
+        print(f"HTTP {a.clients} concurrent clients: {percentiles(lat)}, {len(q) / wall:.0f} queries/s", flush=True)
+    finally:
+        server.terminate()
+        server.wait()
+    if a.compare:
+        compare(x, q, truth)
+
+
+def compare(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> None:
+    import faiss
+
+    try:
+        from autofaiss import build_index as autofaiss_build  # clip-retrieval's index builder
+    except ImportError:
+        autofaiss_build = None
+    t = time.monotonic()
+    if autofaiss_build is not None:
+        index, _ = autofaiss_build(x, save_on_disk=False, metric_type="ip", max_index_query_time_ms=10,
+                                   max_index_memory_usage="4G", verbose=30)
+        what = "autofaiss"
+    else:  # what autofaiss picks for ~1M 512-d vectors under a few GB: IVF + PQ, trained on a sample
+        nlist = 4096 if len(x) >= 1_000_000 else int(2 ** round(np.log2(4 * len(x) ** 0.5)))
+        index = faiss.index_factory(x.shape[1], f"IVF{nlist},PQ64x8", faiss.METRIC_INNER_PRODUCT)
+        index.train(x[np.random.default_rng(0).choice(len(x), min(len(x), 30 * nlist), replace=False)])
+        index.add(x)
+        faiss.extract_index_ivf(index).nprobe = 64
+        what = f"faiss IVF{nlist},PQ64x8 nprobe 64 (autofaiss is not installed)"
+    built = time.monotonic() - t
+    ms, found = [], []
+    for v in q:
+        t = time.perf_counter()
+        _, i = index.search(v[None], 10)
+        ms.append((time.perf_counter() - t) * 1000)
+        found.append(i[0])
+    recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
+    print(f"{what}: built in {built:.1f} s, in-process recall@10 {recall:.3f}, {percentiles(ms)}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

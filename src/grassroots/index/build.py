@@ -1,0 +1,187 @@
+"""Building and editing a release's index (the format is in grassroots.index)."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.embeddings import embedded_shards, embedding_models, model_info, read_embeddings
+from grassroots.errors import InputError
+from grassroots.index.items import head_tables, items_schema, shard_items
+from grassroots.layout import DatasetDir
+
+FORMAT = 1
+EXACT_MAX = 50_000  # flat (exact) search up to here: ~11 ms a query at 50k x 512-d on this 2-core machine
+TRAIN_MAX = 100_000  # vectors sampled to train the inverted file's centroids
+KINDS = ("img", "txt")
+TARGET_RECALL = 0.97  # nprobe is raised until recall@10 on a calibration sample reaches this
+NPROBES = (4, 8, 16, 32, 64, 128, 256)
+RERANK = 4  # an IVF search fetches RERANK * k candidates and re-ranks them exactly
+
+
+def index_dir(release: DatasetDir, model_id: str) -> str:
+    return f"{release.index_dir}/{model_id}"
+
+
+def pick_model(release: DatasetDir, model_id: str | None) -> str:
+    models = embedding_models(release)
+    if model_id is None:
+        if len(models) != 1:
+            raise InputError(release.root, f"has {len(models)} embedding models ({', '.join(models) or 'none'})",
+                             "pass --embeddings MODEL_ID" if models else "select a release from embedded samples")
+        return models[0]
+    model_info(release, model_id)  # a clear error when it is missing
+    return model_id
+
+
+def source_of(release: DatasetDir, model_id: str) -> list[list]:
+    """[shard, rows] of every embedded shard: what the index is built from."""
+    out = []
+    for s in sorted(embedded_shards(release, model_id)):
+        with io.open_file(release.embedding(model_id, "keys", s)) as f:
+            out.append([s, pq.read_metadata(f).num_rows])
+    return out
+
+
+def build_index(release_dir: str, model_id: str | None = None, *, exclude_keys: frozenset[str] = frozenset(),
+                exact_max: int = EXACT_MAX, train_max: int = TRAIN_MAX, seed: int = 0) -> dict:
+    """Write releases/vN/index/<model-id>/ from the release's embeddings; returns index.json's content.
+    ``exclude_keys``: samples left out (a takedown can rebuild without them)."""
+    import faiss
+
+    release = DatasetDir(release_dir)
+    model_id = pick_model(release, model_id)
+    info = model_info(release, model_id)
+    source = source_of(release, model_id)
+    if not source:
+        raise InputError(release.embeddings_dir(model_id), "holds no embedded shards")
+    heads = head_tables(release)
+    schema = items_schema(heads)
+    out = index_dir(release, model_id)
+    started = time.monotonic()
+    count = sum(n for _, n in source) - len(exclude_keys)  # an upper bound is enough to pick the kind
+    dim = int(info.get("embed_dim") or read_embeddings(release, model_id, source[0][0], mmap=True)[1].shape[1])
+    kind = "flat" if count <= exact_max else "ivf"
+    nlist = 0
+    indexes = {}
+    if kind == "flat":
+        for k in KINDS:
+            indexes[k] = faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+    else:
+        nlist = int(2 ** round(np.log2(max(count, 1) ** 0.5)))
+        for k in KINDS:
+            sample = _sample(release, model_id, source, k, min(train_max, max(40 * nlist, 1)), seed)
+            ivf = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(dim), dim, nlist, faiss.ScalarQuantizer.QT_8bit,
+                                                faiss.METRIC_INNER_PRODUCT)
+            ivf.train(sample)
+            indexes[k] = ivf
+    trained = time.monotonic() - started
+    io.makedirs(out)
+    next_id = 0
+    with io.atomic_write(f"{out}/items.arrow", "wb") as f, pa.ipc.new_file(f, schema) as writer:
+        for shard, _ in source:
+            keys, img, txt = read_embeddings(release, model_id, shard, mmap=True)
+            keep = np.array([k not in exclude_keys for k in keys], dtype=bool)
+            keys = [k for k, m in zip(keys, keep) if m]
+            ids = np.arange(next_id, next_id + len(keys), dtype=np.int64)
+            for k, arr in (("img", img), ("txt", txt)):
+                if len(keys):
+                    indexes[k].add_with_ids(np.ascontiguousarray(arr[keep], dtype=np.float32), ids)
+            emb_rows = np.flatnonzero(keep).tolist()
+            writer.write_table(shard_items(release, shard, keys, emb_rows, next_id, heads, schema))
+            next_id += len(keys)
+    # IVF candidates are re-ranked by exact cosine from the release's embeddings (memory-mapped).
+    params: dict = {"codec": "flat" if kind == "flat" else "sq8", "nlist": nlist, "nprobe": 0,
+                    "rerank": RERANK if kind == "ivf" else 0}
+    if kind == "ivf":
+        params.update(_calibrate(indexes["img"], release, model_id, source, exclude_keys, seed))
+    for k, index in indexes.items():
+        with io.atomic_write(f"{out}/{k}.faiss", "wb") as f:
+            f.write(faiss.serialize_index(index).tobytes())
+    doc = {"format": FORMAT, "model_id": model_id, "dim": dim, "count": next_id, "kind": kind, "params": params,
+           "heads": heads, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+           "build_seconds": round(time.monotonic() - started, 2), "train_seconds": round(trained, 2),
+           "source": source, "excluded": len(exclude_keys), "model": {k: info.get(k) for k in
+                                                                       ("arch", "checkpoint", "checkpoint_sha256")}}
+    io.write_text_atomic(f"{out}/index.json", json.dumps(doc, indent=1))
+    return doc
+
+
+def _sample(release, model_id, source, kind: str, n: int, seed: int) -> np.ndarray:
+    """``n`` vectors drawn evenly from every shard (memory: the sample only)."""
+    total = sum(r for _, r in source)
+    rng = np.random.default_rng(seed)
+    parts = []
+    for shard, rows in source:
+        take = min(rows, int(np.ceil(n * rows / total)))
+        if take:
+            _, img, txt = read_embeddings(release, model_id, shard, mmap=True)
+            arr = img if kind == "img" else txt
+            parts.append(np.asarray(arr[np.sort(rng.choice(rows, take, replace=False))], dtype=np.float32))
+    return np.ascontiguousarray(np.concatenate(parts))
+
+
+def _calibrate(index, release, model_id, source, exclude_keys, seed: int, queries: int = 200, k: int = 10) -> dict:
+    """The smallest nprobe whose recall@k against exact search (streamed over the
+    shards) reaches TARGET_RECALL after re-ranking RERANK * k candidates, on stored
+    vectors plus a little noise."""
+    rng = np.random.default_rng(seed + 1)
+    q = _sample(release, model_id, source, "img", queries, seed + 2)
+    q = q + rng.normal(0, 0.01, q.shape).astype(np.float32)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    best_s = np.full((len(q), k), -np.inf, dtype=np.float32)
+    best_i = np.full((len(q), k), -1, dtype=np.int64)
+    next_id = 0
+    for shard, _ in source:
+        keys, img, _ = read_embeddings(release, model_id, shard, mmap=True)
+        keep = np.array([key not in exclude_keys for key in keys], dtype=bool)
+        x = np.asarray(img[keep], dtype=np.float32)
+        s = q @ x.T
+        ids = np.broadcast_to(np.arange(next_id, next_id + len(x)), s.shape)
+        cs, ci = np.concatenate([best_s, s], axis=1), np.concatenate([best_i, ids], axis=1)
+        top = np.argpartition(-cs, k - 1, axis=1)[:, :k]
+        best_s, best_i = np.take_along_axis(cs, top, 1), np.take_along_axis(ci, top, 1)
+        next_id += len(x)
+    recall = 0.0
+    for nprobe in NPROBES:
+        if nprobe > index.nlist:
+            break
+        index.nprobe = nprobe
+        _, found = index.search(q, RERANK * k)  # exact re-ranking keeps the true top k among these
+        recall = float(np.mean([len(set(a) & set(b)) / k for a, b in zip(found, best_i)]))
+        if recall >= TARGET_RECALL:
+            break
+    return {"nprobe": int(index.nprobe), "calibration_recall_at_10": round(recall, 4), "calibration_queries": len(q)}
+
+
+def remove_keys(index_path: str, keys: set[str]) -> int:
+    """Delete samples from an existing index directory in place; how many were removed."""
+    import faiss
+    import pyarrow.compute as pc
+
+    from grassroots.index.load import read_items
+
+    items = read_items(index_path)
+    gone = pc.is_in(items.column("key"), pa.array(sorted(keys), pa.string()))
+    ids = items.column("id").filter(gone).to_numpy()
+    if not len(ids):
+        return 0
+    for k in KINDS:
+        with io.open_file(f"{index_path}/{k}.faiss") as f:
+            index = faiss.deserialize_index(np.frombuffer(f.read(), dtype=np.uint8))
+        index.remove_ids(faiss.IDSelectorBatch(ids))
+        with io.atomic_write(f"{index_path}/{k}.faiss", "wb") as f:
+            f.write(faiss.serialize_index(index).tobytes())
+    kept = items.filter(pc.invert(gone))
+    with io.atomic_write(f"{index_path}/items.arrow", "wb") as f, pa.ipc.new_file(f, kept.schema) as writer:
+        writer.write_table(kept)
+    doc = json.loads(io.read_text(f"{index_path}/index.json"))
+    doc["count"] = kept.num_rows
+    doc["removed"] = doc.get("removed", 0) + len(ids)
+    io.write_text_atomic(f"{index_path}/index.json", json.dumps(doc, indent=1))
+    return len(ids)

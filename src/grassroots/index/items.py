@@ -1,0 +1,106 @@
+"""items.arrow: one row per indexed sample, in faiss-id order (see grassroots.index).
+
+Built shard by shard from the release: the embedding keys (the order of the
+vectors), the release ledger (caption, URL, page, licence, hashes), the tar
+(byte range of each image, so the server reads it with one seek), and the
+attribute tables the search page filters on (safety heads, near-duplicate cluster).
+"""
+
+from __future__ import annotations
+
+import tarfile
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from grassroots import io
+from grassroots.layout import DatasetDir
+from grassroots.samples import IMAGE_EXTS
+from grassroots.schema import Status
+
+LEDGER_COLUMNS = ("caption", "url", "page_url", "domain", "license", "sha256", "pdq")
+BUILTIN_TABLES = ("clip", "caption", "image", "neardup", "imghash", "dedup")
+
+
+def items_schema(heads: list[str]) -> pa.Schema:
+    return pa.schema([
+        pa.field("id", pa.int64(), nullable=False), pa.field("key", pa.string(), nullable=False),
+        pa.field("shard", pa.int32()), pa.field("row", pa.int32()), pa.field("emb_row", pa.int32()),
+        *(pa.field(c, pa.string()) for c in LEDGER_COLUMNS if c != "pdq"),
+        pa.field("pdq", pa.binary(32)),
+        pa.field("image_offset", pa.int64()), pa.field("image_size", pa.int64()), pa.field("image_ext", pa.string()),
+        pa.field("neardup_cluster", pa.string()),
+        *(pa.field(h, pa.float32()) for h in heads),
+    ])
+
+
+def head_tables(layout: DatasetDir) -> list[str]:
+    """Attribute tables written from a safety head: not a built-in table, and holding a
+    column of its own name (score writes ``attributes/<head>/NNNNN.parquet``: key, <head>)."""
+    out = []
+    for p in sorted(io.glob(f"{layout.root}/attributes/*/[0-9]*.parquet")):
+        name = p.rsplit("/", 2)[-2]
+        if name not in BUILTIN_TABLES and name not in out:
+            with io.open_file(p) as f:
+                if name in pq.read_schema(f).names:
+                    out.append(name)
+    return out
+
+
+def tar_ranges(layout: DatasetDir, shard: int) -> dict[str, tuple[int, int, str]]:
+    """key -> (data offset, size, extension) of each image member of shards/NNNNN.tar."""
+    path = layout.shard_tar(shard)
+    if not io.exists(path):
+        return {}
+    out = {}
+    with io.open_file(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
+        for m in tar:
+            key, _, ext = m.name.partition(".")
+            if ext in IMAGE_EXTS and m.isfile():
+                out[key] = (m.offset_data, m.size, ext)
+    return out
+
+
+def _attribute_column(layout: DatasetDir, table: str, column: str, shard: int) -> dict:
+    path = layout.attribute(table, shard)
+    if not io.exists(path):
+        return {}
+    with io.open_file(path) as f:
+        t = pq.read_table(f, columns=["key", column])
+    return dict(zip(t.column("key").to_pylist(), t.column(column).to_pylist()))
+
+
+def shard_items(layout: DatasetDir, shard: int, keys: list[str], emb_rows: list[int], first_id: int,
+                heads: list[str], schema: pa.Schema) -> pa.Table:
+    """The items of one shard's embedded samples (``keys``, the order of the vectors;
+    ``emb_rows``: their rows in the shard's embedding files)."""
+    with io.open_file(layout.shard_parquet(shard)) as f:
+        names = pq.read_schema(f).names
+        f.seek(0)
+        ledger = pq.read_table(f, columns=["key", "status", *(c for c in LEDGER_COLUMNS if c in names)])
+    row_of = {k: i for i, (k, s) in enumerate(zip(ledger.column("key").to_pylist(),
+                                                  ledger.column("status").to_pylist()))
+              if s == Status.SUCCESS.value}
+    rows = [row_of.get(k) for k in keys]
+    take = pa.array([r if r is not None else 0 for r in rows], pa.int64())
+    ranges = tar_ranges(layout, shard)
+    cols: dict[str, object] = {"id": pa.array(range(first_id, first_id + len(keys)), pa.int64()), "key": keys,
+                               "shard": [shard] * len(keys), "row": rows, "emb_row": emb_rows}
+    for c in LEDGER_COLUMNS:
+        if c not in names:
+            cols[c] = pa.nulls(len(keys))
+        elif c == "pdq":
+            cols[c] = [bytes.fromhex(h) if h and len(h) == 64 else None
+                       for h in ledger.column(c).take(take).to_pylist()]
+        else:
+            cols[c] = ledger.column(c).take(take)
+    spans = [ranges.get(k) for k in keys]
+    cols["image_offset"] = [s[0] if s else None for s in spans]
+    cols["image_size"] = [s[1] if s else None for s in spans]
+    cols["image_ext"] = [s[2] if s else None for s in spans]
+    cluster = _attribute_column(layout, "neardup", "neardup_cluster", shard)
+    cols["neardup_cluster"] = [cluster.get(k) for k in keys]
+    for h in heads:
+        probs = _attribute_column(layout, h, h, shard)
+        cols[h] = [probs.get(k) for k in keys]
+    return pa.Table.from_pydict({f.name: cols[f.name] for f in schema}, schema=schema)

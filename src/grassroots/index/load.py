@@ -1,0 +1,171 @@
+"""Reading a release's index: vector search with the safety filter and
+near-duplicate folding, key lookup, PDQ matching (format: grassroots.index)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+from grassroots import io
+from grassroots.errors import InputError
+from grassroots.layout import DatasetDir
+
+MAX_FETCH = 4096  # candidates looked at for one query before giving up on filling k
+# Number of set bits of every byte value (PDQ Hamming distances over packed hashes).
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint16)
+
+
+@dataclass(frozen=True)
+class Hit:
+    position: int  # row of items.arrow
+    key: str
+    score: float  # cosine (img/txt) or 256 - Hamming distance bits (pdq)
+
+
+def read_items(index_path: str) -> pa.Table:
+    """items.arrow, memory-mapped when local (nothing is copied until read)."""
+    path = f"{index_path}/items.arrow"
+    if io.is_local(path):
+        return pa.ipc.open_file(pa.memory_map(io.fs_and_path(path)[1], "r")).read_all()
+    with io.open_file(path) as f:
+        return pa.ipc.open_file(pa.BufferReader(f.read())).read_all()
+
+
+class ReleaseIndex:
+    """One loaded index directory. Thread-safe for searches (faiss releases the GIL)."""
+
+    def __init__(self, path: str, release: DatasetDir):
+        import faiss
+
+        self.path, self.release = path, release
+        self.doc = json.loads(io.read_text(f"{path}/index.json"))
+        self.items = read_items(path)
+        ids = self.items.column("id").to_numpy()
+        self._ids = None if np.array_equal(ids, np.arange(len(ids))) else ids  # None: id == position
+        keys = np.array(self.items.column("key").to_pylist(), dtype=str)
+        self._key_order = np.argsort(keys, kind="stable")
+        self._sorted_keys = keys[self._key_order]
+        self._keys = keys
+        self.heads: list[str] = list(self.doc.get("heads", []))
+        self._head_values = {h: self.items.column(h).to_numpy(zero_copy_only=False) for h in self.heads}
+        self._cluster = self.items.column("neardup_cluster").to_pylist()
+        pdq = self.items.column("pdq").combine_chunks() if self.items.num_rows else pa.array([], pa.binary(32))
+        self._has_pdq = pdq.is_valid().to_numpy(zero_copy_only=False)
+        raw = pdq.buffers()[1]
+        self._pdq = (np.frombuffer(raw, dtype=np.uint8)[pdq.offset * 32:(pdq.offset + len(pdq)) * 32].reshape(-1, 32)
+                     if raw is not None else np.zeros((0, 32), np.uint8))
+        self._rerank = int(self.doc["params"].get("rerank") or 0)
+        self._shard = self.items.column("shard").to_numpy()
+        self._emb_row = self.items.column("emb_row").to_numpy()
+        self._mmaps: dict[tuple[int, str], np.ndarray] = {}
+        self.faiss = {}
+        for kind in ("img", "txt"):
+            with io.open_file(f"{path}/{kind}.faiss") as f:
+                index = faiss.deserialize_index(np.frombuffer(f.read(), dtype=np.uint8))
+            if self.doc["kind"] == "ivf":
+                faiss.extract_index_ivf(index).nprobe = int(self.doc["params"]["nprobe"])
+            self.faiss[kind] = index
+
+    @property
+    def count(self) -> int:
+        return self.items.num_rows
+
+    def position_of(self, key: str) -> int | None:
+        i = int(np.searchsorted(self._sorted_keys, key))
+        if i < len(self._sorted_keys) and self._sorted_keys[i] == key:
+            return int(self._key_order[i])
+        return None
+
+    def item(self, position: int) -> dict:
+        return self.items.slice(position, 1).to_pylist()[0]
+
+    def unsafe(self, position: int, threshold: float) -> bool:
+        return any((v := self._head_values[h][position]) is not None and v == v and v >= threshold
+                   for h in self.heads)
+
+    def search(self, vector: np.ndarray, k: int, over: str = "img", safe: bool = True, threshold: float = 0.5,
+               dedup: bool = True) -> list[Hit]:
+        """Top ``k`` samples by cosine to ``vector`` (normalised here), unsafe ones
+        left out (``safe``), one per near-duplicate cluster (``dedup``)."""
+        q = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
+        if q.shape[1] != self.doc["dim"]:
+            raise InputError("vector", f"has {q.shape[1]} dimensions; this index has {self.doc['dim']}")
+        norm = float(np.linalg.norm(q))
+        if not np.isfinite(norm) or norm == 0:
+            raise InputError("vector", "is zero or not finite")
+        q /= norm
+        fetch = k if not (safe and self.heads) and not dedup else min(4 * k, MAX_FETCH)
+        fetch = max(fetch, self._rerank * k)
+        while True:
+            scores, ids = self.faiss[over].search(q, min(fetch, max(self.count, 1)))
+            ids = ids[0][ids[0] >= 0]
+            positions = ids if self._ids is None else np.searchsorted(self._ids, ids)
+            scores = self._exact(q[0], positions, over) if self._rerank else scores[0][:len(ids)]
+            order = np.argsort(-scores, kind="stable")
+            hits, seen = [], set()
+            for s, pos in zip(scores[order], positions[order]):
+                pos = int(pos)
+                if safe and self.unsafe(pos, threshold):
+                    continue
+                group = self._cluster[pos] or str(self._keys[pos])
+                if dedup and group in seen:
+                    continue
+                seen.add(group)
+                hits.append(Hit(pos, str(self._keys[pos]), float(s)))
+                if len(hits) == k:
+                    return hits
+            if fetch >= min(MAX_FETCH, self.count):
+                return hits
+            fetch = min(fetch * 4, MAX_FETCH)
+
+    def _vectors(self, shard: int, over: str) -> np.ndarray:
+        if (shard, over) not in self._mmaps:
+            path = self.release.embedding(self.doc["model_id"], over, shard)
+            if io.is_local(path):
+                self._mmaps[(shard, over)] = np.load(io.fs_and_path(path)[1], mmap_mode="r")
+            else:
+                with io.open_file(path) as f:
+                    self._mmaps[(shard, over)] = np.load(f)
+        return self._mmaps[(shard, over)]
+
+    def _exact(self, q: np.ndarray, positions: np.ndarray, over: str) -> np.ndarray:
+        """Exact cosines of the candidates, from the release's embeddings."""
+        out = np.empty(len(positions), dtype=np.float32)
+        for i, p in enumerate(positions):
+            out[i] = np.dot(self._vectors(int(self._shard[p]), over)[self._emb_row[p]].astype(np.float32), q)
+        return out
+
+    def pdq_matches(self, pdq: bytes, max_distance: int, limit: int = 50) -> list[tuple[int, int]]:
+        """(position, Hamming distance) of samples whose PDQ is within ``max_distance`` bits, nearest first."""
+        if not len(self._pdq):
+            return []
+        q = np.frombuffer(pdq, dtype=np.uint8)
+        dist = _POPCOUNT[np.bitwise_xor(self._pdq, q)].sum(axis=1)
+        dist = np.where(self._has_pdq, dist, 999)
+        close = np.flatnonzero(dist <= max_distance)
+        close = close[np.argsort(dist[close], kind="stable")][:limit]
+        return [(int(p), int(dist[p])) for p in close]
+
+    def embedding(self, position: int, over: str = "img") -> np.ndarray:
+        """The stored embedding of an indexed sample (from the release's embeddings)."""
+        return np.asarray(self._vectors(int(self._shard[position]), over)[self._emb_row[position]], dtype=np.float32)
+
+
+def load_index(release_dir: str, model_id: str | None = None) -> ReleaseIndex:
+    from grassroots.index.build import index_dir
+
+    release = DatasetDir(release_dir)
+    found = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{release.index_dir}/*/index.json".replace(
+        "/index.json", "")) if io.exists(f"{p}/index.json")]
+    if model_id is None:
+        if len(found) != 1:
+            raise InputError(release.index_dir, f"holds {len(found)} indexes ({', '.join(found) or 'none'})",
+                             "run `grassroots index` first" if not found else "pass --embeddings MODEL_ID")
+        model_id = found[0]
+    path = index_dir(release, model_id)
+    if not io.exists(f"{path}/index.json"):
+        raise InputError(path, "no index here", "run `grassroots index DATASET --release vN` first")
+    return ReleaseIndex(path, release)

@@ -1,0 +1,170 @@
+"""The JSON API through a real `grassroots serve` (uvicorn on 127.0.0.1): search by
+text, image, vector and key; the safety filter; samples and image bytes; find my
+work; opt-out requests (appended, rate-limited); and input validation (4xx, never 5xx)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+import threading
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from grassroots.layout import DatasetDir
+from grassroots.serve.optout import OptOutQueue, RateLimiter
+from tests.serve.conftest import get_json, multipart, post, running_server
+
+
+@pytest.fixture(scope="module")
+def api(scored_release):
+    with running_server(scored_release.dataset, "--optout-per-hour", "3", "--max-upload-mb", "0.5") as base:
+        yield base, scored_release
+
+
+def image_of(release: str, key: str) -> bytes:
+    with tarfile.open(DatasetDir(release).shard_tar(int(key[:5]))) as tar:
+        return tar.extractfile(f"{key}.jpg").read()
+
+
+def test_text_search_returns_resolved_results_within_k(api):
+    base, rel = api
+    status, body = get_json(f"{base}/api/search?q=a%20picture%20number&k=5&safe=false&dedup=false")
+    assert status == 200 and len(body["results"]) == 5
+    r = body["results"][0]
+    assert set(r) >= {"key", "score", "caption", "url", "page_url", "license", "image"}
+    assert r["url"] == f"http://x/{r['key']}.jpg" and r["page_url"].endswith(f"/{r['key']}.html")
+    scores = [x["score"] for x in body["results"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_safety_filter_is_on_by_default_and_hides_what_the_head_flags(api):
+    base, rel = api
+    _, everything = get_json(f"{base}/api/search?q=red&k=24&safe=false&dedup=false")
+    _, safe = get_json(f"{base}/api/search?q=red&k=24&dedup=false")
+    assert len(everything["results"]) == 24
+    flagged = {r["key"] for r in everything["results"]} - {r["key"] for r in safe["results"]}
+    assert flagged and len(safe["results"]) == 24 - len(flagged)
+    for key in flagged:
+        s = get_json(f"{base}/api/sample/{key}")[1]
+        assert s["unsafe"] and s["attributes"]["nsfw"]["nsfw"] >= 0.5
+    # most flagged images are the red-tinted ('unsafe'-labelled) ones
+    assert sum(rel.labels[k] for k in flagged) >= 0.8 * len(flagged)
+
+
+def test_results_fold_near_duplicates(api):
+    base, _ = api
+    _, folded = get_json(f"{base}/api/search?q=picture&k=24&safe=false")
+    keys = [r["key"] for r in folded["results"]]
+    clusters = [get_json(f"{base}/api/sample/{k}")[1]["attributes"]["neardup"]["neardup_cluster"] for k in keys]
+    assert len(set(clusters)) == len(clusters) == 21  # 24 samples, 3 planted copies
+
+
+def test_sample_detail_and_image_bytes(api):
+    base, rel = api
+    status, s = get_json(f"{base}/api/sample/000010001")
+    assert status == 200 and s["caption"] == "a picture number 1-1"
+    assert s["license"].startswith("https://creativecommons.org/") and "robots_txt:allowed:" in s["rights"]
+    assert s["attributes"]["image"]["width"] == 128
+    with urllib.request.urlopen(f"{base}{s['image']}") as r:
+        data, ctype = r.read(), r.headers["Content-Type"]
+    assert ctype == "image/jpeg" and hashlib.sha256(data).hexdigest() == s["sha256"]
+    assert data == image_of(rel.release, "000010001")
+
+
+@pytest.mark.parametrize("path", ["/api/sample/999999999", "/api/sample/abc", "/api/image/000000001x",
+                                  "/api/similar/123", "/api/sample/" + "9" * 40, "/api/sample/%00"])
+def test_unknown_keys_are_404(api, path):
+    base, _ = api
+    assert get_json(base + path)[0] == 404
+
+
+@pytest.mark.parametrize("query", ["q=x&k=0", "q=x&k=101", "q=&k=5", "k=5", "q=x&over=audio", "q=x&k=ten",
+                                   "q=" + "x" * 1001])
+def test_bad_search_parameters_are_422(api, query):
+    base, _ = api
+    assert get_json(f"{base}/api/search?{query}")[0] == 422
+
+
+def test_search_by_image_vector_and_key_find_the_sample(api):
+    base, rel = api
+    body, ctype = multipart({"k": "3", "safe": "false"}, ("q.jpg", image_of(rel.release, "000020003"), "image/jpeg"))
+    status, res = post(f"{base}/api/search/image", body, ctype)
+    assert status == 200 and res["results"][0]["key"] == "000020003"
+    status, res = get_json(f"{base}/api/similar/000020003?k=3&safe=false")
+    assert status == 200 and res["results"][0]["key"] == "000020003"
+    from grassroots.index import load_index
+
+    vec = load_index(rel.release).embedding(load_index(rel.release).position_of("000000002")).tolist()
+    status, res = post(f"{base}/api/search/vector", json.dumps({"vector": vec, "k": 2, "safe": False}).encode(),
+                       "application/json")
+    assert status == 200 and res["results"][0]["key"] == "000000002"
+    for bad in ({"vector": vec[:10]}, {"vector": [0.0] * len(vec)}, {"vector": vec, "k": 500},
+                {"vector": vec, "extra": 1}, {"vector": []}):
+        assert post(f"{base}/api/search/vector", json.dumps(bad).encode(), "application/json")[0] == 422, bad
+
+
+def test_find_my_work_matches_by_pdq_and_embedding(api):
+    base, rel = api
+    body, ctype = multipart({}, ("mine.jpg", image_of(rel.release, "000000003"), "image/jpeg"))
+    status, res = post(f"{base}/api/find", body, ctype)
+    assert status == 200 and len(res["pdq"]) == 64
+    by_key = {m["key"]: m for m in res["matches"]}
+    assert by_key["000000003"]["exact"] and by_key["000000003"]["distance"] == 0
+    # its planted resized copy (tests/stages/test_score_select.PLANTED) is a near match, with its page
+    assert 0 < by_key["000020004"]["distance"] <= 31
+    assert by_key["000020004"]["page_url"] == "http://artist2.example/gallery/000020004.html"
+    assert res["similar"][0]["key"] in ("000000003", "000020004")
+
+
+def test_uploads_are_validated(api):
+    base, rel = api
+    body, ctype = multipart({}, ("x.jpg", b"not an image at all", "image/jpeg"))
+    assert post(f"{base}/api/find", body, ctype)[0] == 400
+    body, ctype = multipart({}, ("big.jpg", b"\xff" * 700_000, "image/jpeg"))  # server limit: 0.5 MB
+    assert post(f"{base}/api/find", body, ctype)[0] == 413
+    body, ctype = multipart({"k": "0"}, ("x.jpg", image_of(rel.release, "000000001"), "image/jpeg"))
+    assert post(f"{base}/api/search/image", body, ctype)[0] == 422
+    assert post(f"{base}/api/find", b"{}", "application/json")[0] == 422
+
+
+def test_opt_out_requests_are_appended_validated_and_rate_limited(api):
+    base, rel = api
+    path = DatasetDir(rel.dataset).takedown_requests
+    req = {"name": "A. Artist", "contact": "artist@example.org", "reason": "my photo", "keys": ["000000001"],
+           "urls": ["http://x/000000001.jpg"], "domains": ["artist0.example"], "pdq": ["ab" * 32]}
+    status, first = post(f"{base}/api/optout", json.dumps(req).encode(), "application/json")
+    assert status == 201 and first["id"].startswith("optout-") and first["keys"] == ["000000001"]
+    for bad in ({**req, "keys": []} | {"urls": [], "domains": [], "pdq": []}, {**req, "name": ""},
+                {**req, "pdq": ["zz"]}, {**req, "urls": ["javascript:alert(1)"]}, {**req, "admin": True}):
+        assert post(f"{base}/api/optout", json.dumps(bad).encode(), "application/json")[0] == 422, bad
+    statuses = [post(f"{base}/api/optout", json.dumps(req).encode(), "application/json")[0] for _ in range(3)]
+    assert statuses == [201, 201, 429]  # 3 an hour per client (this server's setting)
+    lines = [json.loads(line) for line in open(path)]
+    mine = [r for r in lines if r["name"] == "A. Artist"]
+    assert len(mine) == 3 and len({r["id"] for r in mine}) == 3 and mine[0] == first
+
+
+def test_queue_appends_concurrently_without_losing_a_line(tmp_path):
+    queue = OptOutQueue(DatasetDir(str(tmp_path / "ds")), "v1")
+    threads = [threading.Thread(target=lambda i=i: [queue.append(f"n{i}", "c@d.e", "r" * 5000, {"keys": [str(j)]})
+                                                      for j in range(10)]) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    lines = [json.loads(line) for line in open(queue.path)]
+    assert len(lines) == 80 and len({r["id"] for r in lines}) == 80
+
+
+def test_rate_limiter_slides_its_window():
+    now = [0.0]
+    limiter = RateLimiter(2, 10, clock=lambda: now[0])
+    assert limiter.allow("a")[0] and limiter.allow("a")[0]
+    allowed, wait = limiter.allow("a")
+    assert not allowed and wait == pytest.approx(10)
+    assert limiter.allow("b")[0]
+    now[0] = 10.5
+    assert limiter.allow("a")[0]
