@@ -40,7 +40,7 @@ from grassroots.schema import CANDIDATE_SCHEMA, SAMPLE_SCHEMA, TRANSIENT_REASONS
 from grassroots.stages.dedup import candidate_counts, read_candidates
 from grassroots.stages.download_row import HASHES, Outcome, decide_row, ledger_row, sample_json
 from grassroots.stats import ShardStats
-from grassroots.writer import OutputFormat, ShardWriter
+from grassroots.writer import OutputFormat, ShardWriter, check_output_format
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,7 @@ class Download:
         """The saved plan wins (resume never re-cuts); else every candidate shard,
         as dedup left it, cut into parts of at most ``samples_per_shard`` rows."""
         self._validate_rights_files()
+        check_output_format(dataset, self.config.output_format)
         saved = load_plan(dataset, self.name)
         if saved is not None:
             if self.config.retry_failed:
