@@ -176,6 +176,7 @@ def download(
     concurrency: int = typer.Option(64, min=1, help="Open requests per process."),
     host_concurrency: int = typer.Option(8, min=1, help="Open requests per host (politeness)."),
     host_rps: float = typer.Option(0.0, min=0, help="Request starts per second per host; 0 = no cap."),
+    shard_by_host: bool = typer.Option(False, help="Put each site's (registrable domain's) URLs in one shard, so one worker owns the site and the per-host caps hold crawl-wide."),
     retries: int = typer.Option(2, min=0, help="Extra tries on 429/503 (honouring Retry-After)."),
     allow_loopback: bool = typer.Option(False, help="Admit 127.0.0.0/8 and ::1 (local servers, tests). Private, link-local and metadata addresses stay refused."),
     md5: bool = typer.Option(False, help="Also record md5 of the original bytes."),
@@ -229,7 +230,8 @@ def download(
                                      registry_paths=tuple(str(p) for p in registry),
                                      blocklist_paths=tuple(str(p) for p in blocklist)))
     config = DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard, md5=md5, pdq=pdq,
-                            retry_failed=retry_failed, output_format=output_format, verify_hash=verify)
+                            retry_failed=retry_failed, output_format=output_format, verify_hash=verify,
+                            shard_by_host=shard_by_host)
     from grassroots import io
 
     from_dataset = io.isdir(input)
