@@ -91,13 +91,15 @@ def _root(
 
 @command()
 def stats(
-    dataset: Path = typer.Argument(..., help="A dataset directory (the -o of a stage)."),
+    dataset: str = typer.Argument(..., help="A dataset directory (the -o of a stage)."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines instead of a table."),
 ) -> None:
     """Candidates, kept, and drops by reason, per stage; checks the accounting invariant."""
     from grassroots.ledger import accounting_problems, failed_shards, stage_totals
 
-    if not dataset.is_dir():
+    from grassroots import io
+
+    if not io.isdir(dataset):
         raise typer.BadParameter(f"{dataset} is not a directory", param_hint="DATASET")
     totals = stage_totals(str(dataset))
     problems = accounting_problems(str(dataset))
@@ -153,7 +155,7 @@ def _default_processes() -> int:
 @command()
 def download(
     input: str = typer.Argument(..., help="URL list (.csv .tsv .parquet .jsonl .txt, optionally .gz) or a dataset directory with candidates/ from extract."),
-    output: Path = typer.Option(..., "-o", "--output", help="Dataset directory to write (created; rerun to resume)."),
+    output: str = typer.Option(..., "-o", "--output", help="Dataset directory to write (created; rerun to resume)."),
     url_col: str = typer.Option("url", help="Column holding image URLs."),
     caption_col: str = typer.Option("caption", help="Column holding captions (alt text)."),
     keep_cols: str = typer.Option("", help="Comma-separated extra input columns to keep in parquet and json."),
@@ -174,6 +176,7 @@ def download(
     concurrency: int = typer.Option(64, min=1, help="Open requests per process."),
     host_concurrency: int = typer.Option(8, min=1, help="Open requests per host (politeness)."),
     host_rps: float = typer.Option(0.0, min=0, help="Request starts per second per host; 0 = no cap."),
+    shard_by_host: bool = typer.Option(False, help="Put each site's (registrable domain's) URLs in one shard, so one worker owns the site and the per-host caps hold crawl-wide."),
     retries: int = typer.Option(2, min=0, help="Extra tries on 429/503 (honouring Retry-After)."),
     allow_loopback: bool = typer.Option(False, help="Admit 127.0.0.0/8 and ::1 (local servers, tests). Private, link-local and metadata addresses stay refused."),
     md5: bool = typer.Option(False, help="Also record md5 of the original bytes."),
@@ -233,8 +236,11 @@ def download(
                                      registry_paths=tuple(dict.fromkeys([*map(str, registry), *own_registry])),
                                      blocklist_paths=tuple(dict.fromkeys([*map(str, blocklist), *own_blocklist]))))
     config = DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard, md5=md5, pdq=pdq,
-                            retry_failed=retry_failed, output_format=output_format, verify_hash=verify)
-    from_dataset = Path(input).is_dir()
+                            retry_failed=retry_failed, output_format=output_format, verify_hash=verify,
+                            shard_by_host=shard_by_host)
+    from grassroots import io
+
+    from_dataset = io.isdir(input)
     stage = Download(config=config, rights=rights, source=input if from_dataset else None)
     started = time.monotonic()
     with _runner(runner, processes, ray_address).session() as run:
@@ -248,7 +254,7 @@ def download(
     _finish(output, totals)
 
 
-def _finish(dataset: Path, *totals) -> None:
+def _finish(dataset: str, *totals) -> None:
     """Tell the user what needs action, then exit with the code that says what happened."""
     from grassroots.report import print_advice
 
@@ -268,7 +274,7 @@ def _finish(dataset: Path, *totals) -> None:
 @command()
 def extract(
     inputs: list[str] = typer.Argument(..., help="WARC or WAT files (local paths, fsspec URLs or globs; gzip or not). One shard per file."),
-    output: Path = typer.Option(..., "-o", "--output", help="Dataset directory: writes candidates/NNNNN.parquet (rerun to resume)."),
+    output: str = typer.Option(..., "-o", "--output", help="Dataset directory: writes candidates/NNNNN.parquet (rerun to resume)."),
     min_caption_chars: int = typer.Option(5, min=0, help="Drop images whose cleaned alt text is shorter (caption_too_short)."),
     min_declared_side: int = typer.Option(20, min=0, help="Drop images whose width or height attribute is below this many pixels (tracking pixels, icons); 0 = off."),
     url_patterns: bool = typer.Option(True, help="Drop icon/logo/sprite/spacer/tracker URLs (non_content_image)."),
@@ -303,7 +309,7 @@ def extract(
 
 @command("hash")
 def hash_images(
-    dataset: Path = typer.Argument(..., help="A dataset directory with shards/ from download."),
+    dataset: str = typer.Argument(..., help="A dataset directory with shards/ from download."),
     runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
     processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
@@ -323,7 +329,7 @@ def hash_images(
 
 @command()
 def embed(
-    dataset: Path = typer.Argument(..., help="A dataset directory with shards/ from download."),
+    dataset: str = typer.Argument(..., help="A dataset directory with shards/ from download."),
     model: str = typer.Option("ViT-B-32", "--model", help="open_clip architecture (e.g. ViT-B-32) or grassroots-tiny."),
     checkpoint: Optional[Path] = typer.Option(None, help="Local weights: an open_clip state_dict, or a `grassroots train` checkpoint."),
     pretrained: Optional[str] = typer.Option(None, help="An open_clip pretrained tag (downloads from the hub; needs network)."),
@@ -359,7 +365,7 @@ def embed(
 
 @command()
 def score(
-    dataset: Path = typer.Argument(..., help="A dataset directory (or a release) with embeddings/."),
+    dataset: str = typer.Argument(..., help="A dataset directory (or a release) with embeddings/."),
     embeddings: str = typer.Option(..., help="The model id under embeddings/ (what `grassroots embed` printed)."),
     head: list[str] = typer.Option([], help="A safety head NAME=FILE (e.g. nsfw=nsfw.safetensors); repeatable."),
     neardup: bool = typer.Option(True, help="Also cluster near-duplicate images (PDQ and embeddings)."),
@@ -399,7 +405,7 @@ def score(
 
 @command()
 def select(
-    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    dataset: str = typer.Argument(..., help="The dataset directory."),
     release: str = typer.Option(..., help="Name of the release to write: releases/<name>/ (v1, v2 ...)."),
     where: str = typer.Option(..., help="Boolean expression over attribute columns, e.g. \"clip >= 0.28 AND neardup_representative\"."),
     from_release: Optional[str] = typer.Option(None, "--from", help="Select from this release instead of the whole dataset."),
@@ -425,7 +431,7 @@ def select(
     target, totals = make_release(str(dataset), release, where, _runner(runner, processes, ray_address),
                                   parent_release=from_release, overwrite=overwrite)
     print_stats(console, f"select -> {target}", totals)
-    _finish(Path(target), totals)
+    _finish(target, totals)
 
 
 @command()

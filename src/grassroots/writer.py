@@ -30,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
+from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.schema import SAMPLE_SCHEMA
 
@@ -46,6 +47,13 @@ def encode_member(content: bytes | str | dict) -> bytes:
     if isinstance(content, str):
         return content.encode("utf-8")
     return content
+
+
+def check_output_format(dataset: str, output_format: OutputFormat) -> None:
+    """``files`` publishes a folder by renaming it, which object stores cannot do."""
+    if OutputFormat(output_format) is OutputFormat.FILES and not io.is_local(dataset):
+        raise InputError(dataset, "--output-format files needs a local directory (an object store cannot "
+                         "publish a folder at once)", "use webdataset or parquet on object stores")
 
 
 class ShardWriter:
@@ -66,6 +74,7 @@ class ShardWriter:
         self._table: pa.Table | None = None
 
     def __enter__(self) -> "ShardWriter":
+        check_output_format(self.layout.root, self.format)
         io.makedirs(self.layout.family_dir(self.family))
         if self.format is OutputFormat.WEBDATASET:
             f = self._stack.enter_context(io.atomic_write(self.layout.shard_tar(self.shard, self.family), "wb"))

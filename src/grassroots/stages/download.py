@@ -10,7 +10,9 @@ failed row, never a stuck run.
 
 Candidates are read through dedup (grassroots.stages.dedup.read_candidates);
 a candidate file larger than ``samples_per_shard`` rows (one WARC's worth from
-extract) is cut into several shards; the plan is saved for resume.
+extract) is cut into several shards; with ``shard_by_host`` each registrable
+domain's rows go to one shard instead (grassroots.stages.host_shards); the plan
+is saved for resume.
 """
 
 from __future__ import annotations
@@ -39,8 +41,9 @@ from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import CANDIDATE_SCHEMA, SAMPLE_SCHEMA, TRANSIENT_REASONS, Candidate, Reason, Status, make_key
 from grassroots.stages.dedup import candidate_counts, read_candidates
 from grassroots.stages.download_row import HASHES, Outcome, decide_row, ledger_row, sample_json
+from grassroots.stages.host_shards import plan_by_host, read_by_host
 from grassroots.stats import ShardStats
-from grassroots.writer import OutputFormat, ShardWriter
+from grassroots.writer import OutputFormat, ShardWriter, check_output_format
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,7 @@ class DownloadConfig:
     retry_failed: bool = False  # re-attempt transient failures of an earlier run
     output_format: OutputFormat = OutputFormat.WEBDATASET
     verify_hash: tuple[str, str] | None = None  # (input column, md5|sha256|sha512): fail rows whose bytes differ
+    shard_by_host: bool = False  # each registrable domain's URLs in one shard (stages/host_shards.py)
 
 
 @dataclass(frozen=True)
@@ -73,8 +77,13 @@ class Download:
         """The saved plan wins (resume never re-cuts); else every candidate shard,
         as dedup left it, cut into parts of at most ``samples_per_shard`` rows."""
         self._validate_rights_files()
+        check_output_format(dataset, self.config.output_format)
         saved = load_plan(dataset, self.name)
         if saved is not None:
+            if (saved[0].partition is not None) != self.config.shard_by_host:
+                was = "with" if saved[0].partition is not None else "without"
+                raise InputError(dataset, f"was planned {was} --shard-by-host",
+                                 f"rerun {was} it to resume, or write to a new -o directory")
             if self.config.retry_failed:
                 reopen_transient_failures(dataset, saved)
             return saved
@@ -84,6 +93,8 @@ class Download:
             raise InputError(source, "is a directory without candidates/*.parquet",
                              "run `grassroots extract ... -o DIR` first, or pass a URL list file")
         self._validate_verify_hash(source)
+        if self.config.shard_by_host:
+            return plan_by_host(dataset, source, counts, self.config.samples_per_shard)
         src = DatasetDir(source)
         return split_rows(dataset, [(src.candidates(s), n) for s, n in counts], self.config.samples_per_shard)
 
@@ -116,11 +127,13 @@ class Download:
 
     def __call__(self, task: ShardTask) -> ShardStats:
         layout = DatasetDir(task.dataset)
-        (path,) = task.inputs
-        source, shard = DatasetDir.candidates_owner(path)
-        candidates = read_candidates(source, shard)
-        if task.rows is not None:  # one part of a candidate file larger than a shard
-            candidates = candidates.slice(*task.rows)
+        if task.partition is not None:  # --shard-by-host: this task's domains, from every candidate file
+            candidates = read_by_host(task)
+        else:
+            (path,) = task.inputs
+            candidates = read_candidates(*DatasetDir.candidates_owner(path))
+            if task.rows is not None:  # one part of a candidate file larger than a shard
+                candidates = candidates.slice(*task.rows)
         previous = _previous_rows(layout, task.shard) if self.config.retry_failed else {}
         started = time.monotonic()
         extra = [f for f in candidates.schema if f.name not in CANDIDATE_SCHEMA.names]
