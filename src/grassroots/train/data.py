@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import mmap
 import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -149,8 +150,9 @@ def decode_all(index: SampleIndex, image_size: int, processes: int, progress=Non
     if processes <= 1 or len(jobs) == 1:
         fill(map(_decode_shard, jobs))
     else:
-        with multiprocessing.get_context("spawn").Pool(min(processes, len(jobs))) as pool:
-            fill(pool.imap_unordered(_decode_shard, jobs))
+        # A pool whose worker dies raises BrokenProcessPool here instead of waiting forever.
+        with ProcessPoolExecutor(min(processes, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+            fill(pool.map(_decode_shard, jobs))
     return images
 
 
