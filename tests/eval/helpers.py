@@ -24,7 +24,7 @@ def scene_jpg(colour: str, shape: str, seed: int, index: int, side: int = 64) ->
     return encode(render(heldout_scene(colour, shape, seed, index, side)), "jpg")
 
 
-def train_tiny(path: str, steps: int = 80, seed: int = 0, batch: int = 64, lr: float = 1e-3) -> str:
+def train_tiny(path: str, steps: int = 100, seed: int = 0, batch: int = 64, lr: float = 1e-3) -> str:
     """grassroots-tiny trained for a few CPU seconds on single-group scenes captioned
     "a red square" ...: zero-shot accuracy well above chance, far from perfect."""
     import open_clip

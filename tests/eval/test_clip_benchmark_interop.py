@@ -26,6 +26,18 @@ from grassroots.models.clip import register_configs
 from tests.eval.helpers import clip_benchmark_wds, folder_as_tar, make_shards
 
 clip_benchmark_cli = pytest.importorskip("clip_benchmark.cli", reason="pip install clip-benchmark (test extra)")
+from clip_benchmark.metrics import zeroshot_classification  # noqa: E402
+
+
+
+def _accuracy_numpy2(output, target, topk=(1,)):
+    """CLIP_benchmark 1.6.2's ``accuracy`` with ``.item()`` where it calls float() on a
+    1-element array, which NumPy >= 2.3 refuses ("only 0-dimensional arrays can be
+    converted to Python scalars"; LAION-AI/CLIP_benchmark#147, open). Same numbers."""
+    pred = output.topk(max(topk), 1, True, True)[1].t()
+    correct = pred.eq(target.view(1, -1).expand_as(pred))
+    return [correct[:k].reshape(-1).float().sum().item() / len(target) for k in topk]
+
 
 CPU = ["--device", "cpu", "--precision", "fp32", "--batch-size", "16"]
 
@@ -39,6 +51,7 @@ def run_clip_benchmark(monkeypatch, tmp_path, dataset_root: str, checkpoint: str
         "--no_amp", "--num_workers", "0", "--batch_size", "16", "--recall_k", "1", "5", "10",
         "--output", str(out), "--quiet"])
     monkeypatch.setattr("torch.cuda.is_available", lambda: False)  # same device as ours
+    monkeypatch.setattr(zeroshot_classification, "accuracy", _accuracy_numpy2)
     clip_benchmark_cli.main()
     return json.loads(out.read_text())
 

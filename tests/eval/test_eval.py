@@ -149,7 +149,7 @@ def test_one_line_errors(tmp_path, random_tiny, scenes):
     make_shards(ds, per_shard=2, shards=1, label_column=None)
     out = error(random_tiny, "--zeroshot", ds)
     assert "has no 'label' column" in out and "--keep-cols label" in out
-    assert "has no finished download shards" in error(random_tiny, "--retrieval", str(empty))  # no shards/ ...
+    assert "has no shards/" in error(random_tiny, "--retrieval", str(empty))
     (empty / "shards").mkdir()
     assert "has no finished download shards" in error(random_tiny, "--retrieval", str(empty))
 
@@ -158,3 +158,17 @@ def test_one_line_errors(tmp_path, random_tiny, scenes):
     (tmp_path / "t.txt").write_text("a photo\n")
     assert "has no {c}" in error(random_tiny, "--zeroshot", scenes, "--templates", str(tmp_path / "t.txt"))
     assert "unknown architecture" in error(random_tiny, "--zeroshot", scenes, "--model", "ViT-Nope")
+
+
+def test_help_is_readable_at_80_columns():
+    import subprocess
+    import sys
+
+    from tests.stages.test_download import ROOT, RUN
+
+    env = {**os.environ, "COLUMNS": "80", "TERM": "xterm"}
+    for cmd in (["eval"], ["miniweb", "heldout"]):
+        out = subprocess.run([sys.executable, "-c", RUN, *cmd, "--help"], cwd=ROOT, capture_output=True,
+                             text=True, env=env).stdout
+        assert out and max(len(line) for line in out.splitlines()) <= 80, out
+        assert "…" not in out
