@@ -463,12 +463,12 @@ def eval_checkpoint(
         model=spec, output=output, retrieval=str(retrieval) if retrieval else None, templates=templates,
         zeroshot=ZeroShotSpec(zeroshot, label_column, str(classnames) if classnames else None) if zeroshot else None,
         device=device.value, precision=precision.value, batch_size=batch_size)
-    for r in evaluate(config, log=lambda line: console.print(line, highlight=False)):
+    for r in evaluate(config, log=lambda line: console.print(line, highlight=False, soft_wrap=True)):
         numbers = "  ".join(f"{k} {v:.4f}" for k, v in r.metrics.items())
-        console.print(f"{r.task.value} on {r.dataset}: {numbers}", highlight=False)
+        console.print(f"{r.task.value} on {r.dataset}: {numbers}", highlight=False, soft_wrap=True)
         for note in r.notes:
-            console.print(f"  {note}", highlight=False)
-        console.print(f"  -> {r.path}", highlight=False)
+            console.print(f"  {note}", highlight=False, soft_wrap=True)
+        console.print(f"  -> {r.path}", highlight=False, soft_wrap=True)
 
 
 model_app = typer.Typer(help="Model weights: make a random-initialised checkpoint.", no_args_is_help=True,
