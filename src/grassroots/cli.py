@@ -592,6 +592,38 @@ def train(
                   highlight=False)
 
 
+@command("eval")
+def eval_checkpoint(
+    checkpoint: str = typer.Argument(..., help="Weights: an open_clip state_dict or a `grassroots train` checkpoint (or a pretrained tag with --pretrained-tag)."),
+    model: str = typer.Option("grassroots-tiny", "--model", help="The checkpoint's open_clip architecture (e.g. ViT-B-32) or grassroots-tiny."),
+    zeroshot: Optional[str] = typer.Option(None, "--zeroshot", help="Zero-shot classification set: a folder of class subfolders, a path,label CSV, or a dataset/release with a label column."),
+    templates: Optional[str] = typer.Option(None, "--templates", help="Prompt templates: scenes, photo, openai, or a file (.txt one per line, .json list). Default: the folder's zeroshot_classification_templates.txt, else openai."),
+    label_column: str = typer.Option("label", "--label-column", help="Shards: the ledger column holding each sample's class."),
+    classnames: Optional[Path] = typer.Option(None, "--classnames", help="CSV/shards: the classes, one per line (classes without images still compete)."),
+    retrieval: Optional[Path] = typer.Option(None, "--retrieval", help="A dataset or release: image<->caption recall@1/5/10 over its kept samples."),
+    output: str = typer.Option(..., "-o", "--output", help="Result JSON (CLIP_benchmark's format); may hold {task} {dataset} {model} {pretrained} {language}, and must hold {task} when both tasks run."),
+    pretrained_tag: bool = typer.Option(False, "--pretrained-tag", help="CHECKPOINT is an open_clip pretrained tag (downloads from the hub; needs network)."),
+    device: Device = typer.Option(Device.AUTO, help="auto: CUDA when visible, else the CPU."),
+    precision: Precision = typer.Option(Precision.AUTO, help="auto: fp16 on CUDA; on a CPU, bf16 only where it measures faster than fp32."),
+    batch_size: int = typer.Option(64, "--batch-size", min=1, help="Images per forward pass."),
+) -> None:
+    """Zero-shot classification and retrieval of a CLIP checkpoint -> CLIP_benchmark result JSON."""
+    from grassroots.eval import EvalConfig, ZeroShotSpec, evaluate
+    from grassroots.models.clip import ModelSpec
+
+    spec = ModelSpec(model, pretrained=checkpoint) if pretrained_tag else ModelSpec(model, checkpoint)
+    config = EvalConfig(
+        model=spec, output=output, retrieval=str(retrieval) if retrieval else None, templates=templates,
+        zeroshot=ZeroShotSpec(zeroshot, label_column, str(classnames) if classnames else None) if zeroshot else None,
+        device=device.value, precision=precision.value, batch_size=batch_size)
+    for r in evaluate(config, log=lambda line: console.print(line, highlight=False, soft_wrap=True)):
+        numbers = "  ".join(f"{k} {v:.4f}" for k, v in r.metrics.items())
+        console.print(f"{r.task.value} on {r.dataset}: {numbers}", highlight=False, soft_wrap=True)
+        for note in r.notes:
+            console.print(f"  {note}", highlight=False, soft_wrap=True)
+        console.print(f"  -> {r.path}", highlight=False, soft_wrap=True)
+
+
 model_app = typer.Typer(help="Model weights: make a random-initialised checkpoint.", no_args_is_help=True,
                         rich_markup_mode=None)
 app.add_typer(model_app, name="model")

@@ -183,7 +183,7 @@ def test_help_is_readable_at_80_columns_and_tables_keep_their_borders():
     env = {**os.environ, "COLUMNS": "80", "TERM": "xterm"}
     for cmd in (["download"], ["extract"], ["hash"], ["stats"], ["demo"], ["embed"], ["score"], ["select"],
                 ["train-head"], ["model", "init"], ["takedown"], ["card"],
-                ["index"], ["serve"], ["train"]):
+                ["index"], ["serve"], ["train"], ["eval"]):
         out = subprocess.run([sys.executable, "-c", RUN, *cmd, "--help"], cwd=ROOT, capture_output=True,
                              text=True, env=env).stdout
         assert out and max(len(line) for line in out.splitlines()) <= 80, out

@@ -103,6 +103,24 @@ def truth(
         typer.echo(json.dumps(row))
 
 
+@app.command()
+def heldout(
+    out: Path = typer.Option(..., "-o", "--out", help="Folder to write: one subfolder per (colour, shape) class."),
+    per_class: int = typer.Option(20, "--per-class", min=1, help="Images per class that gets images."),
+    pairs: str = typer.Option("held-out", "--pairs", help="held-out: images of the pairs the mini-web never shows "
+                              "(the other classes stay empty but still compete); all: images of every pair."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the scenes (independent of the mini-web's content seed)."),
+    side: int = typer.Option(128, "--side", min=16, help="Image side in pixels."),
+) -> None:
+    """Write a zero-shot eval set of scenes: all 32 (colour, shape) pairs as classes (chance ~3%)."""
+    from .heldout import Pairs, write_heldout
+
+    if pairs not in {p.value for p in Pairs}:
+        raise typer.BadParameter(f"{pairs!r}: use held-out or all", param_hint="--pairs")
+    folder = write_heldout(str(out), per_class=per_class, seed=seed, pairs=Pairs(pairs), side=side)
+    typer.echo(f"wrote {folder}: grassroots eval CHECKPOINT --model ARCH --zeroshot {folder} -o results.json")
+
+
 @app.command("spec")
 def show_spec() -> None:
     """Print the built-in rights spec (a starting point for --spec files)."""
