@@ -24,10 +24,12 @@ from grassroots.layout import DatasetDir
 from grassroots.ledger import read_samples
 from grassroots.rights.blocklist import Blocklist, pdq_words
 from grassroots.rights.registry import Registry
-from grassroots.runner import LocalRunner
+from grassroots.index import load_index
+from grassroots.runner import LocalRunner, run_step
 from grassroots.samples import read_sample_files
+from grassroots.stages import Index
 from grassroots.takedown.release import make_takedown
-from grassroots.takedown.requests import build_ask
+from grassroots.takedown.requests import append_request, build_ask, new_request, read_requests
 from tests.conftest import assert_accounted
 from tests.stages.test_score_select import jpeg
 from tests.takedown.dataset import MODEL, build, url_of
@@ -223,7 +225,10 @@ def test_bad_requests_and_lists_are_one_line_errors_and_nothing_is_written(taken
                          (dict(good, time="yesterday"), "'time' must be ISO 8601"),
                          (dict(good, remove={"images": ["x"]}), "unknown fields ['images']"),
                          (dict(good, remove={"urls": []}), "names nothing to remove"),
-                         (dict(good, remove={"sha256": ["abc"]}), "sha256 needs 64 hex digits")):
+                         (dict(good, remove={"sha256": ["abc"]}), "sha256 needs 64 hex digits"),
+                         (dict(good, received_at="2025-08-01T10:00:00Z"), "unknown fields ['received_at']"),
+                         (dict(good, name="n" * 201), "'name' must be a string of at most 200"),
+                         (dict(good, remove={"keys": ["1"] * 1001}), "at most 1000")):
         bad.write_text(json.dumps(good) + "\n" + json.dumps(broken) + "\n")
         with pytest.raises(InputError) as e:
             build_ask(str(bad), {})
@@ -235,3 +240,20 @@ def test_bad_requests_and_lists_are_one_line_errors_and_nothing_is_written(taken
     assert "Traceback" not in res.output and not Path(layout.release("v9").root).exists()
     res = CliRunner().invoke(app, ["takedown", ds, "--from", "v1", "--release", "v9"])
     assert res.exit_code == 2 and "nothing to remove" in res.output
+
+
+def test_a_new_request_is_a_valid_line_of_the_queue_in_normal_form(tmp_path):
+    req = new_request("privacy", {"urls": ["HTTP://Example.ORG:80/a.jpg"], "pdq": ["AB" * 32], "keys": ["7", "7"]},
+                      name=" A ", contact=None, details="", release="v3")
+    assert req.id.startswith("r-") and req.time.endswith("Z")
+    assert req.to_dict() == {"id": req.id, "time": req.time, "release": "v3", "name": "A", "contact": None,
+                             "reason": "privacy", "details": None,
+                             "remove": {"keys": ["7"], "urls": ["http://example.org/a.jpg"], "domains": [],
+                                        "sha256": [], "md5": [], "pdq": ["ab" * 32]}}
+    path = str(tmp_path / "takedowns" / "requests.jsonl")
+    append_request(path, req)
+    append_request(path, new_request("other", {"domains": ["example.net"]}))
+    assert [r.to_dict() for r in read_requests(path)][0] == req.to_dict()
+    assert build_ask(path, {}).to_dict()["domains"] == ["example.net"]
+    with pytest.raises(ValueError, match="'remove' names nothing to remove"):
+        new_request("opt-out", {"keys": []})

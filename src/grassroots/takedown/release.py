@@ -113,7 +113,7 @@ def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAs
         "release": release,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "asked": ask.to_dict(),
-        "requests": [{"id": r.id, "time": r.time, "reason": r.reason.value,
+        "requests": [{"id": r.id, "time": r.time, "release": r.release, "reason": r.reason.value,
                       "matched": totals.counters.get(f"request:{r.id}", 0)} for r in ask.requests],
         "matched_by": {k: totals.counters.get(f"matched_by:{k}", 0) for k in KINDS},
         "counts": {"candidates": totals.candidates, "kept": totals.kept,
