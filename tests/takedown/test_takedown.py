@@ -61,8 +61,7 @@ def taken(tmp_path_factory):
     images = build(ds)
     layout = DatasetDir(ds)
     v1 = layout.release("v1")
-    Path(v1.index_dir).mkdir()  # stands in for issue 16's index: it holds every key of v1
-    (Path(v1.index_dir) / "keys.txt").write_text("\n".join(sorted(images)))
+    run_step(Index(MODEL, exact_max=4), v1.root, LocalRunner(processes=1), progress=False)  # an IVF index
     write_requests(ds)
     (root / "keys.txt").write_text("# one key\n000000001\n")
     copy = Image.open(_io.BytesIO(images["000010002"])).convert("RGB").resize((100, 100))
@@ -153,8 +152,22 @@ def test_no_search_of_a_removed_sample_finds_it(taken):
             if key in EXPECTED:
                 top = np.argsort(-(matrix @ vec))[:5]
                 assert not {keys[t] for t in top} & set(EXPECTED)
-    # The parent's index holds removed keys: it is never copied, and takedown.json says to rebuild.
-    assert not Path(v2.index_dir).exists() and "not rebuilt" in res.record["index"]
+    # The parent's index holds removed keys: it is never copied; vN+1's is built again from
+    # vN+1's embeddings with the parent's settings, and no query of it returns a removed key.
+    assert res.record["index"] == f"rebuilt: {MODEL} (ivf, {len(keys)} images)"
+    old_index, new_index = load_index(v1.root), load_index(v2.root)
+    assert set(EXPECTED) <= set(old_index.items.column("key").to_pylist())
+    assert sorted(new_index.items.column("key").to_pylist()) == sorted(keys)
+    assert json.loads(Path(v2.index_dir, MODEL, "index.json").read_text())["exact_max"] == 4
+    for s in embedded_shards(v1, MODEL):
+        k1, i1, t1 = read_embeddings(v1, MODEL, s)
+        for key, vec, txt in zip(k1, np.asarray(i1, np.float32), np.asarray(t1, np.float32)):
+            if key in EXPECTED:
+                for over, query in (("img", vec), ("txt", txt)):
+                    before = old_index.search(query, k=5, over=over, safe=False, dedup=False)
+                    assert key in {h.key for h in before}  # the probe finds it where it is
+                    hits = new_index.search(query, k=len(keys), over=over, safe=False, dedup=False)
+                    assert hits and not {h.key for h in hits} & set(EXPECTED), (key, over)
     kept = [r for r in read_samples(v2.root) if r["status"] == "success"]
     stored = {k: f["jpg"] for s in (0, 1) for k, f in read_sample_files(v2, s).items()}
     for key in EXPECTED:
