@@ -59,11 +59,11 @@ def multipart(fields: dict[str, str], file: tuple[str, bytes, str] | None) -> tu
 
 
 @contextmanager
-def running_server(dataset: str, *extra: str):
+def running_server(dataset: str, *extra: str, release: str = "v1"):
     port = free_port()
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "src"), ROOT,
                                                         os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-m", "grassroots.cli", "serve", dataset, "--release", "v1",
+    proc = subprocess.Popen([sys.executable, "-m", "grassroots.cli", "serve", dataset, "--release", release,
                              "--port", str(port), *extra], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -14,7 +14,8 @@ import urllib.request
 import pytest
 
 from grassroots.layout import DatasetDir
-from grassroots.serve.optout import OptOutQueue, RateLimiter
+from grassroots.serve.optout import RateLimiter
+from grassroots.takedown.requests import append_request, build_ask, new_request, read_requests
 from tests.serve.conftest import get_json, multipart, post, running_server
 
 
@@ -133,30 +134,42 @@ def test_uploads_are_validated(api):
 def test_opt_out_requests_are_appended_validated_and_rate_limited(api):
     base, rel = api
     path = DatasetDir(rel.dataset).takedown_requests
-    req = {"name": "A. Artist", "contact": "artist@example.org", "reason": "my photo", "keys": ["000000001"],
-           "urls": ["http://x/000000001.jpg"], "domains": ["artist0.example"], "pdq": ["ab" * 32]}
+    req = {"name": "A. Artist", "contact": "artist@example.org", "reason": "opt-out", "details": "my photo",
+           "remove": {"keys": ["000000001"], "urls": ["HTTP://X:80/000000001.jpg"], "domains": ["artist0.example"],
+                      "pdq": ["AB" * 32]}}
     status, first = post(f"{base}/api/optout", json.dumps(req).encode(), "application/json")
-    assert status == 201 and first["id"].startswith("optout-") and first["keys"] == ["000000001"]
-    for bad in ({**req, "keys": []} | {"urls": [], "domains": [], "pdq": []}, {**req, "name": ""},
-                {**req, "pdq": ["zz"]}, {**req, "urls": ["javascript:alert(1)"]}, {**req, "admin": True}):
-        assert post(f"{base}/api/optout", json.dumps(bad).encode(), "application/json")[0] == 422, bad
+    assert status == 201, first
+    assert first["id"].startswith("r-") and first["time"].endswith("Z") and first["release"] == "v1"
+    assert first["remove"] == {"keys": ["000000001"], "urls": ["http://x/000000001.jpg"],  # in normal form
+                               "domains": ["artist0.example"], "sha256": [], "md5": [], "pdq": ["ab" * 32]}
+    assert first["reason"] == "opt-out" and first["details"] == "my photo"
+    for bad in ({**req, "remove": {"keys": [], "urls": []}}, {**req, "name": ""}, {**req, "reason": "my photo"},
+                {**req, "remove": {"pdq": ["zz"]}}, {**req, "remove": {"urls": ["javascript:alert(1)"]}},
+                {**req, "remove": {"urls": ["http://:80/x"]}}, {**req, "remove": {"images": ["x"]}},
+                {**req, "admin": True}):
+        status, body = post(f"{base}/api/optout", json.dumps(bad).encode(), "application/json")
+        assert status == 422, (bad, body)
     statuses = [post(f"{base}/api/optout", json.dumps(req).encode(), "application/json")[0] for _ in range(3)]
-    assert statuses == [201, 201, 429]  # 3 an hour per client (this server's setting)
-    lines = [json.loads(line) for line in open(path)]
-    mine = [r for r in lines if r["name"] == "A. Artist"]
-    assert len(mine) == 3 and len({r["id"] for r in mine}) == 3 and mine[0] == first
+    assert statuses == [201, 201, 429]  # 3 an hour per client (this server's setting); refused ones do not count
+    mine = [r for r in read_requests(path) if r.name == "A. Artist"]
+    assert len(mine) == 3 and len({r.id for r in mine}) == 3 and mine[0].to_dict() == first
+    assert build_ask(path, {}).values("urls") == ["http://x/000000001.jpg"]  # what the takedown step reads
 
 
-def test_queue_appends_concurrently_without_losing_a_line(tmp_path):
-    queue = OptOutQueue(DatasetDir(str(tmp_path / "ds")), "v1")
-    threads = [threading.Thread(target=lambda i=i: [queue.append(f"n{i}", "c@d.e", "r" * 5000, {"keys": [str(j)]})
-                                                      for j in range(10)]) for i in range(8)]
+def test_requests_append_concurrently_without_losing_a_line(tmp_path):
+    path = DatasetDir(str(tmp_path / "ds")).takedown_requests
+
+    def file(i: int) -> None:
+        for j in range(10):
+            append_request(path, new_request("other", {"keys": [str(j)]}, name=f"n{i}", details="r" * 4000))
+
+    threads = [threading.Thread(target=file, args=(i,)) for i in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    lines = [json.loads(line) for line in open(queue.path)]
-    assert len(lines) == 80 and len({r["id"] for r in lines}) == 80
+    lines = read_requests(path)  # every line parses and ids are unique
+    assert len(lines) == 80 and len({r.id for r in lines}) == 80
 
 
 def test_rate_limiter_slides_its_window():

@@ -12,6 +12,7 @@ import tarfile
 import pytest
 
 from grassroots.layout import DatasetDir
+from grassroots.takedown.requests import read_requests
 from tests.serve.conftest import running_server
 
 CHROMIUM = os.environ.get("GRASSROOTS_CHROMIUM", "/usr/bin/chromium")
@@ -84,15 +85,17 @@ def test_search_open_find_and_opt_out_in_a_real_browser(browser, site, tmp_path)
     page.click("#find-optout")
     page.fill("#optout-form [name=name]", "Playwright Artist")
     page.fill("#optout-form [name=contact]", "artist@example.org")
-    page.fill("#optout-form [name=reason]", "these are my photos")
+    page.select_option("#optout-form [name=reason]", "copyright")
+    page.fill("#optout-form [name=details]", "these are my photos")
     page.click("#optout-form button[type=submit]")
     page.wait_for_selector("#optout-record")
     shown = json.loads(page.locator("#optout-record").inner_text())
     page.screenshot(path=os.path.join(ARTIFACTS, "optout.png"), full_page=True)
-    lines = [json.loads(line) for line in open(DatasetDir(rel.dataset).takedown_requests)]
-    filed = [r for r in lines if r["id"] == shown["id"]]
-    assert len(filed) == 1 and filed[0]["name"] == "Playwright Artist"
-    assert {"000000003", "000020004"} <= set(filed[0]["keys"]) and len(filed[0]["pdq"][0]) == 64
-    assert "http://x/000000003.jpg" in filed[0]["urls"]
+    filed = [r for r in read_requests(DatasetDir(rel.dataset).takedown_requests) if r.id == shown["id"]]
+    assert len(filed) == 1 and filed[0].to_dict() == shown and filed[0].name == "Playwright Artist"
+    assert filed[0].reason.value == "copyright" and filed[0].details == "these are my photos"
+    remove = dict(filed[0].remove)
+    assert {"000000003", "000020004"} <= set(remove["keys"]) and len(remove["pdq"][0]) == 64
+    assert "http://x/000000003.jpg" in remove["urls"]
     assert page.locator("#optout-result .ok").inner_text().startswith(f"Request {shown['id']} received")
     assert not errors, errors

@@ -24,10 +24,12 @@ from grassroots.layout import DatasetDir
 from grassroots.ledger import read_samples
 from grassroots.rights.blocklist import Blocklist, pdq_words
 from grassroots.rights.registry import Registry
-from grassroots.runner import LocalRunner
+from grassroots.index import load_index
+from grassroots.runner import LocalRunner, run_step
 from grassroots.samples import read_sample_files
+from grassroots.stages import Index
 from grassroots.takedown.release import make_takedown
-from grassroots.takedown.requests import build_ask
+from grassroots.takedown.requests import append_request, build_ask, new_request, read_requests
 from tests.conftest import assert_accounted
 from tests.stages.test_score_select import jpeg
 from tests.takedown.dataset import MODEL, build, url_of
@@ -59,8 +61,7 @@ def taken(tmp_path_factory):
     images = build(ds)
     layout = DatasetDir(ds)
     v1 = layout.release("v1")
-    Path(v1.index_dir).mkdir()  # stands in for issue 16's index: it holds every key of v1
-    (Path(v1.index_dir) / "keys.txt").write_text("\n".join(sorted(images)))
+    run_step(Index(MODEL, exact_max=4), v1.root, LocalRunner(processes=1), progress=False)  # an IVF index
     write_requests(ds)
     (root / "keys.txt").write_text("# one key\n000000001\n")
     copy = Image.open(_io.BytesIO(images["000010002"])).convert("RGB").resize((100, 100))
@@ -151,8 +152,22 @@ def test_no_search_of_a_removed_sample_finds_it(taken):
             if key in EXPECTED:
                 top = np.argsort(-(matrix @ vec))[:5]
                 assert not {keys[t] for t in top} & set(EXPECTED)
-    # The parent's index holds removed keys: it is never copied, and takedown.json says to rebuild.
-    assert not Path(v2.index_dir).exists() and "not rebuilt" in res.record["index"]
+    # The parent's index holds removed keys: it is never copied; vN+1's is built again from
+    # vN+1's embeddings with the parent's settings, and no query of it returns a removed key.
+    assert res.record["index"] == f"rebuilt: {MODEL} (ivf, {len(keys)} images)"
+    old_index, new_index = load_index(v1.root), load_index(v2.root)
+    assert set(EXPECTED) <= set(old_index.items.column("key").to_pylist())
+    assert sorted(new_index.items.column("key").to_pylist()) == sorted(keys)
+    assert json.loads(Path(v2.index_dir, MODEL, "index.json").read_text())["exact_max"] == 4
+    for s in embedded_shards(v1, MODEL):
+        k1, i1, t1 = read_embeddings(v1, MODEL, s)
+        for key, vec, txt in zip(k1, np.asarray(i1, np.float32), np.asarray(t1, np.float32)):
+            if key in EXPECTED:
+                for over, query in (("img", vec), ("txt", txt)):
+                    before = old_index.search(query, k=5, over=over, safe=False, dedup=False)
+                    assert key in {h.key for h in before}  # the probe finds it where it is
+                    hits = new_index.search(query, k=len(keys), over=over, safe=False, dedup=False)
+                    assert hits and not {h.key for h in hits} & set(EXPECTED), (key, over)
     kept = [r for r in read_samples(v2.root) if r["status"] == "success"]
     stored = {k: f["jpg"] for s in (0, 1) for k, f in read_sample_files(v2, s).items()}
     for key in EXPECTED:
@@ -223,7 +238,10 @@ def test_bad_requests_and_lists_are_one_line_errors_and_nothing_is_written(taken
                          (dict(good, time="yesterday"), "'time' must be ISO 8601"),
                          (dict(good, remove={"images": ["x"]}), "unknown fields ['images']"),
                          (dict(good, remove={"urls": []}), "names nothing to remove"),
-                         (dict(good, remove={"sha256": ["abc"]}), "sha256 needs 64 hex digits")):
+                         (dict(good, remove={"sha256": ["abc"]}), "sha256 needs 64 hex digits"),
+                         (dict(good, received_at="2025-08-01T10:00:00Z"), "unknown fields ['received_at']"),
+                         (dict(good, name="n" * 201), "'name' must be a string of at most 200"),
+                         (dict(good, remove={"keys": ["1"] * 1001}), "at most 1000")):
         bad.write_text(json.dumps(good) + "\n" + json.dumps(broken) + "\n")
         with pytest.raises(InputError) as e:
             build_ask(str(bad), {})
@@ -235,3 +253,20 @@ def test_bad_requests_and_lists_are_one_line_errors_and_nothing_is_written(taken
     assert "Traceback" not in res.output and not Path(layout.release("v9").root).exists()
     res = CliRunner().invoke(app, ["takedown", ds, "--from", "v1", "--release", "v9"])
     assert res.exit_code == 2 and "nothing to remove" in res.output
+
+
+def test_a_new_request_is_a_valid_line_of_the_queue_in_normal_form(tmp_path):
+    req = new_request("privacy", {"urls": ["HTTP://Example.ORG:80/a.jpg"], "pdq": ["AB" * 32], "keys": ["7", "7"]},
+                      name=" A ", contact=None, details="", release="v3")
+    assert req.id.startswith("r-") and req.time.endswith("Z")
+    assert req.to_dict() == {"id": req.id, "time": req.time, "release": "v3", "name": "A", "contact": None,
+                             "reason": "privacy", "details": None,
+                             "remove": {"keys": ["7"], "urls": ["http://example.org/a.jpg"], "domains": [],
+                                        "sha256": [], "md5": [], "pdq": ["ab" * 32]}}
+    path = str(tmp_path / "takedowns" / "requests.jsonl")
+    append_request(path, req)
+    append_request(path, new_request("other", {"domains": ["example.net"]}))
+    assert [r.to_dict() for r in read_requests(path)][0] == req.to_dict()
+    assert build_ask(path, {}).to_dict()["domains"] == ["example.net"]
+    with pytest.raises(ValueError, match="'remove' names nothing to remove"):
+        new_request("opt-out", {"keys": []})

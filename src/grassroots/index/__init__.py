@@ -3,6 +3,7 @@
 On-disk format (``FORMAT`` = 1), everything a searcher or the takedown step needs:
 
     index.json    what it is: format, model_id, dim, count, kind ("flat" | "ivf"),
+                  exact_max (the setting the kind was chosen by: a takedown rebuilds with it),
                   params (nlist, nprobe, codec, measured recall), heads, built_at,
                   source (the release's embedding shards with sizes: a changed release rebuilds)
     items.arrow   Arrow IPC file (uncompressed; memory-mapped by the loader), one row per

@@ -103,7 +103,8 @@ def build_index(release_dir: str, model_id: str | None = None, *, exclude_keys: 
     for k, index in indexes.items():
         with io.atomic_write(f"{out}/{k}.faiss", "wb") as f:
             f.write(faiss.serialize_index(index).tobytes())
-    doc = {"format": FORMAT, "model_id": model_id, "dim": dim, "count": next_id, "kind": kind, "params": params,
+    doc = {"format": FORMAT, "model_id": model_id, "dim": dim, "count": next_id, "kind": kind, "exact_max": exact_max,
+           "params": params,
            "heads": heads, "built_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "build_seconds": round(time.monotonic() - started, 2), "train_seconds": round(trained, 2),
            "source": source, "excluded": len(exclude_keys), "model": {k: info.get(k) for k in

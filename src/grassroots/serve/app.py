@@ -9,7 +9,8 @@
     GET  /api/sample/{key}         caption, URL, page, licence, rights signals, attributes
     GET  /api/image/{key}          the image bytes from the release's tar
     POST /api/find                 multipart file: find my work (PDQ exact/near + embedding)
-    POST /api/optout               JSON request -> DATASET/takedowns/requests.jsonl (201; 429 when rate-limited)
+    POST /api/optout               JSON request -> DATASET/takedowns/requests.jsonl (201 with the record;
+                                   429 when rate-limited; format: grassroots.takedown.requests)
 
 Every input is validated (422), uploads are capped (413), unknown keys are 404,
 an unreadable image is 400, and a release without its model answers text and
@@ -28,10 +29,11 @@ from fastapi.staticfiles import StaticFiles
 
 from grassroots.errors import InputError
 from grassroots.serve.config import ServeConfig
-from grassroots.serve.optout import OptOutQueue, RateLimiter
+from grassroots.serve.optout import RateLimiter
 from grassroots.serve.schemas import (KEY_PATTERN, FindResponse, Info, OptOutIn, OptOutOut, Over, Sample,
                                       SearchResponse, VectorQuery)
 from grassroots.serve.search import BadImage, ModelUnavailable, SearchService, decode_image
+from grassroots.takedown.requests import append_request, new_request
 
 STATIC = Path(__file__).parent / "static"
 FORM_OVERHEAD = 64 * 1024  # multipart headers and small fields around an upload
@@ -41,7 +43,6 @@ FORM_OVERHEAD = 64 * 1024  # multipart headers and small fields around an upload
 
 def create_app(config: ServeConfig, service: SearchService | None = None) -> FastAPI:
     service = service or SearchService(config)
-    queue = OptOutQueue(service.dataset, config.release)
     limiter = RateLimiter(config.optout_per_window, config.optout_window_seconds)
     max_k = config.max_k
     app = FastAPI(title="Grassroots search", version="1",
@@ -138,13 +139,18 @@ def create_app(config: ServeConfig, service: SearchService | None = None) -> Fas
     @app.post("/api/optout", response_model=OptOutOut, status_code=201,
               responses={429: {"description": "too many requests from this client; retry later"}})
     def optout(body: OptOutIn, request: Request) -> dict:
+        try:  # the one record format and its checks: grassroots.takedown.requests
+            record = new_request(body.reason, body.remove.model_dump(), name=body.name, contact=body.contact,
+                                 details=body.details, release=config.release)
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
         client = request.client.host if request.client else "unknown"
-        allowed, wait = limiter.allow(client)
+        allowed, wait = limiter.allow(client)  # only a request that would be queued counts
         if not allowed:
             raise HTTPException(429, f"too many opt-out requests; retry in {int(wait) + 1} s",
                                 headers={"Retry-After": str(int(wait) + 1)})
-        return queue.append(body.name, body.contact, body.reason,
-                            {t: getattr(body, t) for t in ("keys", "urls", "domains", "pdq", "sha256")})
+        append_request(service.dataset.takedown_requests, record)
+        return record.to_dict()
 
     return app
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-KEY_PATTERN = r"^[0-9]{1,32}$"
-HEX64 = r"^[0-9a-fA-F]{64}$"
+from grassroots.takedown.requests import (MAX_CONTACT, MAX_DETAILS, MAX_NAME, MAX_VALUE, MAX_VALUES, PATTERNS,
+                                          RequestReason)
+
+KEY_PATTERN = PATTERNS["keys"]
 DOMAIN = r"^([A-Za-z0-9_-]{1,63}\.){0,8}[A-Za-z0-9-]{1,63}\.?$"
 
 Over = Literal["img", "txt"]
@@ -69,38 +71,40 @@ class Sample(BaseModel):
     unsafe: bool
 
 
-class OptOutIn(BaseModel):
-    """What to remove (at least one list non-empty), who asks, and why."""
+class Remove(BaseModel):
+    """What to remove: the record's ``remove`` object (at least one list non-empty)."""
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-    name: str = Field(min_length=1, max_length=200)
-    contact: str = Field(min_length=3, max_length=320, description="an e-mail address or another way to reach you")
-    reason: str = Field("", max_length=4000)
-    keys: list[Annotated[str, Field(pattern=KEY_PATTERN)]] = Field([], max_length=1000)
-    urls: list[Annotated[str, Field(min_length=1, max_length=2048, pattern=r"^https?://\S+$")]] = Field(
-        [], max_length=1000)
-    domains: list[Annotated[str, Field(max_length=253, pattern=DOMAIN)]] = Field([], max_length=100)
-    pdq: list[Annotated[str, Field(pattern=HEX64)]] = Field([], max_length=100)
-    sha256: list[Annotated[str, Field(pattern=HEX64)]] = Field([], max_length=100)
+    keys: list[Annotated[str, Field(pattern=PATTERNS["keys"])]] = Field([], max_length=MAX_VALUES)
+    urls: list[Annotated[str, Field(min_length=1, max_length=MAX_VALUE)]] = Field(  # http(s): check_value
+        [], max_length=MAX_VALUES)
+    domains: list[Annotated[str, Field(max_length=253, pattern=DOMAIN)]] = Field([], max_length=MAX_VALUES)
+    sha256: list[Annotated[str, Field(pattern=PATTERNS["sha256"])]] = Field([], max_length=MAX_VALUES)
+    md5: list[Annotated[str, Field(pattern=PATTERNS["md5"])]] = Field([], max_length=MAX_VALUES)
+    pdq: list[Annotated[str, Field(pattern=PATTERNS["pdq"])]] = Field([], max_length=MAX_VALUES)
 
-    @model_validator(mode="after")
-    def _something_to_remove(self) -> "OptOutIn":
-        if not (self.keys or self.urls or self.domains or self.pdq or self.sha256):
-            raise ValueError("name at least one thing to remove: keys, urls, domains, pdq or sha256")
-        return self
+
+class OptOutIn(BaseModel):
+    """An opt-out request: who asks, why, and what to remove. The server adds id, time
+    and release and appends the record (format: grassroots.takedown.requests)."""
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    name: str = Field(min_length=1, max_length=MAX_NAME)
+    contact: str = Field(min_length=3, max_length=MAX_CONTACT,
+                         description="an e-mail address or another way to reach you")
+    reason: RequestReason
+    details: str | None = Field(None, max_length=MAX_DETAILS, description="anything else the reviewer should know")
+    remove: Remove
 
 
 class OptOutOut(BaseModel):
+    """The record as appended to DATASET/takedowns/requests.jsonl (values in normal form)."""
     id: str
-    received_at: str
-    release: str
-    name: str
-    contact: str
-    reason: str
-    keys: list[str]
-    urls: list[str]
-    domains: list[str]
-    pdq: list[str]
-    sha256: list[str]
+    time: str
+    release: str | None
+    name: str | None
+    contact: str | None
+    reason: RequestReason
+    details: str | None
+    remove: Remove
 
 
 class Info(BaseModel):

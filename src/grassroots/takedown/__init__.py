@@ -1,8 +1,10 @@
 """Takedowns that reach every artifact (issue 17).
 
-    requests.py  the requests.jsonl record format, list files -> TakedownAsk
+    requests.py  the one opt-out request record (requests.jsonl; serve's POST /api/optout
+                 appends through it): validate_request, new_request, append_request;
+                 the queue and list files -> TakedownAsk
     match.py     which samples an ask removes (registry and blocklist rules)
     lists.py     the dataset's own registry and blocklist files (later downloads refuse)
-    release.py   make_takedown: vN -> vN+1, takedown.json, the index hook, --purge-parent
+    release.py   make_takedown: vN -> vN+1, takedown.json, the index rebuilt, --purge-parent
 The step itself is grassroots.stages.takedown.Takedown.
 """

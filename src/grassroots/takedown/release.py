@@ -3,7 +3,8 @@
     1. the ask gains the PDQ hash of every sample it matches (grassroots.takedown.match.with_copies),
        so copies of a removed image elsewhere go too; the Takedown step writes vN+1 shard by shard (shards, ledger, attributes, embeddings
        and their key maps: grassroots.stages.release_files, one function per family);
-    2. the per-release families: the vector index (``rebuild_index``, the hook below);
+    2. the per-release families: each vector index of vN is built again from vN+1's
+       embeddings with the same settings (``rebuild_index``: the Index step, grassroots.index);
     3. vN+1/takedown.json (what was asked, what matched, counts, request ids handled) and
        vN+1/takedown_removed.txt (the keys removed);
     4. the dataset's registry and blocklist gain the asked and removed URLs and hashes
@@ -40,16 +41,29 @@ class TakedownResult:
     record: dict | None  # takedown.json (None when shards failed: rerun to finish)
 
 
-def rebuild_index(parent: DatasetDir, release: DatasetDir) -> str:
-    """The index family. If vN has index/, rebuild it for vN+1 from vN+1's embeddings
-    (which hold no removed key); vN's index is never copied. Returns what was done,
-    for takedown.json and the console."""
+def rebuild_index(parent: DatasetDir, release: DatasetDir, runner, progress: bool = True) -> str:
+    """The index family: for every index of vN (``index/<model-id>/index.json``), the Index
+    step builds vN+1's from vN+1's embeddings (which hold no removed key) with the same
+    model and ``exact_max`` (so the same kind at the same size). vN's index is never copied.
+    Returns what was done, for takedown.json and the console."""
+    from grassroots.runner.core import run_step
+    from grassroots.stages.index import Index
+
     if not io.exists(parent.index_dir):
         return "none: the parent release has no index"
-    # TODO(issue 16): wire `grassroots index` here: build release.index_dir from
-    # release's embeddings with the same settings as parent.index_dir, and return "rebuilt".
-    return ("not rebuilt: the parent's index was not copied (it holds removed keys); "
-            f"run `grassroots index` on {release.root}")
+    built = []
+    for path in sorted(io.glob(f"{parent.index_dir}/*/index.json")):
+        settings = json.loads(io.read_text(path))
+        step = Index(settings["model_id"], settings.get("exact_max"))
+        totals = run_step(step, release.root, runner, progress=progress)
+        if totals.failed_shards:
+            raise FatalError(f"{release.root}: rebuilding the {step.embeddings} index failed "
+                             "(the console says why); run the takedown again to finish")
+        doc = json.loads(io.read_text(f"{step.outputs(release)[0]}/index.json"))
+        built.append(f"{doc['model_id']} ({doc['kind']}, {doc['count']} images)")
+    if not built:
+        return "none: the parent release's index/ holds no index (no index.json)"
+    return "rebuilt: " + ", ".join(built)
 
 
 def removed_rows(release: DatasetDir) -> list[dict]:
@@ -99,7 +113,7 @@ def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAs
         raise FatalError(f"{target}: the takedown release breaks the accounting invariant: {problems[0]}")
     rows = removed_rows(layout)
     io.write_text_atomic(layout.takedown_removed, "".join(f"{k}\n" for k in sorted(r["key"] for r in rows)))
-    index = rebuild_index(DatasetDir(parent), layout)
+    index = rebuild_index(DatasetDir(parent), layout, runner, progress)
     lists = append_to_lists(
         dataset, note=f"takedown {from_release} -> {release}",
         urls=list(dict.fromkeys([*ask.values("urls"), *(r["url"] for r in rows if r["url"])])),
@@ -113,7 +127,7 @@ def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAs
         "release": release,
         "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "asked": ask.to_dict(),
-        "requests": [{"id": r.id, "time": r.time, "reason": r.reason.value,
+        "requests": [{"id": r.id, "time": r.time, "release": r.release, "reason": r.reason.value,
                       "matched": totals.counters.get(f"request:{r.id}", 0)} for r in ask.requests],
         "matched_by": {k: totals.counters.get(f"matched_by:{k}", 0) for k in KINDS},
         "counts": {"candidates": totals.candidates, "kept": totals.kept,

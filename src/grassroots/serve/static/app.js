@@ -118,19 +118,20 @@ async function findWork(file) {
 
 const lines = (text) => text.split(/[\n,]+/).map((x) => x.trim()).filter(Boolean);
 
+const KINDS = ["keys", "urls", "domains", "sha256", "md5", "pdq"];  // the record's remove lists
+
 async function sendOptOut(e) {
   e.preventDefault();
   const f = e.target;
+  const remove = Object.fromEntries(KINDS.map((k) => [k, lines(f[k].value)]));
   const body = { name: f.name.value, contact: f.contact.value, reason: f.reason.value,
-    keys: lines(f.keys.value), urls: lines(f.urls.value), domains: lines(f.domains.value),
-    pdq: lines(f.pdq.value), sha256: lines(f.sha256.value) };
+    details: f.details.value.trim() || null, remove };
   const out = $("#optout-result");
   try {
     const r = await api("/api/optout", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body) });
-    const what = ["keys", "urls", "domains", "pdq", "sha256"].filter((t) => r[t].length)
-      .map((t) => `${r[t].length} ${t}`).join(", ");
-    out.replaceChildren(el("p", { class: "ok" }, `Request ${r.id} received at ${r.received_at}: ${what}.`),
+    const what = KINDS.filter((k) => r.remove[k].length).map((k) => `${r.remove[k].length} ${k}`).join(", ");
+    out.replaceChildren(el("p", { class: "ok" }, `Request ${r.id} received at ${r.time} (${r.reason}): ${what}.`),
       el("pre", { id: "optout-record" }, JSON.stringify(r, null, 1)));
   } catch (err) {
     out.replaceChildren(el("p", { class: "error" }, `Not sent: ${err.message}`));
