@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import time
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -647,18 +648,32 @@ def model_init(
 def demo(
     out: Path = typer.Option(Path("demo-out"), "--out", help="Where to write the crawl and the dataset (replaced if it is an earlier demo's)."),
     runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
-    size: str = typer.Option("small", help="tiny | small | medium: how many pages the mini-web serves."),
+    size: str = typer.Option("medium", help="tiny | small | medium | large: how many pages the mini-web serves."),
     processes: int = typer.Option(_default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
-    seed: int = typer.Option(0, help="Seed of the mini-web's content."),
+    seed: int = typer.Option(0, help="Seed of the mini-web's content and of the models."),
+    models: bool = typer.Option(True, help="Then the model half: train CLIP v0, filter, train v1, eval, index, serve, takedown, card."),
+    train_minutes: float = typer.Option(1.0, min=0.05, help="Training time of model v0 (v1 gets the same steps)."),
 ) -> None:
-    """Run the whole pipeline on the built-in mini-web: crawl -> extract -> download with rights -> report."""
+    """The whole loop on the built-in mini-web: crawl -> extract -> download with rights -> embed ->
+    train our own CLIP -> filter with it -> train again -> eval -> index + serve -> takedown -> card."""
     from grassroots.demo import DemoConfig, print_report, run_demo
 
+    started = time.monotonic()
     res = run_demo(DemoConfig(out=str(out), runner=RunnerKind(runner).value, processes=processes, size=size,
                               seed=seed), console)
-    print_report(res, console)
+    print_report(res, console, next_steps=not models)
     if res.truth_matched != res.truth_total:
         raise typer.Exit(1)
+    if models:
+        from grassroots.demo_models import LoopConfig, print_loop_report, run_model_loop
+        from grassroots.runner import make_runner
+
+        console.print("\n[bold]the model half[/]: no downloaded weights; every model below is trained here")
+        with make_runner(RunnerKind(runner).value, processes, None).session() as pool:
+            loop = run_model_loop(res.dataset, res.truth, str(out), pool,
+                                  LoopConfig(train_minutes=train_minutes, processes=processes, seed=seed),
+                                  lambda msg: console.print(msg, highlight=False))
+        print_loop_report(res, loop, console, time.monotonic() - started)
 
 
 def main() -> None:

@@ -24,7 +24,7 @@ from rich.table import Table
 from grassroots.errors import InputError
 from grassroots.ledger import read_samples
 
-SIZES = {"tiny": 1, "small": 4, "medium": 24}  # plain pages per host (5 images each)
+SIZES = {"tiny": 1, "small": 4, "medium": 24, "large": 100}  # plain pages per host (5 images each)
 MARKER = ".grassroots-demo"
 
 PROTOCOL_NAMES = {
@@ -49,6 +49,7 @@ class DemoConfig:
     seed: int = 0
     hosts: int = 8
     labelled_pages: int = 1  # per host: unsafe stand-ins and near-duplicate copies (for filters)
+    mismatched_share: float = 0.25  # plain images whose alt text is not about them (for the CLIP filter)
 
 
 @dataclass
@@ -91,7 +92,8 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
         raise InputError("--size", f"unknown size {cfg.size!r}", f"use one of {sorted(SIZES)}")
     out = Path(cfg.out)
     _fresh_dir(out)
-    spec = dataclasses.replace(load_spec(), pages_per_host=SIZES[cfg.size], labelled_pages=cfg.labelled_pages)
+    spec = dataclasses.replace(load_spec(), pages_per_host=SIZES[cfg.size], labelled_pages=cfg.labelled_pages,
+                               mismatched_share=cfg.mismatched_share)
     runner = make_runner(cfg.runner, cfg.processes, None)
     dataset = out / "dataset"
     with MiniWeb(seed=cfg.seed, hosts=cfg.hosts, spec=spec) as web, runner.session() as runner:
@@ -130,7 +132,7 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
     )
 
 
-def print_report(res: DemoResult, console: Console) -> None:
+def print_report(res: DemoResult, console: Console, next_steps: bool = True) -> None:
     table = Table(title="what happened to every image found on the mini-web", title_justify="left")
     table.add_column("outcome")
     table.add_column("why")
@@ -153,6 +155,11 @@ def print_report(res: DemoResult, console: Console) -> None:
                   f"{res.kept / res.download_seconds:.1f} images/s kept, {res.download_seconds:.1f} s "
                   f"(the mini-web's hostile cases include deliberate 10 s timeouts)")
     console.print(f"\n[bold]your dataset:[/] {res.dataset}   (crawl: {res.warc})")
+    if next_steps:
+        print_next_steps(res, console)
+
+
+def print_next_steps(res: DemoResult, console: Console) -> None:
     console.print("[bold]next:[/]")
     if os.environ.get("VIRTUAL_ENV") is None:
         console.print("  . .venv/bin/activate                             # puts grassroots on PATH")

@@ -41,6 +41,7 @@ class SiteImage:
     label: str | None = None  # "unsafe": a drawn, harmless stand-in a safety head must flag
     copy_of: str | None = None  # path (same host) of the image this is a near-duplicate of
     copy_kind: str | None = None  # reencode | resize | crop
+    mismatch: str | None = None  # the alt text is not about the image: other-caption | file-name | boilerplate
 
 
 @dataclass
@@ -131,7 +132,30 @@ class Site:
             page = self._page(h, f"/p/{k}.html", f"Gallery {k} on host {h}", (), "plain")
             rng = scenes.key_rng(self.seed, "plain", h, k)
             for j in range(self.spec.images_per_page):
-                self._image(page, h, f"/img/p{k}-{j}.{rng.choice(hs.plain_formats)}")
+                path = f"/img/p{k}-{j}.{rng.choice(hs.plain_formats)}"
+                mismatch = scenes.key_rng(self.seed, "mismatch", h, k, j)
+                if mismatch.random() < self.spec.mismatched_share:
+                    kind = mismatch.choice(self.MISMATCH_KINDS)
+                    self._image(page, h, path, self._mismatched_caption(kind, mismatch, h, path), mismatch=kind)
+                else:
+                    self._image(page, h, path)
+
+    MISMATCH_KINDS = ("other-caption", "other-caption", "file-name", "boilerplate")
+    BOILERPLATE = ("click here to see more", "image from our gallery", "photo by staff",
+                   "view full size image", "thumbnail preview picture")
+
+    def _mismatched_caption(self, kind: str, rng, host: int, path: str) -> str:
+        """Alt text as careless pages write it: another picture's caption, a camera file
+        name, or boilerplate. None of them describes the image."""
+        if kind == "other-caption":
+            own = self.scene(host, path).caption
+            while True:
+                other = scenes.make_scene(rng).caption
+                if other != own:
+                    return other
+        if kind == "file-name":
+            return f"IMG_{rng.randrange(1000, 9999)}_{rng.randrange(10, 99)} final edit.jpg"
+        return rng.choice(self.BOILERPLATE)
 
     COPY_KINDS = ("reencode", "resize", "crop")
 

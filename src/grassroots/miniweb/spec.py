@@ -9,6 +9,9 @@
     plain_robots_txt = "User-agent: *\\nDisallow: /private/\\n"   # hosts not listed
     labelled_pages = 0            # per host: pages of labelled images (unsafe stand-ins and
                                   # near-duplicate copies, in the ground truth), for filters
+    mismatched_share = 0.0        # share of plain images whose alt text does not describe them
+                                  # (another image's caption, a file name, "click here"): the
+                                  # ground truth's "mismatch" column, for the CLIP-score filter
 
     [[hosts]]                     # one table per host that differs from plain
     index = 1                     # content host number (0-based)
@@ -85,6 +88,7 @@ class Spec:
     images_per_page: int = 5
     plain_robots_txt: str = "User-agent: *\nDisallow: /private/\n"
     labelled_pages: int = 0  # per host: unsafe stand-ins and near-duplicate copies (site._add_labelled)
+    mismatched_share: float = 0.0  # plain images whose alt text is not about them (site._add_plain)
     hosts: tuple[HostSpec, ...] = field(default_factory=tuple)
 
     def host(self, index: int) -> HostSpec:
@@ -141,7 +145,8 @@ def _host(d: dict) -> HostSpec:
 def parse_spec(text: str) -> Spec:
     data = tomllib.loads(text)
     site = data.get("site", {})
-    kw = {k: site[k] for k in ("pages_per_host", "images_per_page", "plain_robots_txt", "labelled_pages")
+    kw = {k: site[k] for k in ("pages_per_host", "images_per_page", "plain_robots_txt", "labelled_pages",
+                                        "mismatched_share")
           if k in site}
     hosts = tuple(_host(h) for h in data.get("hosts", ()))
     if len({h.index for h in hosts}) != len(hosts):

@@ -189,6 +189,7 @@ def truth_rows(site) -> list[dict]:
                 "case": case,
                 "label": img.label,  # "unsafe" stand-ins, for safety heads
                 "duplicate_of": site.url(host, img.copy_of) if img.copy_of else None,  # near-duplicates
+                "mismatch": img.mismatch,  # alt text not about the image (the CLIP-score filter's target)
             }
         )
     return rows
