@@ -35,6 +35,7 @@ TINY_EMBED_ARCH = "grassroots-tiny"  # the random-weights model of the first emb
 @dataclass(frozen=True)
 class LoopConfig:
     train_minutes: float = 1.0  # per model (v1 gets v0's number of steps)
+    batch_size: int = 128
     drop_share: float = 0.25  # the lowest CLIP scores dropped by the selection
     heldout_per_class: int = 20
     processes: int = 2
@@ -56,7 +57,7 @@ class LoopResult:
     search_ms_p50: float
     optout_id: str
     takedown_removed: int
-    card: list[str]
+    card_dir: str
     serve_command: str
 
 
@@ -85,6 +86,7 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
 
     t0 = time.monotonic()
     v0 = train(TrainConfig(dataset, str(models / "v0"), recipe="tiny", minutes=cfg.train_minutes, seed=cfg.seed,
+                           batch_size=cfg.batch_size,
                            workers=cfg.processes, progress=cfg.progress))
     say(f"[bold]6. train v0[/] tiny CLIP on all {len(_kept(dataset))} kept pairs: {v0.steps} steps, "
         f"{v0.samples_per_second:.0f} samples/s, loss {v0.loss:.2f} ({time.monotonic() - t0:.0f} s)")
@@ -103,6 +105,7 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
 
     t0 = time.monotonic()
     v1 = train(TrainConfig(release_v1, str(models / "v1"), recipe="tiny", steps=v0.steps, seed=cfg.seed,
+                           batch_size=cfg.batch_size,
                            workers=cfg.processes, progress=cfg.progress))
     say(f"[bold]8. train v1[/] on release v1, the same {v1.steps} steps ({time.monotonic() - t0:.0f} s)")
 
@@ -111,7 +114,7 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
     say(f"[bold]9. eval[/] zero-shot on (colour, shape) pairs the web never showed, among all 32 "
         f"(chance 3%): v0 top-1 {acc['v0']['acc1']:.0%} -> v1 top-1 {acc['v1']['acc1']:.0%}")
 
-    index_model = _index(release_v1, runner, cfg)
+    index_model = _index(release_v1, v0_id, runner, cfg)
     latency, optout = _serve_and_opt_out(dataset, release_v1, index_model)
     say(f"[bold]10. index + serve[/] release v1 ({index_model}): text search p50 {latency:.1f} ms through "
         f"the HTTP API; an opt-out request {optout['id']} filed through it for "
@@ -127,8 +130,9 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
 
     from grassroots.card import write_card
 
-    card = write_card(dataset, "v2")
-    say(f"[bold]12. card[/] {os.path.dirname(card[0])}: README.md (Hugging Face card), DATASHEET.md, "
+    write_card(dataset, "v2")
+    card_dir = DatasetDir(dataset).release("v2").card_dir
+    say(f"[bold]12. card[/] {card_dir}: README.md (Hugging Face card), DATASHEET.md, "
         f"EU_PUBLIC_SUMMARY.md, plots/ — every number from the ledger")
     v2_kept = sum(r["status"] == "success" for r in read_samples(td.release, ["key", "status"]))
     return LoopResult(
@@ -136,7 +140,7 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
         v1={"steps": v1.steps, "checkpoint": v1.checkpoint, **acc["v1"]},
         threshold=threshold, filter_precision=precision, filter_recall=recall, mismatched=mismatched,
         dropped=dropped, release_v1=totals.kept, release_v2=v2_kept, search_ms_p50=latency,
-        optout_id=optout["id"], takedown_removed=removed, card=card,
+        optout_id=optout["id"], takedown_removed=removed, card_dir=card_dir,
         serve_command=f"grassroots serve {dataset} --release v2")
 
 
@@ -185,11 +189,11 @@ def _zeroshot(arch: str, checkpoint: str, heldout: str, out: str, name: str, cfg
     return {"acc1": result.metrics["acc1"], "acc5": result.metrics["acc5"], "eval": result.path}
 
 
-def _index(release: str, runner, cfg: LoopConfig) -> str:
+def _index(release: str, model_id: str, runner, cfg: LoopConfig) -> str:
     from grassroots.runner import run_step
     from grassroots.stages.index import Index
 
-    step = Index.resolved(release)
+    step = Index.resolved(release, embeddings=model_id)
     run_step(step, release, runner, progress=cfg.progress)
     return step.embeddings
 
@@ -257,6 +261,6 @@ def print_loop_report(res, loop: LoopResult, console, seconds: float) -> None:
     table.add_row("whole demo", f"{seconds:.0f} s")
     console.print(table)
     console.print(f"models: {loop.v0['checkpoint']}, {loop.v1['checkpoint']} (open_clip checkpoints)", highlight=False)
-    console.print(f"cards: {os.path.dirname(loop.card[0])}", highlight=False)
+    console.print(f"cards: {loop.card_dir}", highlight=False)
     console.print(f"[bold]search it:[/] {loop.serve_command}   then open http://127.0.0.1:8000/", highlight=False)
     print_next_steps(res, console)

@@ -122,6 +122,21 @@ def load(spec: ModelSpec, device: str = "cpu", precision: str = "fp32"):
     return model, preprocess, open_clip.get_tokenizer(spec.arch), identity
 
 
+def create_random(arch: str, **kwargs):
+    """open_clip.create_model with random weights, without open_clip's warning that no
+    pretrained weights were loaded (random weights are what we asked for)."""
+    import logging
+
+    import open_clip
+
+    register_configs()
+    logging.disable(logging.WARNING)
+    try:
+        return open_clip.create_model(arch, pretrained=None, **kwargs)
+    finally:
+        logging.disable(logging.NOTSET)
+
+
 def init_checkpoint(arch: str, path: str, seed: int = 0) -> str:
     """Write random-initialised weights of ``arch`` to ``path`` (open_clip state_dict); its sha256."""
     import open_clip
@@ -131,7 +146,7 @@ def init_checkpoint(arch: str, path: str, seed: int = 0) -> str:
     if arch not in open_clip.list_models():
         raise InputError("--model", f"unknown architecture {arch!r}")
     torch.manual_seed(seed)
-    model = open_clip.create_model(arch, pretrained=None)
+    model = create_random(arch)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     torch.save({"state_dict": model.state_dict()}, path)
     return file_sha256(path)

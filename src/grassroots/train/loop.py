@@ -73,7 +73,7 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     import torch.nn.functional as F
     from open_clip.loss import ClipLoss
 
-    from grassroots.models.clip import register_configs
+    from grassroots.models.clip import create_random, register_configs
     from grassroots.models.device import choose
 
     say = (lambda msg: console.print(msg, highlight=False)) if console is not None else (lambda msg: None)
@@ -108,7 +108,8 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     register_configs()
     if rec.arch not in open_clip.list_models():
         raise InputError("--recipe", f"its architecture {rec.arch!r} is unknown to open_clip")
-    model = open_clip.create_model(rec.arch, pretrained=cfg.init, device=device)
+    model = (open_clip.create_model(rec.arch, pretrained=cfg.init, device=device) if cfg.init
+             else create_random(rec.arch, device=device))
     model.train()
     tokenizer = open_clip.get_tokenizer(rec.arch)
     image_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, (tuple, list))
