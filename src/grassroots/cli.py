@@ -331,7 +331,7 @@ def hash_images(
 @command()
 def embed(
     dataset: str = typer.Argument(..., help="A dataset directory with shards/ from download."),
-    model: str = typer.Option("ViT-B-32", "--model", help="open_clip architecture (e.g. ViT-B-32) or grassroots-tiny."),
+    model: Optional[str] = typer.Option(None, "--model", help="open_clip architecture (e.g. ViT-B-32, grassroots-tiny); default: the one a `grassroots train` checkpoint records, else ViT-B-32."),
     checkpoint: Optional[Path] = typer.Option(None, help="Local weights: an open_clip state_dict, or a `grassroots train` checkpoint."),
     pretrained: Optional[str] = typer.Option(None, help="An open_clip pretrained tag (downloads from the hub; needs network)."),
     device: Device = typer.Option(Device.AUTO, help="auto: CUDA when visible, else the CPU."),
@@ -351,6 +351,9 @@ def embed(
     from grassroots.stages import Embed
     from grassroots.stages.embed import EmbedConfig
 
+    from grassroots.models.clip import checkpoint_arch
+
+    model = model or checkpoint_arch(str(checkpoint) if checkpoint else None) or "ViT-B-32"
     spec = ModelSpec(model, str(checkpoint) if checkpoint else None, pretrained)
     threads = max(1, (os.cpu_count() or 1) // processes)
     step = Embed(EmbedConfig(spec, device.value, precision.value, batch_size, threads=threads)).resolved()
@@ -596,7 +599,7 @@ def train(
 @command("eval")
 def eval_checkpoint(
     checkpoint: str = typer.Argument(..., help="Weights: an open_clip state_dict or a `grassroots train` checkpoint (or a pretrained tag with --pretrained-tag)."),
-    model: str = typer.Option("grassroots-tiny", "--model", help="The checkpoint's open_clip architecture (e.g. ViT-B-32) or grassroots-tiny."),
+    model: Optional[str] = typer.Option(None, "--model", help="The checkpoint's open_clip architecture (e.g. ViT-B-32); default: the one a `grassroots train` checkpoint records, else grassroots-tiny."),
     zeroshot: Optional[str] = typer.Option(None, "--zeroshot", help="Zero-shot classification set: a folder of class subfolders, a path,label CSV, or a dataset/release with a label column."),
     templates: Optional[str] = typer.Option(None, "--templates", help="Prompt templates: scenes, photo, openai, or a file (.txt one per line, .json list). Default: the folder's zeroshot_classification_templates.txt, else openai."),
     label_column: str = typer.Option("label", "--label-column", help="Shards: the ledger column holding each sample's class."),
@@ -612,6 +615,9 @@ def eval_checkpoint(
     from grassroots.eval import EvalConfig, ZeroShotSpec, evaluate
     from grassroots.models.clip import ModelSpec
 
+    from grassroots.models.clip import checkpoint_arch
+
+    model = model or (None if pretrained_tag else checkpoint_arch(checkpoint)) or "grassroots-tiny"
     spec = ModelSpec(model, pretrained=checkpoint) if pretrained_tag else ModelSpec(model, checkpoint)
     config = EvalConfig(
         model=spec, output=output, retrieval=str(retrieval) if retrieval else None, templates=templates,

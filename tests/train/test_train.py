@@ -89,6 +89,10 @@ def test_checkpoints_load_in_open_clip_and_in_embed(scenes, tmp_path):
     model, _, preprocess = open_clip.create_model_and_transforms(ARCH, pretrained=res.checkpoint)
     trained = weights(res.checkpoint)
     assert all(torch.equal(v, trained[k]) for k, v in model.state_dict().items())
+    from grassroots.models.clip import checkpoint_arch, init_checkpoint
+
+    assert checkpoint_arch(res.checkpoint) == ARCH  # embed and eval need no --model for our checkpoints
+    assert checkpoint_arch(init_checkpoint(ARCH, str(tmp_path / "plain.pt")) and str(tmp_path / "plain.pt")) is None
     loaded, _, _, identity = load(ModelSpec(ARCH, checkpoint=res.checkpoint))
     assert identity.image_size == 32 and identity.checkpoint_sha256
     from grassroots.runner import LocalRunner, run_step

@@ -63,6 +63,20 @@ class ModelIdentity:
         return asdict(self)
 
 
+def checkpoint_arch(path: str | None) -> str | None:
+    """The architecture a `grassroots train` checkpoint records ("arch"); None for a
+    plain open_clip state_dict or a missing file."""
+    if not path or not os.path.isfile(path):
+        return None
+    import torch
+
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 — not ours to judge here; load() says what is wrong
+        return None
+    return ckpt.get("arch") if isinstance(ckpt, dict) and isinstance(ckpt.get("arch"), str) else None
+
+
 def file_sha256(path: str) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
