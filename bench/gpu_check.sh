@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# GPU check of `grassroots embed`: ViT-B-32 on CUDA, pairs/s, in a few minutes.
+# GPU check of `grassroots embed` (ViT-B-32 on CUDA, pairs/s) and `grassroots train`
+# (the small recipe, samples/s), in a few minutes.
 #
 #   bash bench/gpu_check.sh            # from the repository root, on a machine with a CUDA GPU
 #
@@ -111,9 +112,27 @@ print(f"{pairs / wall:.0f}")
 PYEOF
 )
 done
+embed_ok=1
 if [ "$rate" -ge "$GOAL" ]; then
   say "goal met: $rate >= $GOAL pairs/s (whole command, last run)"
 else
   say "goal NOT met: $rate < $GOAL pairs/s (whole command, last run; the step's own rate is in its log above)"
-  exit 3
+  embed_ok=0
 fi
+
+# 5. Train: the `small` recipe for TRAIN_MINUTES on the same shards (fp16 AMP on CUDA),
+#    printing samples/s from its log (issue 15). Nothing is compared here: it is a rate.
+TRAIN_MINUTES=${TRAIN_MINUTES:-3}
+rm -rf "$WORK/train-small"
+say "train: small recipe for $TRAIN_MINUTES min on CUDA"
+if ! timeout $(( TRAIN_MINUTES * 60 + 240 )) "${GR[@]}" train "$WORK/ds" -o "$WORK/train-small" --recipe small \
+    --minutes "$TRAIN_MINUTES" --device cuda --workers "$(nproc)" | tee "$WORK/train.log"; then
+  echo "gpu_check: train failed or ran past its limit" >&2
+  exit 1
+fi
+"$PY" - "$WORK/train-small/log.jsonl" <<'PYEOF'
+import json, sys
+log = [json.loads(line) for line in open(sys.argv[1])]
+print(f"train small: {log[-1]['step']} steps, {log[-1]['samples_per_s']:.0f} samples/s, loss {log[-1]['loss']:.3f}")
+PYEOF
+[ "$embed_ok" = 1 ] || exit 3
