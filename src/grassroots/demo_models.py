@@ -35,6 +35,7 @@ TINY_EMBED_ARCH = "grassroots-tiny"  # the random-weights model of the first emb
 @dataclass(frozen=True)
 class LoopConfig:
     train_minutes: float = 1.0  # per model (v1 gets v0's number of steps)
+    train_steps: int | None = None  # instead of minutes: the same models on any machine (tests)
     batch_size: int = 128
     drop_share: float = 0.25  # the lowest CLIP scores dropped by the selection
     heldout_per_class: int = 20
@@ -85,7 +86,8 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
         f"{time.monotonic() - t0:.1f} s): no downloaded model anywhere")
 
     t0 = time.monotonic()
-    v0 = train(TrainConfig(dataset, str(models / "v0"), recipe="tiny", minutes=cfg.train_minutes, seed=cfg.seed,
+    v0 = train(TrainConfig(dataset, str(models / "v0"), recipe="tiny", seed=cfg.seed,
+                           minutes=None if cfg.train_steps else cfg.train_minutes, steps=cfg.train_steps,
                            batch_size=cfg.batch_size,
                            workers=cfg.processes, progress=cfg.progress))
     say(f"[bold]6. train v0[/] tiny CLIP on all {len(_kept(dataset))} kept pairs: {v0.steps} steps, "

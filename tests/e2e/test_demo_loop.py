@@ -45,3 +45,29 @@ def test_the_whole_loop_runs_and_leaves_every_artifact(tmp_path):
     assert {"README.md", "DATASHEET.md", "EU_PUBLIC_SUMMARY.md"} <= {p.name for p in card.iterdir()}
     assert list((card / "plots").glob("*.png"))
     assert any((ds / "releases" / "v1" / "index").iterdir())
+
+
+@pytest.mark.slow
+def test_the_model_half_on_ray_writes_the_same_releases_as_local(tmp_path):
+    """The same dataset, the same training steps: the steps of the model half (embed,
+    score, select, index, takedown) on a local Ray give the releases of the local runner."""
+    import shutil
+
+    from grassroots.demo import DemoConfig, run_demo
+    from grassroots.demo_models import LoopConfig, run_model_loop
+    from grassroots.runner import make_runner
+
+    res = run_demo(DemoConfig(out=str(tmp_path / "demo"), processes=2, size="tiny"), progress=False)
+    keys = {}
+    for kind in ("local", "ray"):
+        out = tmp_path / kind
+        shutil.copytree(res.dataset, out / "dataset")
+        with make_runner(kind, 2, None).session() as runner:
+            run_model_loop(str(out / "dataset"), res.truth, str(out), runner,
+                           LoopConfig(train_steps=6, batch_size=32, heldout_per_class=2, processes=2, progress=False),
+                           say=lambda msg: None)
+        keys[kind] = {release: sorted(r["key"] for r in read_samples(str(out / "dataset" / "releases" / release),
+                                                                       ["key", "status"]) if r["status"] == "success")
+                      for release in ("v1", "v2")}
+    assert keys["local"]["v1"] and len(keys["local"]["v2"]) < len(keys["local"]["v1"])
+    assert keys["ray"] == keys["local"]
