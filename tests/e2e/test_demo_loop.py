@@ -16,6 +16,7 @@ from grassroots.ledger import accounting_problems, read_samples
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_the_whole_loop_runs_and_leaves_every_artifact(tmp_path):
     out = tmp_path / "demo"
     done = subprocess.run([sys.executable, "-m", "grassroots.cli", "demo", "--out", str(out), "--size", "small",
@@ -48,6 +49,7 @@ def test_the_whole_loop_runs_and_leaves_every_artifact(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)
 def test_the_model_half_on_ray_writes_the_same_releases_as_local(tmp_path):
     """The same dataset, the same training steps: the steps of the model half (embed,
     score, select, index, takedown) on a local Ray give the releases of the local runner."""

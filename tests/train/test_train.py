@@ -51,6 +51,7 @@ def test_training_lowers_the_loss_and_logs_each_step_window(scenes, tmp_path):
     assert meta["total_steps"] == 40 and meta["samples"] == 192 and meta["recipe"]["arch"] == ARCH
 
 
+@pytest.mark.timeout(600)
 def test_kill_9_then_resume_ends_with_the_weights_of_an_uninterrupted_run(scenes, tmp_path):
     args = ["train", scenes, "--steps", "16", "--batch-size", "32", "--checkpoint-every", "4", "--workers", "1"]
     whole, cut = str(tmp_path / "whole"), str(tmp_path / "cut")
