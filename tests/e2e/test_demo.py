@@ -35,16 +35,16 @@ def test_demo_cli_reports_and_refuses_to_clobber_other_directories(tmp_path):
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "thesis.txt").write_text("keep me")
-    res = CliRunner().invoke(app, ["demo", "--out", str(precious), "--size", "tiny"])
+    res = CliRunner().invoke(app, ["demo", "--out", str(precious), "--size", "tiny", "--no-models"])
     assert res.exit_code == 2 and "not a previous demo output" in res.output
     assert (precious / "thesis.txt").exists()
 
     out = tmp_path / "demo"
-    res = CliRunner().invoke(app, ["demo", "--out", str(out), "--size", "tiny", "--processes", "1"])
+    res = CliRunner().invoke(app, ["demo", "--out", str(out), "--size", "tiny", "--processes", "1", "--no-models"])
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "robots.txt (RFC 9309)" in text and "C2PA" in text and "ground truth:" in text
     assert "images/s kept" in text and f"{out}/dataset" in text
     # A second run replaces the earlier demo's output.
-    res = CliRunner().invoke(app, ["demo", "--out", str(out), "--size", "tiny", "--processes", "1"])
+    res = CliRunner().invoke(app, ["demo", "--out", str(out), "--size", "tiny", "--processes", "1", "--no-models"])
     assert res.exit_code == 0, res.output

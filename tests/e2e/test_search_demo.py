@@ -50,6 +50,9 @@ def test_the_demo_release_is_searchable_through_http(tmp_path):
         status, found = post(f"{base}/api/find", body, ctype)
         assert status == 200
         match = next(m for m in found["matches"] if m["key"] == key)
-        assert match["exact"] and match["page_url"].startswith("http://")
+        # the ledger's PDQ is the downloaded original's; the uploaded bytes are the stored,
+        # resized copy: the same picture, within a few bits (exact when it was not resized)
+        assert match["distance"] <= 8 and match["exact"] == (match["distance"] == 0)
+        assert match["page_url"].startswith("http://")
         status, sample = get_json(f"{base}/api/sample/{key}")
         assert status == 200 and sample["rights"] and sample["url"] == match["url"]
