@@ -339,6 +339,15 @@ def test_cli_errors_are_one_line_with_exit_code_2(tmp_path, server):
     assert res.exit_code == 2 and "no such file" in res.output
 
 
+def _as_from_a_shell() -> None:
+    """The child starts as from an interactive shell: SIGINT and SIGTERM delivered and
+    handled by default, whatever an earlier test left in the pytest process (an ignored
+    or blocked signal is inherited through fork and exec)."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT, signal.SIGTERM})
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("processes,moment", [("1", "mid-shard"), ("2", "mid-shard"), ("2", "start"),
                                               ("1", "sigterm")])
 def test_an_interrupted_run_ends_quickly_without_traceback_and_resumes(tmp_path, server, processes, moment):
@@ -347,7 +356,7 @@ def test_an_interrupted_run_ends_quickly_without_traceback_and_resumes(tmp_path,
     ds = tmp_path / "ds"
     args = [str(src), "-o", str(ds), "--allow-loopback", "--samples-per-shard", "4", "--processes", processes,
             "--timeout", "60", "--concurrency", "2"]
-    proc = subprocess.Popen([sys.executable, "-c", RUN, "download", *args], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, "-c", RUN, "download", *args], cwd=ROOT, preexec_fn=_as_from_a_shell,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 60
     if moment == "start":
