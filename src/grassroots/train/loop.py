@@ -70,7 +70,6 @@ class TrainResult:
 
 
 def train(cfg: TrainConfig, console=None) -> TrainResult:
-    import torch.nn.functional as F
     from open_clip.loss import ClipLoss
 
     from grassroots.models.clip import create_random, register_configs
@@ -195,13 +194,9 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
         for step in range(start, total):
             rows = data.rank_positions(step, rec.batch_size, len(index), seed, rank, world)
             pixels = images[rows] if images is not None else next(stream)
-            x = ((pixels.to(device, non_blocking=True).float() / 255.0) - mean) / std
-            t = tokens[rows].to(device, non_blocking=True)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
-            with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-                img, txt, scale = forward(x, t)
-                loss = loss_fn(F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1), scale.float())
+            loss = _batch_loss(forward, loss_fn, pixels, tokens[rows], device, mean, std, autocast)
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -254,24 +249,32 @@ class _Forward(torch.nn.Module):
         return self.model.encode_image(images), encode_text(self.model, tokens), self.model.logit_scale.exp()
 
 
+def _batch_loss(forward, loss_fn, pixels, tokens, device, mean, std, autocast):
+    """The CLIP loss of one batch: uint8 pixels normalised on the device, features
+    L2-normalised in fp32 (autocast only around the towers)."""
+    import torch.nn.functional as F
+
+    x = ((pixels.to(device, non_blocking=True).float() / 255.0) - mean) / std
+    with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+        img, txt, scale = forward(x, tokens.to(device, non_blocking=True))
+        return loss_fn(F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1), scale.float())
+
+
 def _seconds_per_step(model, images, tokens, rec, device, mean, std, autocast, index, seed, image_size) -> float:
     """Time of one training step, measured on a throw-away copy (for --minutes)."""
     import copy
 
-    import torch.nn.functional as F
     from open_clip.loss import ClipLoss
 
     probe = copy.deepcopy(model)
     opt = torch.optim.AdamW(probe.parameters(), lr=0.0)
     forward, loss_fn, times = _Forward(probe), ClipLoss(), []
+    tars = data.TarImages(index, image_size) if images is None else None  # opened once, not per image
     for step in range(4):
         rows = data.rank_positions(step, rec.batch_size, len(index), seed)
         t0 = time.perf_counter()
-        pixels = images[rows] if images is not None else torch.stack([data.TarImages(index, image_size)[i] for i in rows])
-        x = ((pixels.to(device).float() / 255.0) - mean) / std
-        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
-            img, txt, scale = forward(x, tokens[rows].to(device))
-            loss = loss_fn(F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1), scale.float())
+        pixels = images[rows] if images is not None else torch.stack([tars[i] for i in rows])
+        loss = _batch_loss(forward, loss_fn, pixels, tokens[rows], device, mean, std, autocast)
         opt.zero_grad()
         loss.backward()
         opt.step()
