@@ -32,11 +32,14 @@ def write_card(dataset: str, release: str) -> list[str]:
         raise InputError(layout.root, "cards are written to a local release directory",
                          "copy the release to a local disk, or run on a machine that mounts it")
     q = CardQuery(dataset, release)
-    folder = io.fs_and_path(layout.card_dir)[1]
-    plots = draw_all(q, os.path.join(folder, "plots"))
-    written = [os.path.join(folder, "plots", f) for f, _ in plots.values()]
-    for name, module in zip(DOCUMENTS, (hf_card, datasheet, eu_summary)):
-        path = f"{layout.card_dir}/{name}"
-        io.write_text_atomic(path, module.render(q, plots))
-        written.append(path)
+    try:
+        folder = io.fs_and_path(layout.card_dir)[1]
+        plots = draw_all(q, os.path.join(folder, "plots"))
+        written = [os.path.join(folder, "plots", f) for f, _ in plots.values()]
+        for name, module in zip(DOCUMENTS, (hf_card, datasheet, eu_summary)):
+            path = f"{layout.card_dir}/{name}"
+            io.write_text_atomic(path, module.render(q, plots))
+            written.append(path)
+    finally:
+        q.con.close()  # DuckDB's threads end here, not in the interpreter's exit
     return written
