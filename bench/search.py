@@ -5,8 +5,8 @@ The vectors have the structure of real CLIP embeddings: clustered, of low intrin
 dimension (a 64-d subspace plus a little full-rank noise), 5% near-duplicates; queries
 are held-out noisy copies. Prints build time, peak memory, index size, recall@10
 against exact search, and latency through HTTP (sequential, and 8 concurrent clients).
-``--compare`` also builds what clip-retrieval uses (an autofaiss index if autofaiss is
-installed, else faiss IVF,PQ as autofaiss picks it) on the same vectors, queried in-process.
+``--compare`` also builds what clip-retrieval uses: autofaiss (installed in its own venv,
+bench/.venv-autofaiss) run on the same img/*.npy files, queried in-process next to ours.
 
     .venv/bin/python bench/search.py --n 1000000          # the issue's target size
     .venv/bin/python bench/search.py --n 200000 --queries 300 --compare
@@ -124,7 +124,7 @@ def main() -> None:
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--clients", type=int, default=8)
     ap.add_argument("--work", default=os.path.join(ROOT, "bench", "_work", "search"))
-    ap.add_argument("--compare", action="store_true", help="also build clip-retrieval's choice (autofaiss / faiss IVF,PQ)")
+    ap.add_argument("--compare", action="store_true", help="also build clip-retrieval's index (autofaiss, in bench/.venv-autofaiss) on the same files")
     a = ap.parse_args()
     shutil.rmtree(a.work, ignore_errors=True)
     ds = DatasetDir(a.work)
@@ -188,29 +188,44 @@ def main() -> None:
         server.terminate()
         server.wait()
     if a.compare:
-        compare(x, q, truth)
+        ours_in_process(release, q, truth, keys)
+        compare(release, x, q, truth)
 
 
-def compare(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> None:
+AUTOFAISS_VENV = os.path.join(ROOT, "bench", ".venv-autofaiss")
+AUTOFAISS_PINS = ["autofaiss==2.18.0", "pyarrow==15.0.2"]  # + faiss-cpu 1.15.1, numpy 1.26.4 resolved here;
+# autofaiss needs numpy<2, and pyarrow 20+ needs numpy 2
+
+
+def ensure_autofaiss() -> str:
+    """autofaiss in its own virtualenv (it pins numpy<2); the path of its python."""
+    python = os.path.join(AUTOFAISS_VENV, "bin", "python")
+    if not os.path.exists(python):
+        subprocess.run([sys.executable, "-m", "venv", AUTOFAISS_VENV], check=True)
+        subprocess.run([python, "-m", "pip", "install", "-q", *AUTOFAISS_PINS], check=True)
+    return python
+
+
+def compare(release: DatasetDir, x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> None:
+    """clip-retrieval's index: autofaiss's CLI on our img/*.npy files as they lie (the layout
+    clip-retrieval writes), under the same query-time and memory budget; queried in-process."""
     import faiss
 
-    try:
-        from autofaiss import build_index as autofaiss_build  # clip-retrieval's index builder
-    except ImportError:
-        autofaiss_build = None
+    python = ensure_autofaiss()
+    out = os.path.join(os.path.dirname(release.root), "autofaiss")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(out)
+    cmd = [python, "-m", "autofaiss.external.quantize", "build_index",
+           f"--embeddings={release.embeddings_dir('synthetic')}/img", f"--index_path={out}/knn.index",
+           f"--index_infos_path={out}/infos.json", "--metric_type=ip", "--max_index_query_time_ms=10",
+           "--max_index_memory_usage=4G", "--current_memory_available=8G"]
     t = time.monotonic()
-    if autofaiss_build is not None:
-        index, _ = autofaiss_build(x, save_on_disk=False, metric_type="ip", max_index_query_time_ms=10,
-                                   max_index_memory_usage="4G", verbose=30)
-        what = "autofaiss"
-    else:  # what autofaiss picks for ~1M 512-d vectors under a few GB: IVF + PQ, trained on a sample
-        nlist = 4096 if len(x) >= 1_000_000 else int(2 ** round(np.log2(4 * len(x) ** 0.5)))
-        index = faiss.index_factory(x.shape[1], f"IVF{nlist},PQ64x8", faiss.METRIC_INNER_PRODUCT)
-        index.train(x[np.random.default_rng(0).choice(len(x), min(len(x), 30 * nlist), replace=False)])
-        index.add(x)
-        faiss.extract_index_ivf(index).nprobe = 64
-        what = f"faiss IVF{nlist},PQ64x8 nprobe 64 (autofaiss is not installed)"
+    with open(f"{out}/autofaiss.log", "w") as log:
+        subprocess.run(cmd, check=True, stdout=log, stderr=log)
     built = time.monotonic() - t
+    with open(f"{out}/infos.json") as f:
+        infos = json.load(f)
+    index = faiss.read_index(f"{out}/knn.index")
     ms, found = [], []
     for v in q:
         t = time.perf_counter()
@@ -218,7 +233,24 @@ def compare(x: np.ndarray, q: np.ndarray, truth: np.ndarray) -> None:
         ms.append((time.perf_counter() - t) * 1000)
         found.append(i[0])
     recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
-    print(f"{what}: built in {built:.1f} s, in-process recall@10 {recall:.3f}, {percentiles(ms)}", flush=True)
+    print(f"autofaiss ({AUTOFAISS_PINS[0]}, index {infos.get('index_key')} {infos.get('index_param')}): built in "
+          f"{built:.1f} s, index {os.path.getsize(f'{out}/knn.index') / 2**20:.0f} MB, in-process recall@10 "
+          f"{recall:.3f}, {percentiles(ms)}", flush=True)
+
+
+def ours_in_process(release: DatasetDir, q: np.ndarray, truth: np.ndarray, keys: np.ndarray) -> None:
+    """Our index queried in-process, as autofaiss's is: the HTTP layer's share of the latency."""
+    from grassroots.index import load_index
+
+    index = load_index(release.root)
+    ms, found = [], []
+    for v in q:
+        t = time.perf_counter()
+        hits = index.search(v, 10, safe=False, dedup=False)
+        ms.append((time.perf_counter() - t) * 1000)
+        found.append([h.key for h in hits])
+    recall = np.mean([len(set(f) & set(keys[t])) / 10 for f, t in zip(found, truth)])
+    print(f"grassroots index in-process: recall@10 {recall:.3f}, {percentiles(ms)}", flush=True)
 
 
 if __name__ == "__main__":

@@ -65,56 +65,22 @@ class LoopResult:
 def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig, say) -> LoopResult:
     from grassroots.models.clip import ModelSpec, init_checkpoint
     from grassroots.runner import run_step
-    from grassroots.stages import Embed, Score
+    from grassroots.stages import Embed
     from grassroots.stages.embed import EmbedConfig
-    from grassroots.stages.select import make_release
-    from grassroots.train.loop import TrainConfig, train
 
-    models, layout = Path(out) / "models", DatasetDir(dataset)
-    threads = max(1, (os.cpu_count() or 1) // cfg.processes)
-
-    def embed(arch: str, checkpoint: str, target: str) -> str:
-        step = Embed(EmbedConfig(ModelSpec(arch, checkpoint), device="cpu", threads=threads)).resolved()
-        run_step(step, target, runner, progress=cfg.progress)
-        return step.model_id
-
-    random_ckpt = str(models / "random-init.pt")
+    layout = DatasetDir(dataset)
+    random_ckpt = str(Path(out) / "models" / "random-init.pt")
     init_checkpoint(TINY_EMBED_ARCH, random_ckpt, seed=cfg.seed)
     t0 = time.monotonic()
-    random_id = embed(TINY_EMBED_ARCH, random_ckpt, dataset)
+    step = Embed(EmbedConfig(ModelSpec(TINY_EMBED_ARCH, random_ckpt), device="cpu",
+                             threads=max(1, (os.cpu_count() or 1) // cfg.processes))).resolved()
+    run_step(step, dataset, runner, progress=cfg.progress)
+    random_id = step.model_id
     say(f"[bold]5. embed[/] every kept image and caption with random weights ({random_id}, "
         f"{time.monotonic() - t0:.1f} s): no downloaded model anywhere")
 
-    t0 = time.monotonic()
-    v0 = train(TrainConfig(dataset, str(models / "v0"), recipe="tiny", seed=cfg.seed,
-                           minutes=None if cfg.train_steps else cfg.train_minutes, steps=cfg.train_steps,
-                           batch_size=cfg.batch_size,
-                           workers=cfg.processes, progress=cfg.progress))
-    say(f"[bold]6. train v0[/] tiny CLIP on all {len(_kept(dataset))} kept pairs: {v0.steps} steps, "
-        f"{v0.samples_per_second:.0f} samples/s, loss {v0.loss:.2f} ({time.monotonic() - t0:.0f} s)")
-
-    v0_id = embed(v0.arch, v0.checkpoint, dataset)
-    run_step(Score(v0_id), dataset, runner, progress=cfg.progress)
-    scores = _clip_scores(layout)
-    threshold = float(np.quantile(list(scores.values()), cfg.drop_share))
-    where = f"clip >= {threshold:.6f} AND NOT filename_like AND NOT boilerplate"
-    release_v1, totals = make_release(dataset, "v1", where, runner, progress=cfg.progress)
-    kept_v1 = {r["key"] for r in read_samples(release_v1, ["key", "status"]) if r["status"] == "success"}
-    precision, recall, mismatched, dropped = _filter_quality(dataset, truth, kept_v1)
-    say(f"[bold]7. score + select[/] with v0: release v1 keeps {totals.kept} of {totals.candidates} "
-        f"({where}); of the pairs whose alt text is not about the image, {recall:.0%} are dropped, "
-        f"and {precision:.0%} of the dropped are such pairs")
-
-    t0 = time.monotonic()
-    v1 = train(TrainConfig(release_v1, str(models / "v1"), recipe="tiny", steps=v0.steps, seed=cfg.seed,
-                           batch_size=cfg.batch_size,
-                           workers=cfg.processes, progress=cfg.progress))
-    say(f"[bold]8. train v1[/] on release v1, the same {v1.steps} steps ({time.monotonic() - t0:.0f} s)")
-
-    heldout = _heldout(out, cfg)
-    acc = {name: _zeroshot(res.arch, res.checkpoint, heldout, out, name, cfg) for name, res in (("v0", v0), ("v1", v1))}
-    say(f"[bold]9. eval[/] zero-shot on (colour, shape) pairs the web never showed, among all 32 "
-        f"(chance 3%): v0 top-1 {acc['v0']['acc1']:.0%} -> v1 top-1 {acc['v1']['acc1']:.0%}")
+    boot = bootstrap(dataset, truth, out, runner, cfg, say)
+    v0, v1, v0_id, release_v1, acc = boot.v0, boot.v1, boot.v0_id, boot.release_v1, boot.acc
 
     index_model = _index(release_v1, v0_id, runner, cfg)
     latency, optout = _serve_and_opt_out(dataset, release_v1, index_model)
@@ -140,10 +106,71 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
     return LoopResult(
         v0={"steps": v0.steps, "checkpoint": v0.checkpoint, **acc["v0"]},
         v1={"steps": v1.steps, "checkpoint": v1.checkpoint, **acc["v1"]},
-        threshold=threshold, filter_precision=precision, filter_recall=recall, mismatched=mismatched,
-        dropped=dropped, release_v1=totals.kept, release_v2=v2_kept, search_ms_p50=latency,
+        threshold=boot.threshold, filter_precision=boot.precision, filter_recall=boot.recall,
+        mismatched=boot.mismatched, dropped=boot.dropped, release_v1=boot.kept, release_v2=v2_kept, search_ms_p50=latency,
         optout_id=optout["id"], takedown_removed=removed, card_dir=card_dir,
         serve_command=f"grassroots serve {dataset} --release v2")
+
+
+@dataclass
+class Bootstrap:
+    v0: object  # TrainResult
+    v1: object
+    v0_id: str  # the model id of v0's embeddings
+    release_v1: str
+    kept: int
+    threshold: float
+    precision: float
+    recall: float
+    mismatched: int
+    dropped: int
+    acc: dict  # "v0"/"v1" -> held-out acc1, acc5, eval JSON
+
+
+def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig, say) -> Bootstrap:
+    """Steps 6-9: train v0 on everything, embed + score with v0, select release v1 by v0's
+    CLIP score, train v1 on it for the same steps, and evaluate both on the held-out pairs.
+    ``bench/bootstrap_seeds.py`` runs this over seeds."""
+    from grassroots.models.clip import ModelSpec
+    from grassroots.runner import run_step
+    from grassroots.stages import Embed, Score
+    from grassroots.stages.embed import EmbedConfig
+    from grassroots.stages.select import make_release
+    from grassroots.train.loop import TrainConfig, train
+
+    models, layout = Path(out) / "models", DatasetDir(dataset)
+    threads = max(1, (os.cpu_count() or 1) // cfg.processes)
+    t0 = time.monotonic()
+    v0 = train(TrainConfig(dataset, str(models / "v0"), recipe="tiny", seed=cfg.seed,
+                           minutes=None if cfg.train_steps else cfg.train_minutes, steps=cfg.train_steps,
+                           batch_size=cfg.batch_size, workers=cfg.processes, progress=cfg.progress))
+    say(f"[bold]6. train v0[/] tiny CLIP on all {len(_kept(dataset))} kept pairs: {v0.steps} steps, "
+        f"{v0.samples_per_second:.0f} samples/s, loss {v0.loss:.2f} ({time.monotonic() - t0:.0f} s)")
+
+    step = Embed(EmbedConfig(ModelSpec(v0.arch, v0.checkpoint), device="cpu", threads=threads)).resolved()
+    run_step(step, dataset, runner, progress=cfg.progress)
+    run_step(Score(step.model_id), dataset, runner, progress=cfg.progress)
+    scores = _clip_scores(layout)
+    threshold = float(np.quantile(list(scores.values()), cfg.drop_share))
+    where = f"clip >= {threshold:.6f} AND NOT filename_like AND NOT boilerplate"
+    release_v1, totals = make_release(dataset, "v1", where, runner, progress=cfg.progress)
+    kept_v1 = {r["key"] for r in read_samples(release_v1, ["key", "status"]) if r["status"] == "success"}
+    precision, recall, mismatched, dropped = _filter_quality(dataset, truth, kept_v1)
+    say(f"[bold]7. score + select[/] with v0: release v1 keeps {totals.kept} of {totals.candidates} "
+        f"({where}); of the pairs whose alt text is not about the image, {recall:.0%} are dropped, "
+        f"and {precision:.0%} of the dropped are such pairs")
+
+    t0 = time.monotonic()
+    v1 = train(TrainConfig(release_v1, str(models / "v1"), recipe="tiny", steps=v0.steps, seed=cfg.seed,
+                           batch_size=cfg.batch_size, workers=cfg.processes, progress=cfg.progress))
+    say(f"[bold]8. train v1[/] on release v1, the same {v1.steps} steps ({time.monotonic() - t0:.0f} s)")
+
+    heldout = _heldout(out, cfg)
+    acc = {name: _zeroshot(res.arch, res.checkpoint, heldout, out, name, cfg) for name, res in (("v0", v0), ("v1", v1))}
+    say(f"[bold]9. eval[/] zero-shot on (colour, shape) pairs the web never showed, among all 32 "
+        f"(chance 3%): v0 top-1 {acc['v0']['acc1']:.0%} -> v1 top-1 {acc['v1']['acc1']:.0%}")
+    return Bootstrap(v0, v1, step.model_id, release_v1, totals.kept, threshold, precision, recall, mismatched,
+                     dropped, acc)
 
 
 # --- the pieces ---------------------------------------------------------------------------
