@@ -6,8 +6,8 @@ captions, and evaluate zero-shot over its categories on held-out images, against
 
 1. Builds (or reuses) the corpus with ../shared/bench/make_corpus.py (8,121 public-domain
    clip-art images from Debian's packages: title, creator, licence, category).
-2. Splits it per category (a fixed share of each category held out, chosen by a hash of
-   the path), serves it with nginx on 127.0.0.1 and downloads both splits with
+2. Splits it (a fixed share held out, chosen by a hash of the file name, so the copies of
+   an image filed under several folders land on the same side), serves it with nginx on 127.0.0.1 and downloads both splits with
    `grassroots download --keep-cols category`.
 3. `grassroots train` on the training split only, for --minutes.
 4. `grassroots eval` on the held-out split: zero-shot classification over all categories
@@ -22,6 +22,7 @@ import argparse
 import csv
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import time
@@ -41,8 +42,10 @@ def category_name(folder: str) -> str:
 
 
 def split(rows: list[dict], share: float) -> tuple[list[dict], list[dict]]:
+    # by file name, not path: the corpus files some images under several folders
+    # (animals/x.png and animals/amphibian/x.png), and both copies must land on one side
     def held(path: str) -> bool:
-        return int(hashlib.sha256(path.encode()).hexdigest()[:8], 16) / 2**32 < share
+        return int(hashlib.sha256(os.path.basename(path).encode()).hexdigest()[:8], 16) / 2**32 < share
 
     return [r for r in rows if not held(r["path"])], [r for r in rows if held(r["path"])]
 
@@ -115,6 +118,11 @@ def main() -> None:
           f"held out {n_held}")
     print(f"training: recipe {args.recipe}, {log[-1]['step']} steps, {log[-1]['elapsed_s'] / 60:.1f} min "
           f"({wall / 60:.1f} min whole command), final loss {log[-1]['loss']:.2f}")
+    named = sum(any(w in r["caption"].lower() for w in {c, c.rstrip("s"), *c.split()} if len(w) > 3)
+                for r in train_rows for c in [category_name(r["category"])])
+    top = Counter(r["caption"] for r in train_rows).most_common(3)
+    print(f"training titles that name their category: {named / len(train_rows):.1%}; most common titles: "
+          + ", ".join(f"{t!r} x{n}" for t, n in top))
     print(f"zero-shot over {len(classes)} categories on held-out images:")
     print(f"  top-1 {zs['acc1']:.1%}   (chance {1 / len(classes):.1%}; always the largest category "
           f"'{held_counts.most_common(1)[0][0]}' {held_counts.most_common(1)[0][1] / n_held:.1%})")

@@ -1,13 +1,12 @@
-"""Batched, normalised CLIP embeddings for evaluation: images (decoded and
-preprocessed by a small thread pool one batch ahead of the model), captions,
-and zero-shot class weights by prompt ensembling."""
+"""CLIP embeddings for evaluation (grassroots.models.encode, as the embed step makes
+them): images of eval samples, captions, and zero-shot class weights by prompt
+ensembling."""
 
 from __future__ import annotations
 
 import concurrent.futures
 import io as _io
 import itertools
-import os
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
@@ -15,8 +14,7 @@ import numpy as np
 
 from grassroots.errors import InputError
 from grassroots.eval.data import Sample
-
-DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+from grassroots.models.encode import decode_threads, embedding_dim, encode_images, encode_texts, prefetched
 
 
 @dataclass
@@ -32,8 +30,6 @@ class Encoder:
 
     def images(self, samples: Iterable[Sample], total: int, label: str) -> tuple[np.ndarray, list]:
         """(normalised float32 embeddings, targets), in the samples' order."""
-        import torch
-
         from PIL import Image
 
         def prepare(sample: Sample):
@@ -43,40 +39,19 @@ class Encoder:
             except (OSError, ValueError, Image.DecompressionBombError) as e:
                 raise InputError(sample.where, f"cannot decode the image: {e}") from None
 
-        dtype = getattr(torch, DTYPES[self.precision])
         out, targets = [], []
         batches = _batched(iter(samples), self.batch_size)
-        threads = max(2, os.cpu_count() or 1) if self.device == "cuda" else 2
-        with _bar(label, total, self.progress) as advance, concurrent.futures.ThreadPoolExecutor(threads) as pool:
-            pending = [(b, pool.map(prepare, b)) for b in itertools.islice(batches, 2)]
-            while pending:
-                batch, tensors = pending.pop(0)
-                pending += [(b, pool.map(prepare, b)) for b in itertools.islice(batches, 1)]
-                x = torch.stack(list(tensors)).to(self.device, dtype=dtype)
-                with torch.inference_mode():
-                    out.append(_normalised(self.model.encode_image(x)))
+        with _bar(label, total, self.progress) as advance, \
+                concurrent.futures.ThreadPoolExecutor(decode_threads(self.device)) as pool:
+            for batch, tensors in prefetched(pool, prepare, batches):
+                out.append(encode_images(self.model, tensors, self.device, self.precision))
                 targets += [s.target for s in batch]
                 advance(len(batch))
-        dim = _dim(self.model)
-        return (np.concatenate(out) if out else np.zeros((0, dim), np.float32)), targets
+        return (np.concatenate(out) if out else np.zeros((0, embedding_dim(self.model)), np.float32)), targets
 
     def texts(self, texts: list[str]) -> np.ndarray:
         """Normalised float32 embeddings of ``texts``, in order (batches of similar length)."""
-        import torch
-
-        from grassroots.models.clip import encode_text
-
-        result = np.zeros((len(texts), _dim(self.model)), np.float32)
-        if not texts:
-            return result
-        tokens = self.tokenizer(texts)
-        order = torch.argsort((tokens != 0).sum(dim=1), stable=True)
-        bs = self.batch_size * 2  # text is cheaper per sample than images
-        with torch.inference_mode():
-            for i in range(0, len(texts), bs):
-                idx = order[i:i + bs]
-                result[idx.numpy()] = _normalised(encode_text(self.model, tokens[idx].to(self.device)))
-        return result
+        return encode_texts(self.model, self.tokenizer, texts, self.device, self.batch_size * 2)
 
     def class_weights(self, classnames: tuple[str, ...], templates: tuple[str, ...]) -> np.ndarray:
         """One row per class: the mean of its prompts' normalised embeddings, normalised
@@ -89,18 +64,6 @@ class Encoder:
 def _batched(it: Iterator, n: int) -> Iterator[list]:
     while batch := list(itertools.islice(it, n)):
         yield batch
-
-
-def _normalised(x) -> np.ndarray:
-    import torch
-
-    return torch.nn.functional.normalize(x.float(), dim=-1).cpu().numpy()
-
-
-def _dim(model) -> int:
-    from grassroots.stages.embed import model_dim
-
-    return model_dim(model)
 
 
 class _bar:

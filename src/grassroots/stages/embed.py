@@ -30,11 +30,13 @@ from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
 from grassroots.models.clip import ModelSpec
+from grassroots.models.encode import decode_threads, embedding_dim, encode_images, encode_texts, prefetched
 from grassroots.runner.core import Resources, ShardTask
 from grassroots.runner.worker import cached
 from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import Reason, Status
 from grassroots.stats import ShardStats
+
 
 @dataclass(frozen=True)
 class EmbedConfig:
@@ -132,7 +134,6 @@ class Embed:
     def _images(self, rows, files, preprocess, model, stats) -> tuple[np.ndarray, set[str]]:
         """Image embeddings of the decodable samples (in row order), and their keys.
         Decoding of batch i+1 overlaps the model's work on batch i."""
-        import torch
         from PIL import Image
 
         def decode(row):
@@ -146,45 +147,21 @@ class Embed:
                 return None
 
         bs, out, kept = self.config.batch_size, [], set()
-        batches = [rows[i:i + bs] for i in range(0, len(rows), bs)]
-        # On CUDA the GPU outruns a few decode threads (~2,500 pairs/s for ViT-B-32 needs ~2,500 images/s).
-        threads = self.config.decode_threads or (max(2, os.cpu_count() or 1) if self.device == "cuda" else 2)
-        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-            pending = [pool.map(decode, b) for b in batches[:2]]
-            for i, batch in enumerate(batches):
-                tensors = list(pending[i])
-                if i + 2 < len(batches):
-                    pending.append(pool.map(decode, batches[i + 2]))
+        batches = (rows[i:i + bs] for i in range(0, len(rows), bs))
+        with concurrent.futures.ThreadPoolExecutor(decode_threads(self.device, self.config.decode_threads)) as pool:
+            for batch, tensors in prefetched(pool, decode, batches):
                 good = [(r, t) for r, t in zip(batch, tensors) if t is not None]
-                for r, t in zip(batch, tensors):
-                    if t is None:
-                        stats.drop(Reason.DECODE_ERROR)
-                if not good:
-                    continue
-                x = torch.stack([t for _, t in good]).to(self.device, dtype=_dtype(self.precision))
-                with torch.inference_mode():
-                    out.append(_normalised(model.encode_image(x)))
-                kept.update(r["key"] for r, _ in good)
-        return (np.concatenate(out) if out else np.zeros((0, model_dim(model)), np.float16)), kept
+                for _ in range(len(batch) - len(good)):
+                    stats.drop(Reason.DECODE_ERROR)
+                if good:
+                    out.append(encode_images(model, [t for _, t in good], self.device, self.precision))
+                    kept.update(r["key"] for r, _ in good)
+        return (np.concatenate(out) if out else np.zeros((0, embedding_dim(model)), np.float32)), kept
 
     def _texts(self, captions: list[str], model, tokenizer) -> np.ndarray:
-        """Caption embeddings in ``captions`` order: each distinct caption once, in
-        batches of similar token length, each cut to its longest caption."""
-        import torch
-
-        from grassroots.models.clip import encode_text
-
-        if not captions:
-            return np.zeros((0, model_dim(model)), np.float16)
+        """Caption embeddings in ``captions`` order, each distinct caption embedded once."""
         distinct = list(dict.fromkeys(captions))
-        tokens = tokenizer(distinct)
-        order = torch.argsort((tokens != 0).sum(dim=1), stable=True)
-        result = np.zeros((len(distinct), model_dim(model)), np.float16)
-        bs = max(self.config.batch_size, 1) * 2  # text is cheaper per sample than images
-        with torch.inference_mode():
-            for i in range(0, len(distinct), bs):
-                idx = order[i:i + bs]
-                result[idx.numpy()] = _normalised(encode_text(model, tokens[idx].to(self.device)))
+        result = encode_texts(model, tokenizer, distinct, self.device, max(self.config.batch_size, 1) * 2)
         where = {c: i for i, c in enumerate(distinct)}
         return result[[where[c] for c in captions]]
 
@@ -193,21 +170,3 @@ def _caption(row: dict, files: dict) -> str:
     """The sample's KEY.txt, as open_clip and clip-retrieval read it; else the ledger's caption."""
     txt = files.get(row["key"], {}).get("txt")
     return txt.decode("utf-8", "replace") if txt is not None else (row["caption"] or "")
-
-
-def model_dim(model) -> int:
-    proj = getattr(model, "text_projection", None)
-    return int(proj.shape[-1]) if proj is not None and hasattr(proj, "shape") else int(model.visual.output_dim)
-
-
-def _dtype(precision: str):
-    import torch
-
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
-
-
-def _normalised(x) -> np.ndarray:
-    import torch
-
-    x = torch.nn.functional.normalize(x.float(), dim=-1)
-    return x.cpu().numpy().astype(np.float16)
