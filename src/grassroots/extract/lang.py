@@ -23,10 +23,15 @@ one page at a time between page parses), with the same answers.
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import shutil
+import tempfile
 import threading
 import unicodedata
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -45,19 +50,53 @@ def _identifier():
 class _FastScorer:
     """py3langid's ``classify`` (norm_probs=True), vectorised; see the module docstring."""
 
-    def __init__(self, ident, depth: int = DFA_DEPTH):
-        nm = ident.tk_nextmove
-        self.nextmove = np.frombuffer(nm, dtype=np.dtype(nm.typecode))  # shares py3langid's memory
-        self.rowbase = np.asarray(ident.tk_row, dtype=np.intp) << 8
-        self.output = np.asarray(ident.tk_output, dtype=np.intp)
-        self.table = np.asarray(ident.nb_ptc, dtype=np.float32)
-        self.prior = ident.nb_pc
-        self.classes = list(ident.nb_classes)
-        self.alias_pairs = list(ident._alias_pairs)
+    _ARRAYS = ("nextmove", "rowbase", "output", "table", "prior")  # what save/load keep
+
+    def __init__(self, ident=None, depth: int = DFA_DEPTH, *, arrays: dict | None = None):
+        if arrays is None:
+            if not ident._norm_probs:
+                raise ValueError("unexpected py3langid model layout")
+            nm = ident.tk_nextmove
+            arrays = {
+                "nextmove": np.frombuffer(nm, dtype=np.dtype(nm.typecode)),  # shares py3langid's memory
+                "rowbase": np.asarray(ident.tk_row, dtype=np.intp) << 8,
+                "output": np.asarray(ident.tk_output, dtype=np.intp),
+                "table": np.asarray(ident.nb_ptc, dtype=np.float32),
+                "prior": np.asarray(ident.nb_pc),
+                "classes": list(ident.nb_classes),
+                "alias_pairs": [list(p) for p in ident._alias_pairs],
+            }
+        self.nextmove, self.rowbase, self.output, self.table, self.prior = (arrays[k] for k in self._ARRAYS)
+        self.classes = list(arrays["classes"])
+        self.alias_pairs = [tuple(p) for p in arrays["alias_pairs"]]
         self.depth = depth
         self._scratch = threading.local()
-        if not ident._norm_probs or self.table.ndim != 2 or self.table.shape[1] != len(self.classes):
+        if self.table.ndim != 2 or self.table.shape[1] != len(self.classes):
             raise ValueError("unexpected py3langid model layout")
+
+    def save(self, directory: Path) -> None:
+        """The scorer's arrays as .npy files (plus classes.json) in ``directory``,
+        written to a temporary sibling and renamed: a reader never sees half a cache."""
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".", dir=directory.parent))
+        try:
+            for k in self._ARRAYS:
+                np.save(tmp / f"{k}.npy", np.ascontiguousarray(getattr(self, k)), allow_pickle=False)
+            (tmp / "classes.json").write_text(json.dumps({"classes": self.classes, "alias_pairs": self.alias_pairs,
+                                                          "depth": self.depth}))
+            os.rename(tmp, directory)
+        except OSError:  # another process won the race, or the disk said no: the cache is optional
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    @classmethod
+    def load(cls, directory: Path) -> "_FastScorer":
+        """The scorer ``save`` wrote (memory-mapped: no copy, pages read on first use)."""
+        meta = json.loads((directory / "classes.json").read_text())
+        # mapped read-only, seen as plain arrays (np.memmap's Python-level __getitem__
+        # would add ~20% to the scoring)
+        arrays = {k: np.load(directory / f"{k}.npy", mmap_mode="r", allow_pickle=False).view(np.ndarray)
+                  for k in cls._ARRAYS}
+        return cls(depth=meta["depth"], arrays={**arrays, **meta})
 
     def features(self, data: bytes) -> np.ndarray:
         """Feature index of every byte position that emits one, in text order."""
@@ -168,12 +207,43 @@ class _FastScorer:
 
 @lru_cache(maxsize=1)
 def _classifier():
-    """Loaded once per process (~0.6 s: the model is xz-compressed)."""
+    """Loaded once per process: from the scorer cache (memory-mapped, ~10 ms), else
+    from py3langid's xz-compressed model (~0.6 s), then cached for the next run."""
+    cache = _scorer_cache()
+    if cache is not None and cache.is_dir():
+        try:
+            return _FastScorer.load(cache).classify
+        except (OSError, ValueError, KeyError, TypeError):  # damaged: rebuilt below
+            shutil.rmtree(cache, ignore_errors=True)
     ident = _identifier()
     try:
-        return _FastScorer(ident).classify
+        scorer = _FastScorer(ident)
     except (AttributeError, TypeError, ValueError):  # py3langid internals changed: the slow path
         return ident.classify
+    if cache is not None:
+        scorer.save(cache)
+    return scorer.classify
+
+
+def _scorer_cache() -> Path | None:
+    """Where the decompressed model's arrays are kept between runs: the user's
+    cache folder ($XDG_CACHE_HOME or ~/.cache, then grassroots/), one entry per
+    py3langid version and model file (size, mtime), so an upgrade never reads a
+    stale cache. None when the model file cannot be found."""
+    try:
+        from importlib.metadata import version
+
+        from py3langid.langid import MODEL_DIR, MODEL_FILE
+
+        model = Path(MODEL_FILE)
+        if not model.is_absolute():
+            model = Path(MODEL_DIR) / model
+        st = model.stat()
+        tag = f"py3langid-{version('py3langid')}-{st.st_size}-{st.st_mtime_ns}-d{DFA_DEPTH}"
+    except (ImportError, OSError, ValueError):
+        return None
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "grassroots" / tag
 
 
 def detect_language(text: str) -> str | None:
