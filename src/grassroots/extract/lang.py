@@ -77,16 +77,18 @@ class _FastScorer:
     def save(self, directory: Path) -> None:
         """The scorer's arrays as .npy files (plus classes.json) in ``directory``,
         written to a temporary sibling and renamed: a reader never sees half a cache."""
-        directory.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".", dir=directory.parent))
+        tmp = None
         try:
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=directory.name + ".", dir=directory.parent))
             for k in self._ARRAYS:
                 np.save(tmp / f"{k}.npy", np.ascontiguousarray(getattr(self, k)), allow_pickle=False)
             (tmp / "classes.json").write_text(json.dumps({"classes": self.classes, "alias_pairs": self.alias_pairs,
                                                           "depth": self.depth}))
             os.rename(tmp, directory)
         except OSError:  # another process won the race, or the disk said no: the cache is optional
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp is not None:
+                shutil.rmtree(tmp, ignore_errors=True)
 
     @classmethod
     def load(cls, directory: Path) -> "_FastScorer":
