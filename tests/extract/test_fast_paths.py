@@ -163,3 +163,16 @@ def test_extract_imports_no_other_step():
     assert stages.STEPS[-1].name == "takedown" and len(stages.STEPS) == 12
     with pytest.raises(AttributeError):
         stages.NoSuchStep  # noqa: B018
+
+
+def test_gc_settings_are_restored_after_a_shard_even_when_it_fails():
+    import gc
+
+    from grassroots.stages.extract import _fewer_gc_passes
+
+    before, enabled = gc.get_threshold(), gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with _fewer_gc_passes():
+            assert gc.get_threshold()[0] >= 50_000 and gc.get_freeze_count() > 0
+            raise RuntimeError("a failing shard")
+    assert gc.get_threshold() == before and gc.isenabled() == enabled and gc.get_freeze_count() == 0
