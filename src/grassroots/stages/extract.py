@@ -254,11 +254,14 @@ def _fewer_gc_passes(young: int = 50_000):
     cycles to speak of; any that do are still collected by those passes."""
     thresholds = gc.get_threshold()
     gc.set_threshold(max(young, thresholds[0]), *thresholds[1:])
-    gc.freeze()  # what exists already (modules, the caller's objects) is not re-walked
+    freeze = gc.get_freeze_count() == 0  # a caller's own freeze is left as it is
+    if freeze:
+        gc.freeze()  # what exists already (modules, the caller's objects) is not re-walked
     try:
         yield
     finally:
-        gc.unfreeze()
+        if freeze:
+            gc.unfreeze()
         gc.set_threshold(*thresholds)
 
 
