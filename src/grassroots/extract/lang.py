@@ -174,18 +174,6 @@ class _FastScorer:
             first[f] = _NEVER
             count[f] = 0
 
-    def _rows(self, idx: np.ndarray) -> np.ndarray:
-        """``self.table[idx]``, gathered into a per-thread scratch array: a fresh
-        ~100 KB array per text made malloc trim and re-fault the heap's top each
-        time (~40% more CPU for the whole of language ID, in the kernel)."""
-        scratch = self._scratch.__dict__
-        buf = scratch.get("rows")
-        if buf is None or len(buf) < len(idx):
-            buf = scratch["rows"] = np.empty((max(len(idx), 4096), self.table.shape[1]), dtype=self.table.dtype)
-        out = buf[: len(idx)]
-        np.take(self.table, idx, axis=0, out=out)
-        return out
-
     @staticmethod
     def _bytes(text: str) -> bytes:
         if text.isupper():
@@ -201,7 +189,8 @@ class _FastScorer:
             f = self.features(data)
         if len(f):
             idx, counts = self._counts(f)
-            scores = np.log1p(counts.astype(np.float32)) @ self._rows(idx) + self.prior
+            # ndarray.take: ~2x cheaper than table[idx] for these few hundred rows
+            scores = np.log1p(counts.astype(np.float32)) @ self.table.take(idx, axis=0) + self.prior
         else:
             scores = np.zeros(len(self.classes), dtype=np.float32)
         return scores, len(data)
