@@ -128,6 +128,9 @@ def test_the_scorer_cache_gives_the_same_answers(ident, scorer, tmp_path, monkey
             "Die schönsten Wanderwege im Schwarzwald")
         assert lang._FastScorer.load(cache).classify_many(texts) == scorer.classify_many(texts)
 
+        monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # never a cache relative to the cwd
+        assert lang._scorer_cache() is None
+
         blocked = tmp_path / "file"  # the cache folder cannot be created: works without one
         blocked.write_text("")
         monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))

@@ -266,8 +266,10 @@ def _scorer_cache() -> Path | None:
         tag = f"py3langid-{version('py3langid')}-{st.st_size}-{st.st_mtime_ns}-d{DFA_DEPTH}"
     except (ImportError, OSError, ValueError):
         return None
-    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(root) / "grassroots" / tag
+    root = Path(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"))
+    if not root.is_absolute():  # no home folder known: no cache (never one relative to the cwd)
+        return None
+    return root / "grassroots" / tag
 
 
 def detect_language(text: str) -> str | None:
