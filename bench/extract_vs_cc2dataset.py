@@ -135,7 +135,8 @@ def main() -> None:
     if args.build_only:
         return
     size = wat.stat().st_size
-    print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1")
+    print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1; "
+          f"load average at start {os.getloadavg()[0]:.2f}")
     cc, gr, bare, other = [], [], [], []
     for r in range(args.rounds):
         cc.append(run_cc2dataset(py, wat))
@@ -165,7 +166,8 @@ def main() -> None:
               f"{other[0]['candidates']} |")
     print(f"\nratio (cc2dataset / grassroots): wall {cc_s / gr_s:.2f}x, CPU {cc_cpu / gr_cpu:.2f}x; without "
           f"language ID and dedup: wall {cc_s / b_s:.2f}x, CPU {cc_cpu / b_cpu:.2f}x")
-    print(f"candidates: grassroots/cc2dataset = {n_gr / max(1, n_cc):.3f}")
+    print(f"candidates: grassroots/cc2dataset = {n_gr / max(1, n_cc):.3f}; load average at end "
+          f"{os.getloadavg()[0]:.2f} (CPU seconds are the steadier figure on a shared machine)")
     if args.ray:
         run_ray_vs_local(wat)
 

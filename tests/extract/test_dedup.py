@@ -127,3 +127,45 @@ def test_pair_digests_are_blake2b_of_url_nul_caption():
     got = _pair_digests(table)
     assert got.tobytes() == want and got[1] == got[3] and len(_pair_digests(table.slice(0, 0))) == 0
     assert isinstance(got, np.ndarray)
+
+
+def test_repeats_is_numpy_unique_first_occurrence():
+    """`_repeats` (a stable lexsort) marks what np.unique(return_index=True) did not
+    return: every digest equal to an earlier one, the first in (shard, row) order kept;
+    digests equal in one half only are not repeats."""
+    import numpy as np
+
+    from grassroots.stages.dedup import _DIGEST, _repeats
+
+    rng = np.random.default_rng(12)
+    for n in (0, 1, 2, 50, 5000):
+        d = np.empty(n, dtype=_DIGEST)
+        d["hi"] = rng.integers(0, 6, n, dtype=np.uint64)  # many equal halves
+        d["lo"] = rng.integers(0, 6, n, dtype=np.uint64)
+        d["hi"][: n // 3] = np.iinfo(np.uint64).max  # the top of the range sorts too
+        _, firsts = np.unique(d, return_index=True)
+        want = np.ones(n, dtype=bool)
+        want[firsts] = False
+        assert np.array_equal(_repeats(d), want), n
+
+
+def test_shard_digests_by_batch_are_the_whole_table_digests(tmp_path):
+    import io
+
+    import pyarrow as pa
+
+    from grassroots.stages.dedup import _pair_digests, _shard_digests
+
+    urls = [f"http://a/{i % 37}.jpg" for i in range(1000)]
+    caps = [None if i % 11 == 0 else f"caption {i % 5}" for i in range(1000)]
+    table = pa.table({"url": urls, "caption": caps, "page_url": ["p"] * 1000})
+    for group in (1000, 64):
+        buf = io.BytesIO()
+        pq.write_table(table, buf, row_group_size=group)
+        for batch in (1, 7, 100, 5000):
+            buf.seek(0)
+            assert _shard_digests(buf, batch).tobytes() == _pair_digests(table).tobytes()
+    buf = io.BytesIO()
+    pq.write_table(table.slice(0, 0), buf)
+    buf.seek(0)
+    assert len(_shard_digests(buf)) == 0

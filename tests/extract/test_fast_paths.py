@@ -5,6 +5,7 @@ local file reads)."""
 from __future__ import annotations
 
 import pyarrow.parquet as pq
+import pytest
 
 from grassroots.layout import DatasetDir
 from grassroots.runner import LocalRunner
@@ -143,3 +144,35 @@ def test_context_counts_child_elements_not_comments(tmp_path):
     body = "<div>" + "<span>s</span><!-- c -->" * 19 + "<img src=a.jpg alt='twenty children'></div>"
     _, rows, _ = run(tmp_path, [html_page(PAGE, body)])
     assert rows[0]["context"] == "s" * 19  # 20 elements (and 19 comments): not a gallery
+
+
+def test_extract_imports_no_other_step():
+    """The step modules load when first named (grassroots.stages.__getattr__):
+    `grassroots extract` does not import the download or embed steps (aiohttp, torch)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from grassroots.stages import Dedup, Extract; "
+            "print(sorted(m for m in ('aiohttp', 'torch', 'grassroots.stages.download', 'grassroots.stages.embed') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    from grassroots import stages
+
+    assert [s.name for s in stages.STEPS[:4]] == ["import", "extract", "dedup", "download"]
+    assert stages.STEPS[-1].name == "takedown" and len(stages.STEPS) == 12
+    with pytest.raises(AttributeError):
+        stages.NoSuchStep  # noqa: B018
+
+
+def test_gc_settings_are_restored_after_a_shard_even_when_it_fails():
+    import gc
+
+    from grassroots.stages.extract import _fewer_gc_passes
+
+    before, enabled = gc.get_threshold(), gc.isenabled()
+    with pytest.raises(RuntimeError):
+        with _fewer_gc_passes():
+            assert gc.get_threshold()[0] >= 50_000 and gc.get_freeze_count() > 0
+            raise RuntimeError("a failing shard")
+    assert gc.get_threshold() == before and gc.isenabled() == enabled and gc.get_freeze_count() == 0

@@ -100,3 +100,41 @@ def test_features_of_many_texts_at_once_are_each_texts_features(scorer):
     datas += [t.encode() for t in ("a", "ab", "the quick brown fox", "Über Straße", "日本語のテキスト")]
     for data, many in zip(datas, scorer.features_many(datas)):
         assert np.array_equal(scorer.features(data), many)
+
+
+def test_the_scorer_cache_gives_the_same_answers(ident, scorer, tmp_path, monkeypatch):
+    """The arrays kept between runs (~/.cache/grassroots/py3langid-...) score bit
+    for bit as the scorer built from py3langid's model; a damaged cache is rebuilt,
+    an unwritable one is skipped."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    lang._classifier.cache_clear()
+    try:
+        cache = lang._scorer_cache()
+        assert cache is not None and cache.parent == tmp_path / "cache" / "grassroots"
+        texts = TEXTS + _random_texts(200)
+        built = lang._classifier()  # no cache yet: from the model, then saved
+        assert cache.is_dir() and built.__self__.classes == scorer.classes
+        loaded = lang._FastScorer.load(cache)
+        assert type(loaded.table) is np.ndarray and not loaded.table.flags.writeable  # mapped, read-only
+        assert loaded.classify_many(texts) == scorer.classify_many(texts)
+        assert [loaded.classify(t) for t in texts] == [ident.classify(t) for t in texts]
+        lang._classifier.cache_clear()
+        assert isinstance(lang._classifier().__self__, lang._FastScorer)  # from the cache this time
+        assert lang.detect_languages(texts) == [lang._answer(*ident.classify(t[: lang.MAX_CHARS])) if t[: lang.MAX_CHARS].strip() else None for t in texts]
+
+        (cache / "table.npy").write_bytes(b"damaged")  # a damaged cache: rebuilt
+        lang._classifier.cache_clear()
+        assert lang._classifier()("Die schönsten Wanderwege im Schwarzwald") == scorer.classify(
+            "Die schönsten Wanderwege im Schwarzwald")
+        assert lang._FastScorer.load(cache).classify_many(texts) == scorer.classify_many(texts)
+
+        monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # never a cache relative to the cwd
+        assert lang._scorer_cache() is None
+
+        blocked = tmp_path / "file"  # the cache folder cannot be created: works without one
+        blocked.write_text("")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(blocked))
+        lang._classifier.cache_clear()
+        assert lang._classifier()(TEXTS[2]) == scorer.classify(TEXTS[2])
+    finally:
+        lang._classifier.cache_clear()

@@ -155,6 +155,16 @@ def test_pixels_fast_path(value):
     assert R._pixels(value) == _ref_pixels(value)
 
 
-@pytest.mark.parametrize("alt", ["plain caption", " a\tb\n", "x\x00y", "u\u2028v", "bad\ufffdbyte", "zw\u200bj", "é ü 東京", "\x85nel"])
+@pytest.mark.parametrize("alt", ["plain caption", " a\tb\n", "x\x00y", "u\u2028v", "bad\ufffdbyte", "zw\u200bj", "é ü 東京", "\x85nel",
+                                 " lead", "trail ", "two  spaces", " ", "  ", "a", "nb\u00a0sp", "ideo\u3000sp", "thin\u2009sp",
+                                 "x\u1680y", "\u202f", "fs\x1cx", "a \u3000 b", "one two three"])
 def test_clean_caption_fast_path(alt):
     assert clean_caption(alt) == " ".join(alt.translate(_REF_CONTROL).split())
+
+
+def test_printable_text_has_no_whitespace_but_space():
+    """clean_caption returns printable text without a run of spaces or one at either
+    end as it is: that is its collapsed form only if " " is the one character that
+    is both printable and whitespace (split()'s notion), for every code point."""
+    both = [c for c in map(chr, range(0x110000)) if c.isprintable() and c.isspace()]
+    assert both == [" "]

@@ -104,7 +104,7 @@ def _assert_same_as_reference(path, tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(Extract, "_page_images", _reference_page_images)
         m.setattr(wat, "orjson", _JsonOnly)
-        m.setattr(wat, "_may_hold_license", lambda payload: True)
+        m.setattr(wat, "_may_hold_license", lambda *links: True)
         ref_stats, ref = _run(path, tmp_path / "ref")
     assert fast.schema.equals(ref.schema)
     for name in ref.column_names:  # every column, row for row
@@ -158,3 +158,119 @@ def test_json_that_orjson_refuses_is_still_read():
     page = wat.page_from_wat(json.dumps(doc).encode())
     assert page is not None and [i.src for i in page.images] == ["/a.jpg"]
     assert wat.page_from_wat(b"[1, 2]") is None and wat.page_from_wat(b"{not json") is None
+
+
+def _old_may_hold_license(payload: bytes) -> bool:
+    """The byte search the decoded-links prefilter replaced."""
+    return b'"rel"' in payload or b"creativecommons.org" in payload or b"\\u" in payload
+
+
+def _wat_doc(head: dict, links, raw: str | None = None) -> bytes:
+    meta = {"Head": head, "Links": links}
+    doc = {"Envelope": {"WARC-Header-Metadata": {"WARC-Target-URI": "http://example.com/d/p.html"},
+                        "Payload-Metadata": {"HTTP-Response-Metadata": {"HTML-Metadata": meta}}}}
+    text = json.dumps(doc, ensure_ascii=False)
+    return (text if raw is None else text.replace('"@RAW@"', raw)).encode()
+
+
+IMG = {"path": "IMG@/src", "url": "/a.jpg", "alt": "a picture"}
+CC = "https://creativecommons.org/licenses/by/4.0/"
+HOSTILE_LICENSE_DOCS = [
+    _wat_doc({}, [IMG]),
+    _wat_doc({}, [IMG, {"path": "A@/href", "url": "/l.html", "rel": "license"}]),
+    _wat_doc({}, [IMG, {"path": "A@/href", "url": "/l.html", "rel": "nofollow LICENSE"}]),
+    _wat_doc({}, [IMG, {"path": "A@/href", "url": "/l.html", "rel": None}]),
+    _wat_doc({}, [IMG, {"path": "A@/href", "url": CC}]),
+    _wat_doc({}, [IMG, {"path": "A@/href", "url": CC.upper()}]),  # no match either way
+    _wat_doc({}, [IMG, {"path": "IMG@/src", "url": CC, "alt": "cc logo image"}]),  # not an href
+    _wat_doc({"Link": [{"path": "LINK@/href", "url": "/lic", "rel": "license"}]}, [IMG]),
+    _wat_doc({"Link": [{"path": "LINK@/href", "url": CC}]}, [IMG]),
+    _wat_doc({"Link": "not a list"}, [IMG]),
+    _wat_doc({"Link": {"rel": "license", "url": "/x"}}, [IMG]),
+    _wat_doc({"Link": [1, "rel", None]}, [IMG]),
+    _wat_doc({"Link": [1, {"rel": "license", "url": "/x"}]}, [IMG]),
+    _wat_doc({"Title": "creativecommons.org in a title"}, [IMG]),
+    _wat_doc({}, [IMG, {"path": "A@/href", "url": 5}]),
+    _wat_doc({}, [IMG, {"path": "A@/href", "url": ["https://creativecommons.org/licenses/"]}]),
+    # JSON escapes that spell the key or the marker: decoded, they are what they spell
+    _wat_doc({}, [IMG, "@RAW@"], raw='{"path": "A@/href", "url": "/l.html", "\\u0072el": "license"}'),
+    _wat_doc({}, [IMG, "@RAW@"], raw='{"path": "A@/href", "url": "https://creativec\\u006fmmons.org/licenses/by/"}'),
+    _wat_doc({}, [IMG, "@RAW@"], raw='{"path": "A@/href", "url": "https:\\/\\/creativecommons.org\\/licenses\\/by\\/"}'),
+    _wat_doc({"Title": "caf\\u00e9"}, [IMG]),
+]
+
+
+def _page_or_error(payload: bytes):
+    try:
+        page = wat.page_from_wat(payload)
+        return None if page is None else (page.license, [(i.src, i.alt) for i in page.images])
+    except Exception as e:  # noqa: BLE001 - the kind of failure is what is compared
+        return type(e).__name__
+
+
+@pytest.mark.parametrize("payload", HOSTILE_LICENSE_DOCS)
+def test_license_prefilter_on_decoded_links_is_the_byte_search_on_hostile_records(payload, monkeypatch):
+    doc = json.loads(payload)
+    meta = doc["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"]["HTML-Metadata"]
+    head_links = meta["Head"].get("Link") or []
+    if wat._may_hold_license(head_links, meta["Links"]):  # never runs _license where the byte search did not
+        assert _old_may_hold_license(payload)
+    fast = _page_or_error(payload)
+    with monkeypatch.context() as m:
+        m.setattr(wat, "_may_hold_license", lambda *links: _old_may_hold_license(payload))
+        before = _page_or_error(payload)
+        m.setattr(wat, "_may_hold_license", lambda *links: True)
+        every_link = _page_or_error(payload)
+    if not isinstance(before, str):  # the record was read before: the same page now
+        assert fast == before
+    if not isinstance(every_link, str):  # and the licence a scan of every link finds
+        assert fast == every_link
+    assert not isinstance(fast, str) or isinstance(before, str)  # no new failure
+
+
+def test_row_groups_hold_the_same_rows_as_one_table(tmp_path, monkeypatch):
+    """Candidates are written a row group at a time (ROW_GROUP_ROWS): the same
+    table, row for row, as one group, whatever the group size."""
+    from grassroots.miniweb import write_warc as miniweb_warc
+    from grassroots.stages import extract as extract_stage
+
+    info = miniweb_warc(tmp_path / "m.warc.gz", ["http://127.0.0.1:8080"], seed=4, pages=6, heavy=True, wat=True)
+    _, whole = _run(info["wat"], tmp_path / "whole")
+    assert pq.ParquetFile(DatasetDir(str(tmp_path / "whole")).candidates(0)).metadata.num_row_groups == 1
+    for rows in (1, 7, 40, whole.num_rows - 1, whole.num_rows):
+        monkeypatch.setattr(extract_stage, "ROW_GROUP_ROWS", rows)
+        out = tmp_path / f"g{rows}"
+        _, grouped = _run(info["wat"], out)
+        assert grouped.equals(whole), rows
+        groups = pq.ParquetFile(DatasetDir(str(out)).candidates(0)).metadata
+        assert groups.num_row_groups > 1 or rows >= whole.num_rows
+        sizes = [groups.row_group(i).num_rows for i in range(groups.num_row_groups)]
+        assert sum(sizes) == whole.num_rows and (rows < 30 or max(sizes) <= rows)  # pages stay whole
+
+
+def test_tables_split_at_page_boundaries():
+    from grassroots.stages.extract import _Rows
+
+    rows = _Rows()
+    for p, n in enumerate([3, 1, 5, 2, 2]):
+        rows.url.extend(f"http://e/{p}/{i}.jpg" for i in range(n))
+        rows.caption.extend(f"caption {p}.{i}" for i in range(n))
+        rows.context.extend([None] * n)
+        rows.add_page(n, (f"http://e/{p}", f"t{p}", None, None, None, [], None))
+    whole = rows.table()
+    for max_rows in (1, 2, 4, 6, 13, 100):
+        parts = list(rows.tables(max_rows))
+        assert sum(t.num_rows for t in parts) == 13
+        assert pa_concat(parts).equals(whole)
+        for t in parts:  # never a page cut in two; at most max_rows unless one page is larger
+            pages = t.column("page_url").to_pylist()
+            assert len(set(pages)) == 1 or t.num_rows <= max_rows
+    empty = _Rows()
+    (only,) = list(empty.tables(10))
+    assert only.num_rows == 0 and only.schema.equals(whole.schema)
+
+
+def pa_concat(tables):
+    import pyarrow as pa
+
+    return pa.concat_tables(tables).combine_chunks()

@@ -76,6 +76,10 @@ def clean_caption(alt: str | None) -> str:
     if not alt:
         return ""
     if alt.isprintable() and "\ufffd" not in alt:  # no C0/C1 controls, no U+2028/9: nothing to translate
+        # Printable text has no whitespace but " " (every other space is a separator
+        # or a control): no run of spaces and none at either end is already collapsed.
+        if alt[0] != " " and alt[-1] != " " and "  " not in alt:
+            return alt
         return " ".join(alt.split())
     return " ".join(alt.translate(_CONTROL).split())
 

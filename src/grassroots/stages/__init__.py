@@ -17,16 +17,31 @@ ledger, plan(dataset), __call__(task) and outputs(layout), run by
 grassroots.runner.run_step. Adding a step: a module here, a line below, a CLI command.
 """
 
-from grassroots.stages.dedup import Dedup
-from grassroots.stages.download import Download
-from grassroots.stages.embed import Embed
-from grassroots.stages.extract import Extract
-from grassroots.stages.hash import Hash
-from grassroots.stages.import_list import Import
-from grassroots.stages.index import Index
-from grassroots.stages.neardup import NearDup, NearDupPairs
-from grassroots.stages.score import Score
-from grassroots.stages.select import Select
-from grassroots.stages.takedown import Takedown
+import importlib
 
-STEPS = (Import, Extract, Dedup, Download, Hash, Embed, Score, NearDupPairs, NearDup, Select, Index, Takedown)
+# Step class -> its module, in pipeline order. A step's module (and what it imports:
+# aiohttp, torch, faiss ...) loads when the step is first named (PEP 562), so
+# `grassroots extract` does not pay for the download or embed steps' imports.
+_MODULES = {
+    "Import": "import_list",
+    "Extract": "extract",
+    "Dedup": "dedup",
+    "Download": "download",
+    "Hash": "hash",
+    "Embed": "embed",
+    "Score": "score",
+    "NearDupPairs": "neardup",
+    "NearDup": "neardup",
+    "Select": "select",
+    "Index": "index",
+    "Takedown": "takedown",
+}
+__all__ = [*_MODULES, "STEPS"]
+
+
+def __getattr__(name: str):
+    if name == "STEPS":
+        return tuple(__getattr__(n) for n in _MODULES)
+    if name in _MODULES:
+        return getattr(importlib.import_module(f"grassroots.stages.{_MODULES[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -74,26 +74,32 @@ class Dedup:
         digests, where = [], []
         for shard in range(first, first + count):
             with io.open_file(layout.candidates(shard)) as f:
-                table = pq.read_table(f, columns=["url", "caption"])
-            d = _pair_digests(table)
+                d = _shard_digests(f)
             mine = np.nonzero(_partition_of(d, parts) == part)[0]
             digests.append(d[mine])
             where.append(np.stack([np.full(len(mine), shard, np.int32), mine.astype(np.int32)], axis=1))
         d = np.concatenate(digests) if digests else np.empty(0, dtype=_DIGEST)
         at = np.concatenate(where) if where else np.empty((0, 2), np.int32)
-        _, firsts = np.unique(d, return_index=True)  # stable: the first in (shard, row) order wins
-        dup = np.ones(len(d), dtype=bool)
-        dup[firsts] = False
+        dup = _repeats(d)
         dups = at[dup]
         with io.atomic_write(layout.dedup_partition(part), "wb") as f:
             pq.write_table(pa.table({"shard": dups[:, 0], "row": dups[:, 1]}, schema=_DUPLICATES), f)
         stats = ShardStats(candidates=len(d))
-        stats.keep(len(firsts))
+        stats.keep(len(d) - int(dup.sum()))
         stats.drop(Reason.DUPLICATE, int(dup.sum()))
         return stats
 
 
 _DIGEST = np.dtype([("hi", "<u8"), ("lo", "<u8")])
+
+
+def _shard_digests(f, batch_rows: int = 65_536) -> np.ndarray:
+    """`_pair_digests` of every row of one candidate file, read a batch at a time:
+    the same memory serves every batch (a whole shard's keys at once cost as much
+    again in the kernel's page faults as in hashing them)."""
+    batches = pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=["url", "caption"])
+    parts = [_pair_digests(pa.Table.from_batches([b])) for b in batches]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=_DIGEST)
 
 
 def _pair_digests(table: pa.Table) -> np.ndarray:
@@ -103,6 +109,17 @@ def _pair_digests(table: pa.Table) -> np.ndarray:
     keys = pc.cast(pc.binary_join_element_wise(table.column("url"), caption, "\0"), pa.binary()).to_pylist()
     blake2b = hashlib.blake2b
     return np.frombuffer(b"".join([blake2b(k, digest_size=16).digest() for k in keys]), dtype=_DIGEST)
+
+
+def _repeats(digests: np.ndarray) -> np.ndarray:
+    """True for every digest equal to an earlier one (the first in (shard, row) order
+    wins): a stable lexsort on (hi, lo), ~4x faster than np.unique on the structured
+    dtype, which compares the records field by field through a generic sort."""
+    order = np.lexsort((digests["lo"], digests["hi"]))  # stable: equal digests keep their order
+    hi, lo = digests["hi"][order], digests["lo"][order]
+    repeat = np.zeros(len(digests), dtype=bool)
+    repeat[order[1:]] = (hi[1:] == hi[:-1]) & (lo[1:] == lo[:-1])
+    return repeat
 
 
 def _partition_of(digests: np.ndarray, parts: int) -> np.ndarray:
