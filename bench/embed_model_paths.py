@@ -75,10 +75,10 @@ def torch_option(model, image_fn=None, text_model=None, x_fmt=None, dtype=None):
     def img(x):
         x = x.to(dtype) if dtype else x
         x = x.contiguous(memory_format=x_fmt) if x_fmt else x
-        return (image_fn or model.encode_image)(x).float()
+        return (image_fn if image_fn is not None else model.encode_image)(x).float()
 
     def txt(t):
-        return encode_text(text_model or model, t).float()
+        return encode_text(text_model if text_model is not None else model, t).float()
 
     return img, txt
 
