@@ -63,27 +63,19 @@ class LoopResult:
 
 
 def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig, say) -> LoopResult:
-    from grassroots.models.clip import ModelSpec, init_checkpoint
-    from grassroots.runner import run_step
-    from grassroots.stages import Embed
-    from grassroots.stages.embed import EmbedConfig
+    from grassroots.models.clip import init_checkpoint
 
     layout = DatasetDir(dataset)
     random_ckpt = str(Path(out) / "models" / "random-init.pt")
     init_checkpoint(TINY_EMBED_ARCH, random_ckpt, seed=cfg.seed)
     t0 = time.monotonic()
-    step = Embed(EmbedConfig(ModelSpec(TINY_EMBED_ARCH, random_ckpt), device="cpu",
-                             threads=max(1, (os.cpu_count() or 1) // cfg.processes))).resolved()
-    run_step(step, dataset, runner, progress=cfg.progress)
-    random_id = step.model_id
+    random_id = _embed(TINY_EMBED_ARCH, random_ckpt, dataset, runner, cfg)
     say(f"[bold]5. embed[/] every kept image and caption with random weights ({random_id}, "
         f"{time.monotonic() - t0:.1f} s): no downloaded model anywhere")
 
     boot = bootstrap(dataset, truth, out, runner, cfg, say)
-    v0, v1, v0_id, release_v1, acc = boot.v0, boot.v1, boot.v0_id, boot.release_v1, boot.acc
-
-    index_model = _index(release_v1, v0_id, runner, cfg)
-    latency, optout = _serve_and_opt_out(dataset, release_v1, index_model)
+    index_model = _index(boot.release_v1, boot.v0_id, runner, cfg)
+    latency, optout = _serve_and_opt_out(dataset, boot.release_v1, index_model)
     say(f"[bold]10. index + serve[/] release v1 ({index_model}): text search p50 {latency:.1f} ms through "
         f"the HTTP API; an opt-out request {optout['id']} filed through it for "
         f"{optout['remove']['urls'][0]}")
@@ -104,11 +96,11 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
         f"EU_PUBLIC_SUMMARY.md, plots/ — every number from the ledger")
     v2_kept = sum(r["status"] == "success" for r in read_samples(td.release, ["key", "status"]))
     return LoopResult(
-        v0={"steps": v0.steps, "checkpoint": v0.checkpoint, **acc["v0"]},
-        v1={"steps": v1.steps, "checkpoint": v1.checkpoint, **acc["v1"]},
+        v0={"steps": boot.v0.steps, "checkpoint": boot.v0.checkpoint, **boot.acc["v0"]},
+        v1={"steps": boot.v1.steps, "checkpoint": boot.v1.checkpoint, **boot.acc["v1"]},
         threshold=boot.threshold, filter_precision=boot.precision, filter_recall=boot.recall,
-        mismatched=boot.mismatched, dropped=boot.dropped, release_v1=boot.kept, release_v2=v2_kept, search_ms_p50=latency,
-        optout_id=optout["id"], takedown_removed=removed, card_dir=card_dir,
+        mismatched=boot.mismatched, dropped=boot.dropped, release_v1=boot.kept, release_v2=v2_kept,
+        search_ms_p50=latency, optout_id=optout["id"], takedown_removed=removed, card_dir=card_dir,
         serve_command=f"grassroots serve {dataset} --release v2")
 
 
@@ -131,15 +123,12 @@ def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig
     """Steps 6-9: train v0 on everything, embed + score with v0, select release v1 by v0's
     CLIP score, train v1 on it for the same steps, and evaluate both on the held-out pairs.
     ``bench/bootstrap_seeds.py`` runs this over seeds."""
-    from grassroots.models.clip import ModelSpec
     from grassroots.runner import run_step
-    from grassroots.stages import Embed, Score
-    from grassroots.stages.embed import EmbedConfig
+    from grassroots.stages import Score
     from grassroots.stages.select import make_release
     from grassroots.train.loop import TrainConfig, train
 
     models, layout = Path(out) / "models", DatasetDir(dataset)
-    threads = max(1, (os.cpu_count() or 1) // cfg.processes)
     t0 = time.monotonic()
     v0 = train(TrainConfig(dataset, str(models / "v0"), recipe="tiny", seed=cfg.seed,
                            minutes=None if cfg.train_steps else cfg.train_minutes, steps=cfg.train_steps,
@@ -147,9 +136,8 @@ def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig
     say(f"[bold]6. train v0[/] tiny CLIP on all {len(_kept(dataset))} kept pairs: {v0.steps} steps, "
         f"{v0.samples_per_second:.0f} samples/s, loss {v0.loss:.2f} ({time.monotonic() - t0:.0f} s)")
 
-    step = Embed(EmbedConfig(ModelSpec(v0.arch, v0.checkpoint), device="cpu", threads=threads)).resolved()
-    run_step(step, dataset, runner, progress=cfg.progress)
-    run_step(Score(step.model_id), dataset, runner, progress=cfg.progress)
+    v0_id = _embed(v0.arch, v0.checkpoint, dataset, runner, cfg)
+    run_step(Score(v0_id), dataset, runner, progress=cfg.progress)
     scores = _clip_scores(layout)
     threshold = float(np.quantile(list(scores.values()), cfg.drop_share))
     where = f"clip >= {threshold:.6f} AND NOT filename_like AND NOT boilerplate"
@@ -169,11 +157,24 @@ def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig
     acc = {name: _zeroshot(res.arch, res.checkpoint, heldout, out, name, cfg) for name, res in (("v0", v0), ("v1", v1))}
     say(f"[bold]9. eval[/] zero-shot on (colour, shape) pairs the web never showed, among all 32 "
         f"(chance 3%): v0 top-1 {acc['v0']['acc1']:.0%} -> v1 top-1 {acc['v1']['acc1']:.0%}")
-    return Bootstrap(v0, v1, step.model_id, release_v1, totals.kept, threshold, precision, recall, mismatched,
+    return Bootstrap(v0, v1, v0_id, release_v1, totals.kept, threshold, precision, recall, mismatched,
                      dropped, acc)
 
 
 # --- the pieces ---------------------------------------------------------------------------
+
+def _embed(arch: str, checkpoint: str, dataset: str, runner, cfg: LoopConfig) -> str:
+    """The Embed step with this checkpoint on the CPU, the cores shared by the workers; its model id."""
+    from grassroots.models.clip import ModelSpec
+    from grassroots.runner import run_step
+    from grassroots.stages import Embed
+    from grassroots.stages.embed import EmbedConfig
+
+    step = Embed(EmbedConfig(ModelSpec(arch, checkpoint), device="cpu",
+                             threads=max(1, (os.cpu_count() or 1) // cfg.processes))).resolved()
+    run_step(step, dataset, runner, progress=cfg.progress)
+    return step.model_id
+
 
 def _kept(dataset: str) -> set[str]:
     return {r["key"] for r in read_samples(dataset, ["key", "status"]) if r["status"] == "success"}
