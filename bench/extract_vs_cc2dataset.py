@@ -132,6 +132,9 @@ def main() -> None:
     args = ap.parse_args()
     wat = build_wat(args.pages)
     py = ensure_cc2dataset()
+    for src in (ROOT / "src", args.also):  # as an installed package runs: bytecode compiled once, not per run
+        if src is not None:
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True, capture_output=True)
     if args.build_only:
         return
     size = wat.stat().st_size

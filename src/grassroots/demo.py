@@ -115,10 +115,11 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
         dl = run_step(stage, str(dataset), runner, progress=progress)
         t_download = time.monotonic() - t0
         truth = web.truth()
-    rows = {r["url"]: r for r in read_samples(str(dataset), ["url", "status", "reason"])}
+    rows = {r["url"]: r for r in read_samples(str(dataset), ["url", "status", "reason", "error_message"])}
     mismatches = [
         f"{t['url']}: expected {t['expect']}/{t['reason']}, got "
-        + (f"{rows[t['url']]['status']}/{rows[t['url']]['reason']}" if t["url"] in rows else "no row")
+        + (f"{rows[t['url']]['status']}/{rows[t['url']]['reason']} ({rows[t['url']]['error_message']})"
+           if t["url"] in rows else "no row")
         for t in truth
         if t["url"] not in rows or (rows[t["url"]]["status"], rows[t["url"]]["reason"]) != (t["expect"], t["reason"])
     ]

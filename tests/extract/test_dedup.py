@@ -129,43 +129,29 @@ def test_pair_digests_are_blake2b_of_url_nul_caption():
     assert isinstance(got, np.ndarray)
 
 
-def test_repeats_is_numpy_unique_first_occurrence():
-    """`_repeats` (a stable lexsort) marks what np.unique(return_index=True) did not
-    return: every digest equal to an earlier one, the first in (shard, row) order kept;
-    digests equal in one half only are not repeats."""
+def test_repeats_compares_pairs_exactly_and_the_first_occurrence_wins():
+    """`_repeats` marks every row whose (url, caption) equals an earlier row's (a null
+    caption as ""), by the strings themselves: pairs a joined ``url \\0 caption`` key
+    would confuse stay apart, and chunked input (several shards) is one sequence."""
     import numpy as np
-
-    from grassroots.stages.dedup import _DIGEST, _repeats
-
-    rng = np.random.default_rng(12)
-    for n in (0, 1, 2, 50, 5000):
-        d = np.empty(n, dtype=_DIGEST)
-        d["hi"] = rng.integers(0, 6, n, dtype=np.uint64)  # many equal halves
-        d["lo"] = rng.integers(0, 6, n, dtype=np.uint64)
-        d["hi"][: n // 3] = np.iinfo(np.uint64).max  # the top of the range sorts too
-        _, firsts = np.unique(d, return_index=True)
-        want = np.ones(n, dtype=bool)
-        want[firsts] = False
-        assert np.array_equal(_repeats(d), want), n
-
-
-def test_shard_digests_by_batch_are_the_whole_table_digests(tmp_path):
-    import io
-
     import pyarrow as pa
 
-    from grassroots.stages.dedup import _pair_digests, _shard_digests
+    from grassroots.stages.dedup import _repeats
 
-    urls = [f"http://a/{i % 37}.jpg" for i in range(1000)]
-    caps = [None if i % 11 == 0 else f"caption {i % 5}" for i in range(1000)]
-    table = pa.table({"url": urls, "caption": caps, "page_url": ["p"] * 1000})
-    for group in (1000, 64):
-        buf = io.BytesIO()
-        pq.write_table(table, buf, row_group_size=group)
-        for batch in (1, 7, 100, 5000):
-            buf.seek(0)
-            assert _shard_digests(buf, batch).tobytes() == _pair_digests(table).tobytes()
-    buf = io.BytesIO()
-    pq.write_table(table.slice(0, 0), buf)
-    buf.seek(0)
-    assert len(_shard_digests(buf)) == 0
+    rng = np.random.default_rng(12)
+    url_pool = ["http://a/1.jpg", "http://a/2.jpg", "http://b/ü.jpg", "http://a/1.jpg\0x"]
+    cap_pool = ["one", "", None, "ünï", "x", "\0x"]
+    for n in (0, 1, 2, 50, 3000):
+        urls = [url_pool[i] for i in rng.integers(0, len(url_pool), n)]
+        caps = [cap_pool[i] for i in rng.integers(0, len(cap_pool), n)]
+        seen, want = set(), []
+        for u, c in zip(urls, caps):
+            want.append((u, c or "") in seen)
+            seen.add((u, c or ""))
+        half = n // 2
+        table = pa.table({"url": pa.chunked_array([urls[:half], urls[half:]], pa.string()),
+                          "caption": pa.chunked_array([caps[:half], caps[half:]], pa.string())})
+        assert _repeats(table).tolist() == want, n
+    # ("http://a/\0b", "c") and ("http://a/", "b\0c") both join to "http://a/\0b\0c": both stay.
+    crafted = pa.table({"url": ["http://a/\0b", "http://a/", "http://a/"], "caption": ["c", "b\0c", "b\0c"]})
+    assert _repeats(crafted).tolist() == [False, False, True]

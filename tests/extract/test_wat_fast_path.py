@@ -213,8 +213,12 @@ def test_license_prefilter_on_decoded_links_is_the_byte_search_on_hostile_record
     doc = json.loads(payload)
     meta = doc["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"]["HTML-Metadata"]
     head_links = meta["Head"].get("Link") or []
-    if wat._may_hold_license(head_links, meta["Links"]):  # never runs _license where the byte search did not
+    prefilter = wat._may_hold_license(head_links, meta["Links"])
+    if prefilter:  # never runs _license where the byte search did not
         assert _old_may_hold_license(payload)
+    if all(isinstance(ln, dict) for ln in meta["Links"]):  # page_from_wat's one pass over the links
+        assert prefilter or not wat._scan_links(meta["Links"])[2]
+        assert not wat._scan_links(meta["Links"])[2] or _old_may_hold_license(payload)
     fast = _page_or_error(payload)
     with monkeypatch.context() as m:
         m.setattr(wat, "_may_hold_license", lambda *links: _old_may_hold_license(payload))
@@ -248,29 +252,58 @@ def test_row_groups_hold_the_same_rows_as_one_table(tmp_path, monkeypatch):
         assert sum(sizes) == whole.num_rows and (rows < 30 or max(sizes) <= rows)  # pages stay whole
 
 
-def test_tables_split_at_page_boundaries():
+def test_row_groups_are_whole_pages_and_rows_are_not_held_after_writing():
     from grassroots.stages.extract import _Rows
 
-    rows = _Rows()
-    for p, n in enumerate([3, 1, 5, 2, 2]):
-        rows.url.extend(f"http://e/{p}/{i}.jpg" for i in range(n))
-        rows.caption.extend(f"caption {p}.{i}" for i in range(n))
-        rows.context.extend([None] * n)
-        rows.add_page(n, (f"http://e/{p}", f"t{p}", None, None, None, [], None))
-    whole = rows.table()
-    for max_rows in (1, 2, 4, 6, 13, 100):
-        parts = list(rows.tables(max_rows))
-        assert sum(t.num_rows for t in parts) == 13
-        assert pa_concat(parts).equals(whole)
-        for t in parts:  # never a page cut in two; at most max_rows unless one page is larger
+    def held(counts, max_rows):
+        rows, groups = _Rows(), []
+        for p, n in enumerate(counts):
+            rows.url.extend(f"http://e/{p}/{i}.jpg" for i in range(n))
+            rows.caption.extend(f"caption {p}.{i}" for i in range(n))
+            rows.context.extend([None] * n)
+            rows.add_page(n, (f"http://e/{p}", f"t{p}", None, None, None, [], None))
+            full = rows.full_group(max_rows)
+            if full:
+                groups.append(rows.pop_table(full, [f"l{p}"] * full))
+        groups.append(rows.pop_table(len(rows.page_rows)))
+        assert rows.url == rows.caption == rows.context == rows.page_values == rows.page_rows == []
+        return groups
+
+    counts = [3, 1, 5, 2, 2]
+    (whole,) = held(counts, 100)
+    assert whole.num_rows == 13 and whole.column("caption").to_pylist()[3] == "caption 1.0"
+    for max_rows in (1, 2, 4, 6, 13):
+        parts = held(counts, max_rows)
+        assert pa_concat(parts).drop_columns(["page_lang"]).equals(whole.drop_columns(["page_lang"]))
+        sizes = [t.num_rows for t in parts]
+        for t in parts[:-1]:  # greedy: as many whole pages as fit, at least one
             pages = t.column("page_url").to_pylist()
             assert len(set(pages)) == 1 or t.num_rows <= max_rows
-    empty = _Rows()
-    (only,) = list(empty.tables(10))
+        assert all(a + counts_of_next > max_rows for a, counts_of_next in
+                   zip(sizes[:-1], [p.column("page_url").to_pylist().count(p.column("page_url")[0].as_py())
+                                    for p in parts[1:]]))
+    (only,) = held([], 10)
     assert only.num_rows == 0 and only.schema.equals(whole.schema)
+
 
 
 def pa_concat(tables):
     import pyarrow as pa
 
     return pa.concat_tables(tables).combine_chunks()
+
+
+@pytest.mark.parametrize("links", [
+    [],
+    [IMG, {"path": "__base__", "url": "/b1/"}, {"path": "__base__", "url": "/b2/"}, IMG],
+    [{"path": "__base__"}, {"path": "__base__", "url": "/b2/"}, IMG],  # the first base link wins, even empty
+    [{"path": "IMG@/src", "alt": "no src"}, {"path": "IMG@/src", "url": "/x.jpg", "rel": "license"}],
+    [{"url": "/no-path.jpg", "alt": "x"}, {"path": None, "url": CC}, {"path": "A@/href", "url": 5}],
+])
+def test_one_pass_over_the_links_is_the_three_passes_it_replaced(links):
+    images, base, maybe_license = wat._scan_links(links)
+    assert [(i.src, i.alt) for i in images] == [(ln.get("url"), ln.get("alt")) for ln in links
+                                                if ln.get("path") == "IMG@/src"]
+    assert base == next((ln.get("url") for ln in links if ln.get("path") == "__base__"), None)
+    assert maybe_license == any("rel" in ln or (ln.get("path") != "IMG@/src" and isinstance(ln.get("url"), str)
+                                                and "creativecommons.org" in ln["url"]) for ln in links)

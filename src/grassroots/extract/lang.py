@@ -16,9 +16,9 @@ once; features are counted in first-seen order (as py3langid's Counter) and
 scored against a float32 copy of the table (float16 -> float32 is exact). The
 result is py3langid's, bit for bit (tests/extract/test_lang.py checks both the
 depth and the scores); if py3langid's internals change shape it falls back to
-``classify``. extract calls ``detect_languages`` once per shard with every
-page's text: the model's tables then stay in the CPU caches (~3x faster than
-one page at a time between page parses), with the same answers.
+``classify``. extract calls ``detect_languages`` once per row group (~2k
+pages) with every page's text: the model's tables then stay in the CPU caches
+(~3x faster than one page at a time between page parses), with the same answers.
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ def detect_language(text: str) -> str | None:
 
 def detect_languages(texts: list[str]) -> list[str | None]:
     """``detect_language`` of each text, computed together: extract calls it once
-    per shard with every page's text, so the model's tables (~100 MB) stay in the
+    per row group with its pages' texts, so the model's tables (~100 MB) stay in the
     CPU caches (page parsing in between evicts them: ~3x slower per page), and
     the normalisation runs once over a matrix."""
     classify = _classifier()

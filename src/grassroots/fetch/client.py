@@ -228,6 +228,8 @@ class Fetcher:
             raise
         except BlockedAddress as e:
             raise _Fail(Reason.BLOCKED_ADDRESS, f"refused before connecting: {e}") from None
+        except aiohttp.ConnectionTimeoutError:  # before asyncio.TimeoutError: it is one
+            raise _Fail(Reason.TIMEOUT, f"could not connect within {cfg.connect_timeout:g} s") from None
         except asyncio.TimeoutError:
             raise _Fail(Reason.TIMEOUT, f"no complete answer within {cfg.timeout:g} s") from None
         except aiohttp.ClientConnectorDNSError as e:

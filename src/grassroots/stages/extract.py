@@ -32,7 +32,7 @@ import contextlib
 import gc
 import time
 from dataclasses import dataclass
-from typing import ClassVar, Iterator
+from typing import ClassVar
 
 import numpy as np
 import pyarrow as pa
@@ -53,9 +53,9 @@ from grassroots.runner.core import Resources, ShardTask
 from grassroots.schema import CANDIDATE_SCHEMA, Reason
 from grassroots.stats import ShardStats
 
-# Rows per parquet row group: the table is built and written a group at a time,
-# so Arrow reuses the same ~20 MB instead of faulting in a whole shard's columns
-# (on a 600k-row shard: 0.3 s instead of 0.7 s CPU, most of it the kernel's).
+# Rows per parquet row group: pages are written a group at a time as they are read,
+# so Arrow reuses the same ~20 MB and the shard's rows are never all held (on a
+# 600k-row shard: 0.3 s instead of 0.7 s CPU for the tables, most of it the kernel's).
 ROW_GROUP_ROWS = 65_536
 _PAGE_COLUMNS = ("page_url", "page_title", "page_lang", "warc_record_id", "crawl_date", "page_signals", "license")
 
@@ -110,20 +110,17 @@ class Extract:
         rows = _Rows()
         rules = self.rules
         source = PageSource(path, stats, self.max_page_bytes)
-        with _fewer_gc_passes():
-            self._read(source, rules, rows, stats)
-            if self.detect_language:
-                rows.set_languages(detect_languages(rows.lang_texts))
-            with io.atomic_write(DatasetDir(task.dataset).candidates(task.shard), "wb") as f:
-                with pq.ParquetWriter(f, CANDIDATE_SCHEMA, compression="zstd") as writer:
-                    for table in rows.tables(ROW_GROUP_ROWS):
-                        writer.write_table(table)
-                stats.bytes_written = f.tell()
+        with _fewer_gc_passes(), io.atomic_write(DatasetDir(task.dataset).candidates(task.shard), "wb") as f:
+            with pq.ParquetWriter(f, CANDIDATE_SCHEMA, compression="zstd") as writer:
+                self._read(source, rules, rows, stats, writer)
+                if rows.page_rows or not rows.groups_written:  # the rest; an empty file has one empty group
+                    self._write_group(rows, len(rows.page_rows), writer)
+            stats.bytes_written = f.tell()
         stats.bytes = _size(path)
         stats.seconds = time.monotonic() - started
         return stats
 
-    def _read(self, source: PageSource, rules: Rules, rows: "_Rows", stats: ShardStats) -> None:
+    def _read(self, source: PageSource, rules: Rules, rows: "_Rows", stats: ShardStats, writer) -> None:
         seen: set[tuple[str, str]] = set()  # (url, caption) pairs kept; freed with the collector still held back
         for page in source:
             stats.candidates += len(page.images)  # every image seen must leave: kept or dropped
@@ -135,6 +132,15 @@ class Extract:
                 stats.count("pages_with_candidates")
                 source.details(page)
                 self._page_fields(page, rows, first, n)
+                full = rows.full_group(ROW_GROUP_ROWS)
+                if full:
+                    self._write_group(rows, full, writer)
+
+    def _write_group(self, rows: "_Rows", pages: int, writer) -> None:
+        """The first ``pages`` pages held as one row group, languages identified
+        together (2k pages at a time: py3langid's tables stay in the CPU caches)."""
+        langs = detect_languages(rows.lang_texts[:pages]) if self.detect_language else None
+        writer.write_table(rows.pop_table(pages, langs))
 
     def _page_images(self, page, rules: Rules, rows: "_Rows", stats: ShardStats, seen: set) -> None:
         """Apply the rules to the page's images (first matching reason wins, in the
@@ -187,8 +193,10 @@ class Extract:
 
 
 class _Rows:
-    """The candidates of one shard, column by column: per-candidate columns as
-    lists, page columns once per page (repeated into rows when the table is built)."""
+    """The candidates of the pages not written yet, column by column: per-candidate
+    columns as lists, page columns once per page (repeated into rows when the
+    table is built). Written a row group of whole pages at a time (`full_group`,
+    `pop_table`), so a shard's rows are never all in memory at once."""
 
     def __init__(self):
         self.url: list[str] = []
@@ -197,41 +205,32 @@ class _Rows:
         self.page_values: list[tuple] = []  # one tuple per page with candidates, _PAGE_COLUMNS order
         self.page_rows: list[int] = []  # candidates of that page
         self.lang_texts: list[str] = []  # per page with candidates, when languages are detected
-        self.page_langs: list[str | None] | None = None  # replaces page_values' page_lang when set
-
-    def set_languages(self, langs: list[str | None]) -> None:
-        if len(langs) != len(self.page_values):
-            raise ValueError("one language per page")
-        self.page_langs = langs
+        self.groups_written = 0
 
     def add_page(self, n: int, values: tuple) -> None:
         self.page_values.append(values)
         self.page_rows.append(n)
 
-    def tables(self, max_rows: int) -> Iterator[pa.Table]:
-        """The rows as tables of whole pages, in order, each of at most ``max_rows``
-        rows (or one page, if that page has more); always at least one table."""
-        bounds = np.cumsum(self.page_rows, dtype=np.int64)
-        page, row = 0, 0
-        while True:
-            end = max(int(np.searchsorted(bounds, row + max_rows, side="right")), page + 1)
-            end = min(end, len(self.page_rows))
-            yield self.table(page, end)
-            if end >= len(self.page_rows):
-                return
-            page, row = end, int(bounds[end - 1])
+    def full_group(self, max_rows: int) -> int:
+        """How many pages to write now as one row group: the held pages but the last
+        when the last took them over ``max_rows`` rows (0: none yet). Groups are
+        whole pages, at most ``max_rows`` rows unless one page has more."""
+        if len(self.url) > max_rows and len(self.page_rows) > 1:
+            return len(self.page_rows) - 1
+        return 0
 
-    def table(self, first_page: int = 0, end_page: int | None = None) -> pa.Table:
-        """The rows of pages ``first_page`` .. ``end_page`` (default: all) as one table."""
-        end_page = len(self.page_rows) if end_page is None else end_page
-        counts = self.page_rows[first_page:end_page]
-        lo = sum(self.page_rows[:first_page])
-        hi = lo + sum(counts)
-        index = pa.array(np.repeat(np.arange(len(counts), dtype=np.int64), counts))
-        values = self.page_values[first_page:end_page]
+    def pop_table(self, pages: int, langs: list[str | None] | None = None) -> pa.Table:
+        """The rows of the first ``pages`` held pages as one table (``langs``: their
+        page_lang), which are then no longer held."""
+        counts = self.page_rows[:pages]
+        rows = sum(counts)
+        index = pa.array(np.repeat(np.arange(pages, dtype=np.int64), counts))
+        values = self.page_values[:pages]
         per_page = dict(zip(_PAGE_COLUMNS, zip(*values))) if values else {}
-        if values and self.page_langs is not None:
-            per_page["page_lang"] = self.page_langs[first_page:end_page]
+        if values and langs is not None:
+            if len(langs) != pages:
+                raise ValueError("one language per page")
+            per_page["page_lang"] = langs
         arrays = []
         for f in CANDIDATE_SCHEMA:
             if f.name in per_page:
@@ -239,7 +238,12 @@ class _Rows:
             elif f.name in _PAGE_COLUMNS:
                 arrays.append(pa.nulls(0, type=f.type))
             else:
-                arrays.append(pa.array(getattr(self, f.name)[lo:hi], type=f.type))
+                arrays.append(pa.array(getattr(self, f.name)[:rows], type=f.type))
+        for column in (self.url, self.caption, self.context):
+            del column[:rows]
+        for column in (self.page_values, self.page_rows, self.lang_texts):
+            del column[:pages]
+        self.groups_written += 1
         return pa.Table.from_arrays(arrays, schema=CANDIDATE_SCHEMA)
 
 
