@@ -21,8 +21,10 @@
 ``--also SRC``: also times the command with another checkout's ``src/`` (the code
 before a change, say), in the same alternation.
 
-``--ray``: also runs extract on 4 copies of the WAT with ``--runner ray --processes 2``
-and with the local runner, ``--processes 2``, and prints their throughput ratio.
+``--ray`` (``--ray-only``: that alone): also runs extract and dedup on 4 copies of the
+WAT on a local Ray with 2 CPUs and on the local runner with 2 processes, ``--rounds``
+times, timing the runner's start and stop apart from the steps, and prints the
+steps' throughput ratio (and the whole run's, start and stop included).
 
 Targets (issue 12): ratio >= 1.0 (median), candidate counts within 5%; Ray >= 0.9x local.
 """
@@ -127,6 +129,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--build-only", action="store_true", help="build the WAT (and cc2dataset's venv) and stop")
     ap.add_argument("--ray", action="store_true", help="also compare Ray (2 CPUs) with local on 4 WAT files")
+    ap.add_argument("--ray-only", action="store_true", help="only the Ray vs local comparison")
     ap.add_argument("--also", type=Path, help="also time the extract command of another checkout's src/ "
                     "(e.g. the code before a change), alternating with the others")
     args = ap.parse_args()
@@ -136,6 +139,9 @@ def main() -> None:
         if src is not None:
             subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True, capture_output=True)
     if args.build_only:
+        return
+    if args.ray_only:
+        run_ray_vs_local(wat, args.rounds)
         return
     size = wat.stat().st_size
     print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1; "
@@ -172,10 +178,51 @@ def main() -> None:
     print(f"candidates: grassroots/cc2dataset = {n_gr / max(1, n_cc):.3f}; load average at end "
           f"{os.getloadavg()[0]:.2f} (CPU seconds are the steadier figure on a shared machine)")
     if args.ray:
-        run_ray_vs_local(wat)
+        run_ray_vs_local(wat, args.rounds)
 
 
-def run_ray_vs_local(wat: Path) -> None:
+# Runs with this checkout's code: the two steps of `grassroots extract` on a runner,
+# timed by phase (the runner's start and stop apart from the steps).
+RUNNER_SCRIPT = """
+import json, sys, time
+t0 = time.perf_counter()
+from grassroots.runner import LocalRunner, RayRunner, run_step
+from grassroots.stages import Dedup, Extract
+
+def main():
+    out, kind, files = sys.argv[1], sys.argv[2], sys.argv[3:]
+    runner = RayRunner(processes=2) if kind == "ray" else LocalRunner(processes=2)
+    t1 = time.perf_counter()
+    with runner.session() as run:
+        t2 = time.perf_counter()
+        ex = run_step(Extract(inputs=tuple(files)), out, run, progress=False)
+        t3 = time.perf_counter()
+        dd = run_step(Dedup(), out, run, progress=False)
+        t4 = time.perf_counter()
+    t5 = time.perf_counter()
+    print(json.dumps({"imports": t1 - t0, "start": t2 - t1, "extract": t3 - t2, "dedup": t4 - t3,
+                      "stop": t5 - t4, "whole": t5 - t0, "candidates": ex.kept, "after_dedup": dd.kept}))
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def run_runner(files: list[Path], kind: str) -> dict:
+    out = Path(tempfile.mkdtemp(prefix="gr-", dir=WORK))
+    shutil.rmtree(out)
+    script = WORK / "runner_phases.py"  # a file: spawned local workers re-import the main module
+    script.write_text(RUNNER_SCRIPT)
+    res = subprocess.run([sys.executable, str(script), str(out), kind, *map(str, files)], capture_output=True,
+                         text=True, env=_env(ROOT / "src"))
+    shutil.rmtree(out, ignore_errors=True)
+    if res.returncode != 0:
+        print(res.stdout[-3000:], res.stderr[-3000:], file=sys.stderr)
+        raise SystemExit(f"the {kind} runner failed ({res.returncode})")
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def run_ray_vs_local(wat: Path, rounds: int) -> None:
     copies = []
     for i in range(4):  # four files with different names (one shard each)
         p = WORK / f"copy{i}-{wat.name}"
@@ -183,12 +230,24 @@ def run_ray_vs_local(wat: Path) -> None:
             os.link(wat, p)
         copies.append(p)
     total = sum(p.stat().st_size for p in copies) / 1e6
-    local = run_grassroots(copies, processes=2)
-    ray = run_grassroots(copies, processes=2, runner="ray")
-    print(f"\n4 WAT files ({total:.0f} MB), 2 CPUs: local {local['seconds']:.1f} s "
-          f"({total / local['seconds']:.1f} MB/s), ray {ray['seconds']:.1f} s ({total / ray['seconds']:.1f} MB/s); "
-          f"ray/local throughput {local['seconds'] / ray['seconds']:.2f}x; candidates {local['candidates']} / "
-          f"{ray['candidates']}")
+    local, ray = [], []
+    for r in range(rounds):
+        local.append(run_runner(copies, "local"))
+        ray.append(run_runner(copies, "ray"))
+        print(f"round {r + 1}: " + "; ".join(
+            f"{k}: start {x['start']:.1f} s, extract {x['extract']:.1f} s, dedup {x['dedup']:.1f} s, "
+            f"stop {x['stop']:.1f} s, whole {x['whole']:.1f} s" for k, x in (("local", local[-1]), ("ray", ray[-1]))))
+    med = {k: {f: statistics.median(x[f] for x in runs) for f in runs[0]} for k, runs in (("local", local),
+                                                                                        ("ray", ray))}
+    steps = {k: m["extract"] + m["dedup"] for k, m in med.items()}
+    print(f"\n4 WAT files ({total:.0f} MB), 2 CPUs, medians of {rounds}: the two steps: local {steps['local']:.1f} s "
+          f"({total / steps['local']:.1f} MB/s), ray {steps['ray']:.1f} s ({total / steps['ray']:.1f} MB/s): "
+          f"ray/local throughput **{steps['local'] / steps['ray']:.2f}x**; the whole run with the runner's start and "
+          f"stop: local {med['local']['whole']:.1f} s, ray {med['ray']['whole']:.1f} s "
+          f"({med['local']['whole'] / med['ray']['whole']:.2f}x; a local Ray starts in "
+          f"{med['ray']['start']:.1f} s and stops in {med['ray']['stop']:.1f} s); candidates "
+          f"{local[0]['candidates']} / {ray[0]['candidates']}, after dedup {local[0]['after_dedup']} / "
+          f"{ray[0]['after_dedup']}")
 
 
 if __name__ == "__main__":

@@ -36,14 +36,23 @@ class RayRunner:
         else:
             # Workers of a local Ray see the driver's import path, so stages
             # defined outside the installed package (tests, user code) resolve.
+            # Through the environment the local Ray inherits, not a runtime_env:
+            # that made Ray start a separate worker pool for it.
             path = os.pathsep.join(p for p in sys.path if p and os.path.isdir(p))
-            ray.init(
-                _node_ip_address="127.0.0.1",  # a local Ray never needs another interface
-                num_cpus=max(1, self.processes),
-                include_dashboard=False,
-                log_to_driver=True,
-                runtime_env={"env_vars": {"PYTHONPATH": path}},
-            )
+            saved = os.environ.get("PYTHONPATH")
+            os.environ["PYTHONPATH"] = path
+            try:
+                ray.init(
+                    _node_ip_address="127.0.0.1",  # a local Ray never needs another interface
+                    num_cpus=max(1, self.processes),
+                    include_dashboard=False,
+                    log_to_driver=True,
+                )
+            finally:
+                if saved is None:
+                    os.environ.pop("PYTHONPATH", None)
+                else:
+                    os.environ["PYTHONPATH"] = saved
         return True
 
     @contextlib.contextmanager

@@ -99,7 +99,7 @@ def _partition_pairs(f, part: int, parts: int, batch_rows: int = 65_536) -> tupl
     """The url and caption columns of one candidate file, only the rows of partition
     ``part`` of ``parts``, and those rows' numbers in the file."""
     if parts == 1:
-        table = pq.read_table(f, columns=["url", "caption"])
+        table = pq.read_table(f, columns=["url", "caption"], use_threads=False)  # one CPU per task
         return table, np.arange(table.num_rows)
     tables, rows, offset = [], [], 0
     for batch in pq.ParquetFile(f).iter_batches(batch_size=batch_rows, columns=["url", "caption"]):
