@@ -121,7 +121,7 @@ class Extract:
         return stats
 
     def _read(self, source: PageSource, rules: Rules, rows: "_Rows", stats: ShardStats, writer) -> None:
-        seen: set[tuple[str, str]] = set()  # (url, caption) pairs kept; freed with the collector still held back
+        seen: set[tuple[str, str]] = set()  # (url, caption) pairs kept in this file; freed when it ends
         for page in source:
             stats.candidates += len(page.images)  # every image seen must leave: kept or dropped
             first = len(rows.url)
