@@ -21,6 +21,10 @@
 ``--also SRC``: also times the command with another checkout's ``src/`` (the code
 before a change, say), in the same alternation.
 
+``--user-venv``: runs grassroots from bench/.venv-user (built once with ``pip install -e .``
+alone, as users install it) instead of the project's .venv, which also holds the test
+extras: they bring pandas, which pyarrow imports on its first array.
+
 ``--ray`` (``--ray-only``: that alone): also runs extract and dedup on 4 copies of the
 WAT on a local Ray with 2 CPUs and on the local runner with 2 processes, ``--rounds``
 times, timing the runner's start and stop apart from the steps, and prints the
@@ -47,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 WORK = HERE / "_work" / "cc"
 CC_VENV = HERE / ".venv-cc2dataset"
+USER_VENV = HERE / ".venv-user"
 BARE = ("--no-detect-language", "--no-dedup")  # the work cc2dataset does not do either
 
 # Runs inside cc2dataset's venv: the parse alone, timed around process_wat.
@@ -86,14 +91,25 @@ def ensure_cc2dataset() -> Path:
     return py
 
 
+def ensure_user_venv() -> Path:
+    py = USER_VENV / "bin" / "python"
+    if not py.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(USER_VENV)], check=True)
+        subprocess.run([str(USER_VENV / "bin" / "pip"), "install", "-q", "-e", str(ROOT)], check=True)
+    return py
+
+
 def run_cc2dataset(py: Path, wat: Path) -> dict:
     res = subprocess.run([str(py), "-c", CC_SCRIPT, str(wat)], capture_output=True, text=True, check=True)
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+PYTHON = sys.executable  # --python: the interpreter (venv) grassroots' command runs with
+
+
 def grassroots_cmd() -> list[str]:
-    """This checkout's code with this interpreter (the project's venv)."""
-    return [sys.executable, "-m", "grassroots.cli"]
+    """This checkout's code with PYTHON (by default the project's venv)."""
+    return [PYTHON, "-m", "grassroots.cli"]
 
 
 def _env(src: Path) -> dict:
@@ -130,21 +146,28 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true", help="build the WAT (and cc2dataset's venv) and stop")
     ap.add_argument("--ray", action="store_true", help="also compare Ray (2 CPUs) with local on 4 WAT files")
     ap.add_argument("--ray-only", action="store_true", help="only the Ray vs local comparison")
+    ap.add_argument("--user-venv", action="store_true", help="run grassroots from bench/.venv-user (built once: "
+                    "`pip install -e .` alone, as a user installs it; the project's .venv also holds the test "
+                    "extras, which bring pandas, and pyarrow then imports it on its first array)")
+    ap.add_argument("--python", help="run grassroots with this interpreter instead")
     ap.add_argument("--also", type=Path, help="also time the extract command of another checkout's src/ "
                     "(e.g. the code before a change), alternating with the others")
     args = ap.parse_args()
+    global PYTHON
+    PYTHON = args.python or (str(ensure_user_venv()) if args.user_venv else sys.executable)
     wat = build_wat(args.pages)
     py = ensure_cc2dataset()
     for src in (ROOT / "src", args.also):  # as an installed package runs: bytecode compiled once, not per run
         if src is not None:
-            subprocess.run([sys.executable, "-m", "compileall", "-q", str(src)], check=True, capture_output=True)
+            subprocess.run([PYTHON, "-m", "compileall", "-q", str(src)], check=True, capture_output=True)
     if args.build_only:
         return
     if args.ray_only:
         run_ray_vs_local(wat, args.rounds)
         return
     size = wat.stat().st_size
-    print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1; "
+    print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1 "
+          f"with {PYTHON}; "
           f"load average at start {os.getloadavg()[0]:.2f}")
     cc, gr, bare, other = [], [], [], []
     for r in range(args.rounds):
