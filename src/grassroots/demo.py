@@ -116,10 +116,11 @@ def run_demo(cfg: DemoConfig, console: Console | None = None, progress: bool = T
         t_download = time.monotonic() - t0
         truth = web.truth()
     rows = {r["url"]: r for r in read_samples(str(dataset), ["url", "status", "reason", "error_message"])}
+    def got(row: dict | None) -> str:
+        return "no row" if row is None else f"{row['status']}/{row['reason']} ({row['error_message']})"
+
     mismatches = [
-        f"{t['url']}: expected {t['expect']}/{t['reason']}, got "
-        + (f"{rows[t['url']]['status']}/{rows[t['url']]['reason']} ({rows[t['url']]['error_message']})"
-           if t["url"] in rows else "no row")
+        f"{t['url']}: expected {t['expect']}/{t['reason']}, got {got(rows.get(t['url']))}"
         for t in truth
         if t["url"] not in rows or (rows[t["url"]]["status"], rows[t["url"]]["reason"]) != (t["expect"], t["reason"])
     ]

@@ -127,7 +127,7 @@ def _repeats(pairs: pa.Table) -> np.ndarray:
     con = duckdb.connect(config={"threads": 1, "memory_limit": "2GB",
                                  "temp_directory": os.path.join(tempfile.gettempdir(), "grassroots-dedup")})
     try:
-        con.register("pairs", pairs.select(["url", "caption"]).append_column("i", pa.array(np.arange(n))))
+        con.register("pairs", pairs.append_column("i", pa.array(np.arange(n))))
         firsts = con.execute("SELECT min(i) FROM pairs GROUP BY url, coalesce(caption, '')").fetchnumpy()
     finally:
         con.close()
