@@ -2,7 +2,8 @@
 """The bootstrap loop's target (issue 15): model v1, trained on the release that model v0
 selected, beats v0 on held-out zero-shot by more than the spread over seeds.
 
-    .venv/bin/python bench/bootstrap_seeds.py [--size large] [--steps 200] [--seeds 0 1 2]
+    .venv/bin/python bench/bootstrap_seeds.py [--size large] [--steps 200] [--seeds 0 1 2 3 4]
+                                              [--heldout-per-class 100]
 
 Downloads the demo's mini-web once (`grassroots demo`'s dataset half: 25% of the plain
 images carry an alt text about another image, a camera file name or boilerplate; the ground
@@ -32,8 +33,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="large", help="the demo's mini-web size")
     ap.add_argument("--steps", type=int, default=200, help="training steps of each model (batch 128)")
-    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--heldout-per-class", type=int, default=20)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    ap.add_argument("--heldout-per-class", type=int, default=100,
+                    help="held-out images per (colour, shape) pair: 5 pairs, so 500 images per seed")
     args = ap.parse_args()
 
     from grassroots.demo import DemoConfig, run_demo
@@ -64,8 +66,11 @@ def main() -> None:
     print(f"\n{len(rows)} seeds, {args.steps} steps of 128 per model, chance {1 / 32:.1%}:")
     print(f"  v0 held-out top-1 {statistics.mean(v0):.1%} ± {sd(v0):.1%}")
     print(f"  v1 held-out top-1 {statistics.mean(v1):.1%} ± {sd(v1):.1%}")
-    print(f"  v1 - v0 {statistics.mean(gain):+.1%} (min {min(gain):+.1%}); margin over the larger seed spread: "
+    print(f"  v1 - v0 {statistics.mean(gain):+.1%} ± {sd(gain):.1%} (min {min(gain):+.1%}, v1 ahead on "
+          f"{sum(g > 0 for g in gain)} of {len(gain)} seeds); margin over the larger seed spread: "
           f"{statistics.mean(gain) - max(sd(v0), sd(v1)):+.1%}")
+    print(f"  held-out images per seed: {5 * args.heldout_per_class} (binomial sd of one model's top-1 at "
+          f"{statistics.mean(v1):.0%}: ±{(statistics.mean(v1) * (1 - statistics.mean(v1)) / (5 * args.heldout_per_class)) ** 0.5:.1%})")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,11 @@ caption. Options:
   compile         torch.compile (inductor) of the image tower and text transformer;
                   its compile time is reported apart
   onnxruntime     torch.onnx export + ONNX Runtime CPU (installed with
-                  `pip install --target bench/_work/onnx-pkgs onnxruntime onnx onnxscript`)
+                  `pip install --target bench/_work/onnx-pkgs onnxruntime onnx onnxscript`);
+                  the dynamo exporter first, the TorchScript one where it fails
+  openvino        openvino.convert_model of both towers + the CPU plugin with its
+                  default inference precision (installed with
+                  `pip install --target bench/_work/openvino-pkgs openvino`)
 
 Keep an option only where it is clearly faster at cosine >= 0.99.
 """
@@ -38,6 +42,7 @@ sys.path.insert(0, str(HERE))
 from embed_vs_clip_retrieval import ARCH, CHECKPOINT, shard_tars  # noqa: E402
 
 ONNX_PKGS = HERE / "_work" / "onnx-pkgs"
+OPENVINO_PKGS = HERE / "_work" / "openvino-pkgs"
 
 
 def inputs(preprocess, tokenizer, n: int):
@@ -68,7 +73,6 @@ def cut_batches(tokens, bs: int):
 
 def torch_option(model, image_fn=None, text_model=None, x_fmt=None, dtype=None):
     """(encode images, encode a cut token batch) for a torch model variant."""
-    import torch
 
     from grassroots.models.clip import encode_text
 
@@ -83,11 +87,9 @@ def torch_option(model, image_fn=None, text_model=None, x_fmt=None, dtype=None):
     return img, txt
 
 
-def onnx_option(model, x, tokens, threads: int):
+def text_module(model, tokens):
+    """The text tower as a module of its own (for exporters), and a cut token batch to trace it with."""
     import torch
-
-    sys.path.append(str(ONNX_PKGS))  # after the venv's site-packages: its numpy wins
-    import onnxruntime as ort
 
     from grassroots.models.clip import encode_text
 
@@ -99,15 +101,32 @@ def onnx_option(model, x, tokens, threads: int):
         def forward(self, t):
             return encode_text(self.m, t)
 
+    return Text(model), tokens[-2:, :int((tokens[-2:] != 0).sum(dim=1).max())]
+
+
+def onnx_option(model, x, tokens, threads: int):
+    import torch
+
+    sys.path.append(str(ONNX_PKGS))  # after the venv's site-packages: its numpy wins
+    import onnxruntime as ort
+
     d = HERE / "_work" / "onnx"
     d.mkdir(parents=True, exist_ok=True)
     B, L = torch.export.Dim("batch"), torch.export.Dim("length", min=2, max=77)
     t0 = time.perf_counter()
-    torch.onnx.export(model.visual, (x[:2],), str(d / "visual.onnx"), input_names=["x"],
-                      dynamic_shapes={"x": {0: B}}, dynamo=True)
-    sample = tokens[-2:, :int((tokens[-2:] != 0).sum(dim=1).max())]
-    torch.onnx.export(Text(model), (sample,), str(d / "text.onnx"), input_names=["t"],
-                      dynamic_shapes={"t": {0: B, 1: L}}, dynamo=True)
+    text, sample = text_module(model, tokens)
+    for name, module, args, dyn, legacy_axes in [
+            ("visual", model.visual, (x[:2],), {"x": {0: B}}, {"x": {0: "batch"}}),
+            ("text", text, (sample,), {"t": {0: B, 1: L}}, {"t": {0: "batch", 1: "length"}})]:
+        inp = next(iter(dyn))
+        try:
+            torch.onnx.export(module, args, str(d / f"{name}.onnx"), input_names=[inp], dynamic_shapes=dyn,
+                              dynamo=True)
+        except Exception as e:  # noqa: BLE001 - torch.export fails on some graphs; the older exporter may not
+            print(f"onnxruntime: the dynamo exporter failed on the {name} tower ({type(e).__name__}); "
+                  f"using the TorchScript exporter", flush=True)
+            torch.onnx.export(module, args, str(d / f"{name}.onnx"), input_names=[inp], dynamic_axes=legacy_axes,
+                              dynamo=False, opset_version=17)
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads
     vis = ort.InferenceSession(str(d / "visual.onnx"), opts, providers=["CPUExecutionProvider"])
@@ -115,6 +134,27 @@ def onnx_option(model, x, tokens, threads: int):
     setup = time.perf_counter() - t0
     return (lambda xb: torch.from_numpy(vis.run(None, {"x": xb.numpy()})[0]),
             lambda tb: torch.from_numpy(txt.run(None, {"t": tb.numpy()})[0])), setup
+
+
+def openvino_option(model, x, tokens, threads: int):
+    import torch
+
+    sys.path.append(str(OPENVINO_PKGS))  # after the venv's site-packages: its numpy wins
+    import openvino as ov
+
+    t0 = time.perf_counter()
+    core = ov.Core()
+    cfg = {"INFERENCE_NUM_THREADS": threads}
+    text, sample = text_module(model, tokens)
+    vis = core.compile_model(ov.convert_model(model.visual, example_input=x[:2],
+                                              input=[ov.PartialShape([-1, *x.shape[1:]])]), "CPU", cfg)
+    txt = core.compile_model(ov.convert_model(text, example_input=sample,
+                                              input=[(ov.PartialShape([-1, -1]), ov.Type.i64)]), "CPU", cfg)
+    print(f"openvino {ov.__version__}: CPU inference precision {vis.get_property('INFERENCE_PRECISION_HINT')}",
+          flush=True)
+    setup = time.perf_counter() - t0
+    return (lambda xb: torch.from_numpy(vis(xb.numpy())[0].copy()),
+            lambda tb: torch.from_numpy(txt(tb.numpy())[0].copy())), setup
 
 
 def main() -> None:
@@ -143,6 +183,7 @@ def main() -> None:
         "int8-dynamic": lambda: (torch_option(int8(model)), 0.0),
         "compile": lambda: compiled(model),
         "onnxruntime": lambda: onnx_option(model, x, tokens, threads),
+        "openvino": lambda: openvino_option(model, x, tokens, threads),
     }
     if a.only:
         builders = {k: v for k, v in builders.items() if k in a.only.split(",")}

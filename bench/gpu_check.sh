@@ -120,16 +120,19 @@ else
   embed_ok=0
 fi
 
-# 5. Train: the `small` recipe for TRAIN_MINUTES on the same shards (fp16 AMP on CUDA),
+# 5. Train: the `small` recipe for TRAIN_MINUTES on the same shards (the default --device
+#    auto must pick CUDA and fp16 AMP: checked in its run.json),
 #    printing samples/s from its log (issue 15). Nothing is compared here: it is a rate.
 TRAIN_MINUTES=${TRAIN_MINUTES:-3}
 rm -rf "$WORK/train-small"
 say "train: small recipe for $TRAIN_MINUTES min on CUDA"
 if ! timeout $(( TRAIN_MINUTES * 60 + 240 )) "${GR[@]}" train "$WORK/ds" -o "$WORK/train-small" --recipe small \
-    --minutes "$TRAIN_MINUTES" --device cuda --workers "$(nproc)" | tee "$WORK/train.log"; then
+    --minutes "$TRAIN_MINUTES" --workers "$(nproc)" | tee "$WORK/train.log"; then
   echo "gpu_check: train failed or ran past its limit" >&2
   exit 1
 fi
+"$PY" -c "import json,sys; r=json.load(open(sys.argv[1])); sys.exit((r['device'], r['precision']) != ('cuda', 'fp16'))" \
+  "$WORK/train-small/run.json" || { echo "gpu_check: train's --device auto did not choose CUDA fp16 AMP" >&2; exit 1; }
 "$PY" - "$WORK/train-small/log.jsonl" <<'PYEOF'
 import json, sys
 log = [json.loads(line) for line in open(sys.argv[1])]

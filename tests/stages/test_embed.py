@@ -43,11 +43,17 @@ def outputs(ds: str, model_id: str, shard: int):
             pq.read_table(layout.embedding(model_id, "keys", shard)).column("key").to_pylist())
 
 
-def test_embeddings_match_plain_open_clip_and_line_up_with_the_ledger(tmp_path, tiny):
+def test_auto_chooses_the_cpu_and_a_measured_precision_and_says_why(tiny):
+    step = embed_step(tiny)
+    assert step.device == "cpu" and step.precision in ("fp32", "bf16") and "measured" in step.why
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_embeddings_match_plain_open_clip_and_line_up_with_the_ledger(tmp_path, tiny, precision):
     ds = str(tmp_path / "ds")
     make_dataset(ds)
-    step = embed_step(tiny)
-    assert step.device == "cpu" and step.precision in ("fp32", "bf16") and step.why
+    step = embed_step(tiny, precision=precision)
+    assert (step.device, step.precision) == ("cpu", precision)
     totals = run_step(step, ds, LocalRunner(), progress=False)
     assert totals.candidates == 12 and totals.kept == 11 and dict(totals.reasons) == {"decode_error": 1}
     assert_accounted(ds)
@@ -61,12 +67,18 @@ def test_embeddings_match_plain_open_clip_and_line_up_with_the_ledger(tmp_path, 
         ref_img = model.encode_image(torch.stack([preprocess(Image.open(_io.BytesIO(image_bytes(5 + r))).convert("RGB"))
                                                   for r in (0, 1, 3)]), normalize=True).numpy()
         ref_txt = model.encode_text(tokenizer([f"caption {k}" for k in keys]), normalize=True).numpy()
-    floor = 0.999 if step.precision == "fp32" else 0.99
+    floor = 0.999 if precision == "fp32" else 0.99  # issue 13's floors against fp32 open_clip
     assert (np.sum(ref_img * img.astype(np.float32), axis=1) >= floor).all()
     assert (np.sum(ref_txt * txt.astype(np.float32), axis=1) >= floor).all()
     meta = json.loads((tmp_path / "ds" / "embeddings" / step.model_id / "model.json").read_text())
     assert meta["arch"] == "grassroots-tiny" and meta["checkpoint_sha256"].startswith(step.model_id.rsplit("-", 1)[1])
     assert meta["precision"] == step.precision and meta["image_size"] == 64 and meta["dtype"] == "float16"
+    from grassroots.manifest import read_manifest
+
+    (run,) = [r for r in read_manifest(ds)["runs"] if r["stage"] == step.name]
+    recorded = run["config"]["identity"]  # the model's whole identity, as model.json has it
+    assert {k: recorded[k] for k in ("arch", "checkpoint_sha256", "precision", "image_size", "mean", "interpolation")} \
+        == {k: meta[k] for k in ("arch", "checkpoint_sha256", "precision", "image_size", "mean", "interpolation")}
     again = run_step(step, ds, LocalRunner(), progress=False)
     assert again.skipped_shards == 3
 

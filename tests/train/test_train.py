@@ -142,3 +142,33 @@ def test_clear_errors(scenes, tmp_path):
     bad = subprocess.run([*CLI, "train", scenes, "-o", str(tmp_path / "x"), "--steps", "2", "--minutes", "1"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "at most one of" in bad.stdout + bad.stderr
+
+
+def test_precision_is_chosen_after_the_device_by_timing_the_model():
+    from grassroots.models.device import choose
+    from grassroots.train.loop import _placement
+
+    cpu = choose("auto", "fp32")
+    times = {"fp32": 1.0, "bf16": 1.25}  # seconds per step under each precision, as a probe would time them
+    slower = _placement(cpu, "auto", None, times.get)
+    assert (slower.device, slower.precision) == ("cpu", "fp32") and "measured 0.80x of fp32" in slower.why
+    faster = _placement(cpu, "auto", None, {"fp32": 2.9, "bf16": 1.0}.get)
+    assert faster.precision == "bf16" and "2.9x faster" in faster.why
+    assert _placement(choose("cpu", "bf16"), "bf16", None, times.get).precision == "bf16"  # asked for: kept
+    resumed = _placement(cpu, "auto", "bf16", times.get)  # a resumed run keeps its own, whatever the probe says
+    assert resumed.precision == "bf16" and "as the run began" in resumed.why
+    with pytest.raises(InputError, match="no CUDA device"):
+        choose("cuda", "fp32")
+    with pytest.raises(InputError, match="fp16 is not supported on the CPU"):
+        choose("cpu", "fp16")
+
+
+def test_auto_precision_is_measured_on_the_model_and_recorded(scenes, tmp_path):
+    run = str(tmp_path / "run")
+    done = subprocess.run([*CLI, "train", scenes, "-o", run, "--steps", "1", "--batch-size", "16", "--workers", "1"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    said = " ".join(done.stdout.split())
+    meta = json.load(open(os.path.join(run, "run.json")))
+    assert meta["device"] == "cpu" and meta["precision"] in ("fp32", "bf16")
+    assert "a training step" in said and "measured" in said and f"{meta['precision']}" in said

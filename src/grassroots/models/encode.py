@@ -2,7 +2,8 @@
 
 - ``prefetched(pool, fn, batches)``: a thread pool decodes and preprocesses the next
   batches of images while the model runs on this one (PIL's decoders release the GIL);
-- ``encode_images(model, tensors, device, precision)``: one batch through the image tower;
+- ``encode_images(model, tensors, device, precision)``: one batch through the image tower
+  (from pinned memory on CUDA);
 - ``encode_texts(model, tokenizer, texts, device, batch_size)``: texts in batches of
   similar token length, each cut to its longest text (``clip.encode_text``), in order.
 
@@ -43,7 +44,10 @@ def encode_images(model, tensors: list, device: str, precision: str) -> np.ndarr
     """Normalised image embeddings of preprocessed image tensors."""
     import torch
 
-    x = torch.stack(tensors).to(device, dtype=getattr(torch, DTYPES[precision]))
+    x = torch.stack(tensors)
+    if device.startswith("cuda"):  # page-locked, so the copy to the GPU is one DMA, not a staged one
+        x = x.pin_memory().to(device, non_blocking=True)
+    x = x.to(device, dtype=getattr(torch, DTYPES[precision]))
     with torch.inference_mode():
         return normalised(model.encode_image(x))
 

@@ -29,7 +29,7 @@ from grassroots.embeddings import write_embeddings
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
-from grassroots.models.clip import ModelSpec
+from grassroots.models.clip import ModelIdentity, ModelSpec
 from grassroots.models.encode import decode_threads, embedding_dim, encode_images, encode_texts, prefetched
 from grassroots.runner.core import Resources, ShardTask
 from grassroots.runner.worker import cached
@@ -59,6 +59,7 @@ class Embed:
     precision: str = ""
     why: str = ""  # why that device and precision, for the console
     model_id: str = ""  # architecture + checkpoint sha256: the output folder
+    identity: ModelIdentity | None = None  # the whole of model.json's identity, so manifest.json records it too
 
     @property
     def name(self) -> str:
@@ -74,8 +75,8 @@ class Embed:
             return self
         validate(self.config.model)  # before any measurement or loading
         place = choose(self.config.device, self.config.precision)
-        step = Embed(self.config, place.device, place.precision, place.why)
-        return Embed(self.config, place.device, place.precision, place.why, step.model()[3].model_id)
+        identity = Embed(self.config, place.device, place.precision, place.why).model()[3]
+        return Embed(self.config, place.device, place.precision, place.why, identity.model_id, identity)
 
     def model(self):
         """(model, preprocess, tokenizer, identity), loaded once per worker process."""
