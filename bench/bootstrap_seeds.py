@@ -2,7 +2,7 @@
 """The bootstrap loop's target (issue 15): model v1, trained on the release that model v0
 selected, beats v0 on held-out zero-shot by more than the spread over seeds.
 
-    .venv/bin/python bench/bootstrap_seeds.py [--size large] [--steps 200] [--seeds 0 1 2 3 4]
+    .venv/bin/python bench/bootstrap_seeds.py [--size large] [--steps 400] [--seeds 0 1 2 3 4]
                                               [--heldout-per-class 100]
 
 Downloads the demo's mini-web once (`grassroots demo`'s dataset half: 25% of the plain
@@ -32,7 +32,7 @@ WORK = ROOT / "bench" / "_work" / "bootstrap"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--size", default="large", help="the demo's mini-web size")
-    ap.add_argument("--steps", type=int, default=200, help="training steps of each model (batch 128)")
+    ap.add_argument("--steps", type=int, default=400, help="training steps of each model (batch 128)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--heldout-per-class", type=int, default=100,
                     help="held-out images per (colour, shape) pair: 5 pairs, so 500 images per seed")
