@@ -117,7 +117,7 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     std = torch.tensor(pre.get("std", open_clip.OPENAI_DATASET_STD), device=device).view(1, 3, 1, 1)
     placement = _placement(where, cfg.precision, saved and saved.get("precision"),
                            lambda precision: _probe_seconds(model, tokenizer, image_size, device, mean, std, precision))
-    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(placement.precision)
+    autocast = _AUTOCAST.get(placement.precision)
 
     # 3. Data: tokens for every caption; images decoded once when they fit in the cache.
     index = data.index_samples(cfg.source)
@@ -236,6 +236,9 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
 
 # --- the pieces the loop names ----------------------------------------------------------
 
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}  # fp32: no autocast
+
+
 class _Forward(torch.nn.Module):
     """(image features, text features, logit scale) of a batch; captions cut to the
     batch's longest (models/clip.encode_text), the same result as padding to 77.
@@ -279,27 +282,12 @@ def _placement(where, asked: str, resumed: str | None, probe):
 
 
 def _probe_seconds(model, tokenizer, image_size, device, mean, std, precision, batch: int = 32) -> float:
-    """Best time of a training step of a copy of ``model`` on a synthetic batch at
-    ``precision`` (its own generator: the run's RNG and weights are not touched)."""
-    import copy
-
-    from open_clip.loss import ClipLoss
-
+    """Time of a training step at ``precision`` on a synthetic batch (its own generator:
+    the run's RNG is not touched)."""
     gen = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, generator=gen)
     tokens = tokenizer([f"a small picture number {i} on a plain background" for i in range(batch)])
-    probe = copy.deepcopy(model)
-    opt = torch.optim.AdamW(probe.parameters(), lr=0.0)
-    forward, loss_fn, times = _Forward(probe), ClipLoss(), []
-    autocast = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    for _ in range(3):
-        t0 = time.perf_counter()
-        loss = _batch_loss(forward, loss_fn, pixels, tokens, device, mean, std, autocast)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        times.append(time.perf_counter() - t0)
-    return min(times[1:])
+    return _best_step_seconds(model, lambda step: (pixels, tokens), 3, device, mean, std, _AUTOCAST.get(precision))
 
 
 def _batch_loss(forward, loss_fn, pixels, tokens, device, mean, std, autocast):
@@ -314,7 +302,19 @@ def _batch_loss(forward, loss_fn, pixels, tokens, device, mean, std, autocast):
 
 
 def _seconds_per_step(model, images, tokens, rec, device, mean, std, autocast, index, seed, image_size) -> float:
-    """Time of one training step, measured on a throw-away copy (for --minutes)."""
+    """Time of one training step on the run's own first batches, reading included (for --minutes)."""
+    tars = data.TarImages(index, image_size) if images is None else None  # opened once, not per image
+
+    def batch(step):
+        rows = data.rank_positions(step, rec.batch_size, len(index), seed)
+        return (images[rows] if images is not None else torch.stack([tars[i] for i in rows])), tokens[rows]
+
+    return _best_step_seconds(model, batch, 4, device, mean, std, autocast) * 1.03
+
+
+def _best_step_seconds(model, batch, steps: int, device, mean, std, autocast) -> float:
+    """Best time of a training step (after the first) of a throw-away copy of ``model``,
+    ``batch(step) -> (pixels, tokens)`` inside the timing: the run's weights are not touched."""
     import copy
 
     from open_clip.loss import ClipLoss
@@ -322,17 +322,15 @@ def _seconds_per_step(model, images, tokens, rec, device, mean, std, autocast, i
     probe = copy.deepcopy(model)
     opt = torch.optim.AdamW(probe.parameters(), lr=0.0)
     forward, loss_fn, times = _Forward(probe), ClipLoss(), []
-    tars = data.TarImages(index, image_size) if images is None else None  # opened once, not per image
-    for step in range(4):
-        rows = data.rank_positions(step, rec.batch_size, len(index), seed)
+    for step in range(steps):
         t0 = time.perf_counter()
-        pixels = images[rows] if images is not None else torch.stack([tars[i] for i in rows])
-        loss = _batch_loss(forward, loss_fn, pixels, tokens[rows], device, mean, std, autocast)
+        pixels, toks = batch(step)
+        loss = _batch_loss(forward, loss_fn, pixels, toks, device, mean, std, autocast)
         opt.zero_grad()
         loss.backward()
         opt.step()
         times.append(time.perf_counter() - t0)
-    return min(times[1:]) * 1.03
+    return min(times[1:])
 
 
 def _save(path, model, optimizer, scaler, step, total, rec, seed, position) -> None:
