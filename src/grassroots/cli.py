@@ -346,8 +346,9 @@ def embed(
     import time
 
     from grassroots.models.clip import ModelSpec
+    from grassroots.models.pixels import close_feeds
     from grassroots.report import print_stats
-    from grassroots.runner import run_step
+    from grassroots.runner import LocalRunner, run_step
     from grassroots.stages import Embed
     from grassroots.stages.embed import EmbedConfig
 
@@ -356,11 +357,18 @@ def embed(
     model = model or checkpoint_arch(str(checkpoint) if checkpoint else None) or "ViT-B-32"
     spec = ModelSpec(model, str(checkpoint) if checkpoint else None, pretrained)
     threads = max(1, (os.cpu_count() or 1) // processes)
-    step = Embed(EmbedConfig(spec, device.value, precision.value, batch_size, threads=threads)).resolved()
-    console.print(f"embed with {model} ({step.model_id}) on {step.why}", highlight=False)
-    started = time.monotonic()
-    totals = run_step(step, str(dataset), _runner(runner, processes, ray_address))
-    wall = time.monotonic() - started
+    step = Embed(EmbedConfig(spec, device.value, precision.value, batch_size, threads=threads))
+    run = _runner(runner, processes, ray_address)
+    try:
+        if isinstance(run, LocalRunner) and run.inline(Embed.resources) and os.path.isdir(dataset):
+            step.prefetch(dataset)  # decode the first shards while torch is imported and the model loads
+        step = step.resolved()
+        console.print(f"embed with {model} ({step.model_id}) on {step.why}", highlight=False)
+        started = time.monotonic()
+        totals = run_step(step, str(dataset), run)
+        wall = time.monotonic() - started
+    finally:
+        close_feeds()  # an error leaves no decoding behind to wait for
     print_stats(console, f"embed -> {dataset}/embeddings/{step.model_id}", totals, wall)
     if totals.counters.get("pairs"):
         console.print(f"{totals.counters['pairs'] / wall:.1f} image+caption pairs/s", highlight=False)

@@ -4,8 +4,6 @@ ensembling."""
 
 from __future__ import annotations
 
-import concurrent.futures
-import io as _io
 import itertools
 from dataclasses import dataclass
 from typing import Iterable, Iterator
@@ -14,14 +12,15 @@ import numpy as np
 
 from grassroots.errors import InputError
 from grassroots.eval.data import Sample
-from grassroots.models.encode import decode_threads, embedding_dim, encode_images, encode_texts, prefetched
+from grassroots.models.encode import decode_workers, embedding_dim, encode_pixels, encode_texts
+from grassroots.models.pixels import PixelSpec, feed
 
 
 @dataclass
 class Encoder:
     """A loaded model (grassroots.models.clip.load) and where it runs."""
     model: object
-    preprocess: object
+    identity: object  # its ModelIdentity: preprocessing
     tokenizer: object
     device: str
     precision: str
@@ -30,21 +29,17 @@ class Encoder:
 
     def images(self, samples: Iterable[Sample], total: int, label: str) -> tuple[np.ndarray, list]:
         """(normalised float32 embeddings, targets), in the samples' order."""
-        from PIL import Image
-
-        def prepare(sample: Sample):
-            try:
-                with Image.open(_io.BytesIO(sample.image)) as img:
-                    return self.preprocess(img.convert("RGB"))
-            except (OSError, ValueError, Image.DecompressionBombError) as e:
-                raise InputError(sample.where, f"cannot decode the image: {e}") from None
-
+        pixels_feed = feed(PixelSpec.of(self.identity), decode_workers(self.device))
+        batches, to_decode = itertools.tee(_batched(iter(samples), self.batch_size))
         out, targets = [], []
-        batches = _batched(iter(samples), self.batch_size)
-        with _bar(label, total, self.progress) as advance, \
-                concurrent.futures.ThreadPoolExecutor(decode_threads(self.device)) as pool:
-            for batch, tensors in prefetched(pool, prepare, batches):
-                out.append(encode_images(self.model, tensors, self.device, self.precision))
+        with _bar(label, total, self.progress) as advance:
+            decoded = pixels_feed.decoded(object(), ([s.image for s in b] for b in to_decode))
+            for batch, (pixels, ok) in zip(batches, decoded):
+                if not ok.all():
+                    bad = next(s for s, good in zip(batch, ok) if not good)
+                    raise InputError(bad.where, "cannot decode the image")
+                out.append(encode_pixels(self.model, pixels, self.identity.mean, self.identity.std,
+                                         self.device, self.precision))
                 targets += [s.target for s in batch]
                 advance(len(batch))
         return (np.concatenate(out) if out else np.zeros((0, embedding_dim(self.model)), np.float32)), targets

@@ -109,9 +109,9 @@ def evaluate(config: EvalConfig, log=print) -> list[TaskResult]:
     classification = load_classification(config.zeroshot) if config.zeroshot else None  # data errors first
     retrieval = load_retrieval(config.retrieval) if config.retrieval else None
     place = choose(config.device, config.precision)
-    model, preprocess, tokenizer, _ = load(config.model, place.device, place.precision)
+    model, _, tokenizer, identity = load(config.model, place.device, place.precision)
     log(f"eval {config.model.arch} on {place.why}")
-    encoder = Encoder(model, preprocess, tokenizer, place.device, place.precision, config.batch_size,
+    encoder = Encoder(model, identity, tokenizer, place.device, place.precision, config.batch_size,
                       config.progress)
     pretrained = config.model.checkpoint or config.model.pretrained or ""
     results = []

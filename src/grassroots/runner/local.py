@@ -51,6 +51,10 @@ class LocalRunner:
     def session(self):
         yield self
 
+    def inline(self, resources: Resources = Resources()) -> bool:
+        """Whether tasks of a step with these resources run in this process (one process, no GPU)."""
+        return self.processes <= 1 and not (visible_gpus() if resources.gpus > 0 else [])
+
     def map(self, fn: Callable, items: Iterable, resources: Resources = Resources()) -> Iterator:
         items = list(items)
         gpus = visible_gpus() if resources.gpus > 0 else []

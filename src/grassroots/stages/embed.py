@@ -5,8 +5,11 @@ one row per embedded sample in ledger order; ``keys`` lists their keys in the
 same order), in the layout clip-retrieval users know; numpy, faiss and autofaiss
 read the .npy files as they are. ``model.json`` records the model's identity.
 
-Per shard: a small thread pool decodes and preprocesses the next batch of
-images while the model runs on this one; captions are tokenised once, each
+Per shard: worker processes decode the next batches of images to pixels
+(``models.pixels.PixelFeed``) while the model runs on this one; run inline by
+the local runner, the driver starts decoding the first shards before it even
+imports torch (``prefetch``), so loading the model costs no decode time.
+Captions are tokenised once, each
 distinct caption is embedded once, in batches of similar length cut to their
 longest caption. A kept sample whose image cannot be decoded is dropped with
 ``decode_error`` (the accounting invariant: kept samples in == embedded + dropped).
@@ -14,8 +17,6 @@ longest caption. A kept sample whose image cannot be decoded is dropped with
 
 from __future__ import annotations
 
-import concurrent.futures
-import io as _io
 import json
 import os
 from dataclasses import dataclass
@@ -30,7 +31,8 @@ from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
 from grassroots.models.clip import ModelIdentity, ModelSpec
-from grassroots.models.encode import decode_threads, embedding_dim, encode_images, encode_texts, prefetched
+from grassroots.models.encode import decode_workers, embedding_dim, encode_pixels, encode_texts
+from grassroots.models.pixels import PixelSpec, feed
 from grassroots.runner.core import Resources, ShardTask
 from grassroots.runner.worker import cached
 from grassroots.samples import IMAGE_EXTS, read_sample_files
@@ -44,7 +46,7 @@ class EmbedConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "auto"  # auto | fp32 | bf16 | fp16
     batch_size: int = 64
-    decode_threads: int = 0  # decode + preprocess threads; 0: 2 on the CPU (the model has the cores), all cores on CUDA
+    decode_workers: int = 0  # decode processes; 0: all cores but one on the CPU, all cores on CUDA
     threads: int = 0  # torch threads per worker on the CPU; 0: this machine's cores / workers
 
 
@@ -76,7 +78,32 @@ class Embed:
         validate(self.config.model)  # before any measurement or loading
         place = choose(self.config.device, self.config.precision)
         identity = Embed(self.config, place.device, place.precision, place.why).model()[3]
+        try:
+            PixelSpec.of(identity)
+        except ValueError as e:
+            raise InputError("--model", f"{self.config.model.arch}: {e}") from None
         return Embed(self.config, place.device, place.precision, place.why, identity.model_id, identity)
+
+    # The first shards' images decoded before the model is loaded: at most this many bytes of pixels.
+    PREFETCH_BYTES: ClassVar[int] = 512 << 20
+
+    def prefetch(self, dataset: str) -> None:
+        """Start decoding the first shards' images now, in worker processes, for a run
+        whose tasks will run in this process (the local runner's inline case): called
+        before ``resolved()``, the imports and the model load overlap the decoding. Uses
+        the geometry the architecture's config implies; does nothing where that is unknown."""
+        spec = PixelSpec.from_config(self.config.model.arch, self.config.model.pretrained)
+        if spec is None or self.config.batch_size < 1:
+            return
+        pixels_feed, budget = feed(spec, decode_workers("cpu", self.config.decode_workers)), self.PREFETCH_BYTES
+        layout = DatasetDir(dataset)
+        for shard in finished_shards(dataset):
+            if budget <= 0:
+                break
+            rows, files = _kept(layout, ShardTask(shard, dataset, (layout.shard_parquet(shard),)))
+            batches = self._batches(rows)
+            pixels_feed.prefetch(_tag(shard, batches), ([_image(files, r) for r in b] for b in batches))
+            budget -= len(rows) * 3 * spec.size * spec.size
 
     def model(self):
         """(model, preprocess, tokenizer, identity), loaded once per worker process."""
@@ -115,15 +142,14 @@ class Embed:
         import torch
 
         torch.set_num_threads(self.config.threads or max(1, os.cpu_count() or 1))
-        model, preprocess, tokenizer, identity = self.model()
         layout = DatasetDir(task.dataset)
-        (ledger_path,) = task.inputs
-        with io.open_file(ledger_path) as f:
-            ledger = pq.read_table(f, columns=["key", "status", "caption"]).to_pylist()
-        rows = [r for r in ledger if r["status"] == Status.SUCCESS.value]
+        rows, files = _kept(layout, task)
+        pixels_feed = feed(PixelSpec.of(self.identity), decode_workers(self.device, self.config.decode_workers))
+        batches = self._batches(rows)
+        decoded = pixels_feed.decoded(_tag(task.shard, batches), ([_image(files, r) for r in b] for b in batches))
+        model, _, tokenizer, identity = self.model()  # decoding has started meanwhile (the first time: a load)
         stats = ShardStats(candidates=len(rows))
-        files = read_sample_files(layout, task.shard, keys={r["key"] for r in rows}) if rows else {}
-        images, kept = self._images(rows, files, preprocess, model, stats)
+        images, kept = self._images(batches, decoded, model, identity, stats)
         captions = [_caption(r, files) for r in rows if r["key"] in kept]
         texts = self._texts(captions, model, tokenizer)
         keys = [r["key"] for r in rows if r["key"] in kept]
@@ -132,31 +158,19 @@ class Embed:
         stats.count("pairs", len(keys))
         return stats
 
-    def _images(self, rows, files, preprocess, model, stats) -> tuple[np.ndarray, set[str]]:
-        """Image embeddings of the decodable samples (in row order), and their keys.
-        Decoding of batch i+1 overlaps the model's work on batch i."""
-        from PIL import Image
+    def _batches(self, rows: list[dict]) -> list[list[dict]]:
+        bs = self.config.batch_size
+        return [rows[i:i + bs] for i in range(0, len(rows), bs)]
 
-        def decode(row):
-            data = next((v for e, v in files.get(row["key"], {}).items() if e in IMAGE_EXTS), None)
-            if data is None:
-                return None
-            try:
-                with Image.open(_io.BytesIO(data)) as img:
-                    return preprocess(img.convert("RGB"))
-            except (OSError, ValueError, Image.DecompressionBombError):
-                return None
-
-        bs, out, kept = self.config.batch_size, [], set()
-        batches = (rows[i:i + bs] for i in range(0, len(rows), bs))
-        with concurrent.futures.ThreadPoolExecutor(decode_threads(self.device, self.config.decode_threads)) as pool:
-            for batch, tensors in prefetched(pool, decode, batches):
-                good = [(r, t) for r, t in zip(batch, tensors) if t is not None]
-                for _ in range(len(batch) - len(good)):
-                    stats.drop(Reason.DECODE_ERROR)
-                if good:
-                    out.append(encode_images(model, [t for _, t in good], self.device, self.precision))
-                    kept.update(r["key"] for r, _ in good)
+    def _images(self, batches, decoded, model, identity, stats) -> tuple[np.ndarray, set[str]]:
+        """Image embeddings of the decodable samples (in row order), and their keys."""
+        out, kept = [], set()
+        for batch, (pixels, ok) in zip(batches, decoded):
+            for _ in range(int((~ok).sum())):
+                stats.drop(Reason.DECODE_ERROR)
+            if len(pixels):
+                out.append(encode_pixels(model, pixels, identity.mean, identity.std, self.device, self.precision))
+                kept.update(r["key"] for r, good in zip(batch, ok) if good)
         return (np.concatenate(out) if out else np.zeros((0, embedding_dim(model)), np.float32)), kept
 
     def _texts(self, captions: list[str], model, tokenizer) -> np.ndarray:
@@ -165,6 +179,24 @@ class Embed:
         result = encode_texts(model, tokenizer, distinct, self.device, max(self.config.batch_size, 1) * 2)
         where = {c: i for i, c in enumerate(distinct)}
         return result[[where[c] for c in captions]]
+
+
+def _kept(layout: DatasetDir, task: ShardTask) -> tuple[list[dict], dict]:
+    """The shard's kept ledger rows (in ledger order) and their stored files."""
+    (ledger_path,) = task.inputs
+    with io.open_file(ledger_path) as f:
+        ledger = pq.read_table(f, columns=["key", "status", "caption"]).to_pylist()
+    rows = [r for r in ledger if r["status"] == Status.SUCCESS.value]
+    return rows, (read_sample_files(layout, task.shard, keys={r["key"] for r in rows}) if rows else {})
+
+
+def _tag(shard: int, batches: list[list[dict]]) -> tuple:
+    """What names a shard's decode work in the feed: the shard and its batches' keys."""
+    return (shard, tuple(tuple(r["key"] for r in b) for b in batches))
+
+
+def _image(files: dict, row: dict) -> bytes | None:
+    return next((v for e, v in files.get(row["key"], {}).items() if e in IMAGE_EXTS), None)
 
 
 def _caption(row: dict, files: dict) -> str:
