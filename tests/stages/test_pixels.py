@@ -74,7 +74,7 @@ def test_feed_decodes_ahead_in_order_and_leaves_nothing_behind():
     spec = P.PixelSpec(32)
     batches = [[encoded(40 + i, 33, seed=i), encoded(33, 50, seed=i + 9)] for i in range(5)]
     batches[2][1] = None  # a sample without an image
-    feed = P.PixelFeed(spec, 1)
+    feed = P.PixelFeed(spec, 1, processes=True)  # as in a command's process (pytest may have imported Ray)
     try:
         assert not os.path.exists(stale)
         feed.prefetch("first", batches[:2])

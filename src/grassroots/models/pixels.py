@@ -178,15 +178,17 @@ class PixelFeed:
     batches of a named piece of work (e.g. a shard) before anyone asks for them; ``decoded``
     uses those, or submits its batches ``ahead`` at a time."""
 
-    def __init__(self, spec: PixelSpec, workers: int) -> None:
+    def __init__(self, spec: PixelSpec, workers: int, processes: bool | None = None) -> None:
         self.spec = spec
         self._started: dict[Hashable, list[concurrent.futures.Future]] = {}
         self._scratch: str | None = None
-        if multiprocessing.parent_process() is None and "ray" not in sys.modules:
+        if processes is None:  # a worker of a process pool or of Ray gets no pool of its own
+            processes = multiprocessing.parent_process() is None and "ray" not in sys.modules
+        if processes:
             self._pool: concurrent.futures.Executor = concurrent.futures.ProcessPoolExecutor(
                 max(1, workers), mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
             self._scratch = _scratch_dir()
-        else:  # already a worker of a process pool or of Ray: no pool of its own, threads (PIL releases the GIL)
+        else:  # threads: PIL releases the GIL while it decodes and resizes
             self._pool = concurrent.futures.ThreadPoolExecutor(max(1, workers))
         atexit.register(self.close)
 
