@@ -140,3 +140,31 @@ def test_clear_errors(tmp_path, tiny):
     assert res.exit_code == 2 and "no finished download shards" in res.output
     res = cli.invoke(app, ["embed", str(ds), "--model", "grassroots-tiny", "--checkpoint", tiny, "--device", "cpu"])
     assert res.exit_code == 0 and "pairs/s" in res.output and "cpu:" in res.output, res.output
+
+
+def test_open_clip_is_imported_without_transformers_unless_the_architecture_needs_it():
+    """open_clip imports HuggingFace transformers whenever it is installed (~0.9 s of a
+    command's start); an architecture without an HF text tower skips it, and one that
+    needs it later in the same process still gets it (a fresh interpreter for each)."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+from grassroots.models.clip import register_configs
+oc = register_configs("ViT-B-32")
+assert "transformers" not in sys.modules and oc.hf_model.transformers is None
+assert "ViT-B-32" in oc.list_models() and "grassroots-tiny" in oc.list_models()
+import transformers  # anyone else still can
+register_configs("roberta-ViT-B-32")  # needs an HF text tower: open_clip's HF module again, with it
+assert oc.hf_model.transformers is transformers and oc.model.HFTextEncoder is oc.hf_model.HFTextEncoder
+"""
+    first_hf = """
+import sys
+from grassroots.models.clip import register_configs
+oc = register_configs("coca_ViT-B-32")  # CoCa generates captions with transformers
+assert oc.hf_model.transformers is sys.modules["transformers"]
+"""
+    for c in (code, first_hf):
+        res = subprocess.run([sys.executable, "-c", c], capture_output=True, text=True, timeout=120)
+        assert res.returncode == 0, res.stderr[-2000:]

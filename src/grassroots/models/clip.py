@@ -13,8 +13,12 @@ from __future__ import annotations
 import concurrent.futures
 import contextlib
 import hashlib
+import importlib
+import importlib.util
+import json
 import os
 import re
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -24,14 +28,58 @@ CONFIGS = Path(__file__).parent / "configs"
 _registered = False
 
 
-def register_configs() -> None:
-    """Make our architectures (configs/*.json) known to open_clip, once per process."""
-    global _registered
-    if not _registered:
-        import open_clip
+def register_configs(arch: str | None = None):
+    """open_clip, with our architectures (configs/*.json) made known to it once per process.
 
+    Given the ``arch`` about to be used, the process's first import of open_clip skips
+    HuggingFace ``transformers`` where that architecture's config needs none (no ``hf_``
+    text tower, not CoCa): open_clip imports it whenever it is installed, ~0.9 s of a
+    command's start. An architecture that needs it later in the same process gets
+    open_clip's HF module imported again, with it."""
+    global _registered, _hf_skipped
+    if "open_clip" not in sys.modules and "transformers" not in sys.modules and arch and not _needs_hf(arch):
+        sys.modules["transformers"] = None  # open_clip's optional `import transformers` fails at once
+        try:
+            import open_clip  # noqa: F401
+        finally:
+            if "transformers" in sys.modules and sys.modules["transformers"] is None:
+                del sys.modules["transformers"]  # anyone else may still import it
+        _hf_skipped = True
+    import open_clip
+
+    if _hf_skipped and arch and _needs_hf(arch) and importlib.util.find_spec("transformers"):
+        hf = importlib.reload(open_clip.hf_model)
+        open_clip.model.HFTextEncoder = hf.HFTextEncoder
+        _hf_skipped = False
+    if not _registered:
         open_clip.add_model_config(CONFIGS)
         _registered = True
+    return open_clip
+
+
+_hf_skipped = False  # this process imported open_clip without transformers
+
+
+def arch_config(arch: str) -> dict | None:
+    """An architecture's JSON config (ours in configs/, else open_clip's), read without
+    importing open_clip or torch; None where no readable one is found."""
+    found = importlib.util.find_spec("open_clip")
+    dirs = [CONFIGS] + [Path(p) / "model_configs" for p in ((found.submodule_search_locations or []) if found else [])]
+    for d in dirs:
+        try:
+            cfg = json.loads((d / f"{arch}.json").read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(cfg, dict):
+            return cfg
+    return None
+
+
+def _needs_hf(arch: str) -> bool:
+    """Whether open_clip needs ``transformers`` to build ``arch`` (unknown: assume so)."""
+    cfg = arch_config(arch)
+    text = cfg.get("text_cfg", {}) if cfg else {}
+    return cfg is None or "multimodal_cfg" in cfg or any(k.startswith("hf_") for k in text)
 
 
 @dataclass(frozen=True)
@@ -89,9 +137,7 @@ def file_sha256(path: str) -> str:
 
 def validate(spec: ModelSpec) -> None:
     """Clear errors before any model is built."""
-    import open_clip
-
-    register_configs()
+    open_clip = register_configs(spec.arch)
     if spec.arch not in open_clip.list_models():
         raise InputError("--model", f"unknown architecture {spec.arch!r}",
                          "use an open_clip name (open_clip.list_models()) such as ViT-B-32, or grassroots-tiny")
@@ -107,15 +153,14 @@ def validate(spec: ModelSpec) -> None:
 
 def load(spec: ModelSpec, device: str = "cpu", precision: str = "fp32"):
     """(model in eval mode, preprocess transform, tokenizer, identity)."""
-    import open_clip
-
     validate(spec)
+    open_clip = register_configs(spec.arch)
     weights = spec.checkpoint or spec.pretrained
     hashing = concurrent.futures.ThreadPoolExecutor(1)  # hashlib releases the GIL: hash while the model is built
     sha = hashing.submit(file_sha256, spec.checkpoint) if spec.checkpoint else None
     hashing.shutdown(wait=False)
     try:
-        with _no_random_init():  # the (strict) load overwrites every weight
+        with _no_random_init(), _mmap_load(spec.checkpoint):  # the (strict) load overwrites every weight
             model, _, preprocess = open_clip.create_model_and_transforms(
                 spec.arch, pretrained=weights, device=device, precision=precision, load_weights=True)
     except RuntimeError as e:
@@ -144,19 +189,37 @@ def load(spec: ModelSpec, device: str = "cpu", precision: str = "fp32"):
 
 @contextlib.contextmanager
 def _no_random_init():
-    """torch.nn.init's in-place initialisers as no-ops, for building a model whose every
-    weight a strict checkpoint load then overwrites (~0.9 s of a ViT-B-32 on a CPU). Not
-    thread-safe: meant for a process's model load."""
+    """torch.nn.init's in-place initialisers as no-ops (also where torch's modules imported
+    them by name), for building a model whose every weight a strict checkpoint load then
+    overwrites (~1 s of a ViT-B-32 on a CPU). Not thread-safe: meant for a process's model load."""
     import torch
+    import torch.nn.modules.activation as activation
 
-    saved = {n: f for n, f in vars(torch.nn.init).items() if n.endswith("_") and not n.startswith("_") and callable(f)}
-    for name in saved:
-        setattr(torch.nn.init, name, lambda tensor, *a, **k: tensor)
+    inits = {id(f) for n, f in vars(torch.nn.init).items() if n.endswith("_") and not n.startswith("_") and callable(f)}
+    saved = [(mod, name, f) for mod in (torch.nn.init, activation) for name, f in vars(mod).items() if id(f) in inits]
+    for mod, name, _ in saved:
+        setattr(mod, name, lambda tensor, *a, **k: tensor)
     try:
         yield
     finally:
-        for name, f in saved.items():
-            setattr(torch.nn.init, name, f)
+        for mod, name, f in saved:
+            setattr(mod, name, f)
+
+
+@contextlib.contextmanager
+def _mmap_load(path: str | None):
+    """torch.load of a zip checkpoint (what torch.save writes) memory-maps it instead of
+    reading a copy: the strict load copies each tensor into the model once, from the page cache."""
+    import zipfile
+
+    from torch.utils.serialization import config
+
+    before = config.load.mmap
+    config.load.mmap = bool(path) and os.path.isfile(path) and zipfile.is_zipfile(path)
+    try:
+        yield
+    finally:
+        config.load.mmap = before
 
 
 def create_random(arch: str, **kwargs):
@@ -164,9 +227,7 @@ def create_random(arch: str, **kwargs):
     pretrained weights were loaded (random weights are what we asked for)."""
     import logging
 
-    import open_clip
-
-    register_configs()
+    open_clip = register_configs(arch)
     logging.disable(logging.WARNING)
     try:
         return open_clip.create_model(arch, pretrained=None, **kwargs)
@@ -176,10 +237,9 @@ def create_random(arch: str, **kwargs):
 
 def init_checkpoint(arch: str, path: str, seed: int = 0) -> str:
     """Write random-initialised weights of ``arch`` to ``path`` (open_clip state_dict); its sha256."""
-    import open_clip
     import torch
 
-    register_configs()
+    open_clip = register_configs(arch)
     if arch not in open_clip.list_models():
         raise InputError("--model", f"unknown architecture {arch!r}")
     torch.manual_seed(seed)

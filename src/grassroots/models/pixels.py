@@ -22,9 +22,7 @@ import atexit
 import collections
 import concurrent.futures
 import glob
-import importlib.util
 import itertools
-import json
 import multiprocessing
 import os
 import shutil
@@ -33,7 +31,6 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from io import BytesIO
-from pathlib import Path
 from typing import Hashable, Iterable, Iterator
 
 import numpy as np
@@ -68,19 +65,15 @@ class PixelSpec:
         loaded model's ``of(identity)`` is what counts, and a feed of another spec is unused."""
         if pretrained:
             return None
-        found = importlib.util.find_spec("open_clip")
-        dirs = [Path(__file__).parent / "configs"]
-        if found and found.submodule_search_locations:
-            dirs += [Path(p) / "model_configs" for p in found.submodule_search_locations]
-        for d in dirs:
-            try:
-                cfg = json.loads((d / f"{arch}.json").read_text())
-                size = cfg["vision_cfg"]["image_size"]
-                pre = cfg.get("preprocess_cfg", {})
-                return cls(int(size), pre.get("resize_mode", "shortest"), pre.get("interpolation", "bicubic"))
-            except (OSError, ValueError, KeyError, TypeError):
-                continue
-        return None
+        from grassroots.models.clip import arch_config
+
+        cfg = arch_config(arch)
+        try:
+            pre = cfg.get("preprocess_cfg", {})
+            return cls(int(cfg["vision_cfg"]["image_size"]), pre.get("resize_mode", "shortest"),
+                       pre.get("interpolation", "bicubic"))
+        except (AttributeError, ValueError, KeyError, TypeError):  # no config, or not one we understand
+            return None
 
 
 def pixels(data: bytes | None, spec: PixelSpec) -> np.ndarray | None:
@@ -216,8 +209,11 @@ class PixelFeed:
             yield _collected(*fut.result())
 
     def close(self) -> None:
+        """Drop the batches not started, wait for those being decoded (at most one per
+        worker: waiting means no worker writes into the scratch folder once it is removed,
+        and no pool thread is left for the interpreter's exit to race with), remove the folder."""
         self._started.clear()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.shutdown(wait=True, cancel_futures=True)
         if self._scratch:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
