@@ -120,7 +120,7 @@ def run_ours(precision: str = "auto") -> dict:
     cmd = GRASSROOTS + ["embed", str(DATASET), "--model", ARCH, "--checkpoint", str(CHECKPOINT),
                         "--precision", precision]
     t0 = time.monotonic()
-    res = subprocess.run(cmd, capture_output=True, text=True)
+    res = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "COLUMNS": "200"})  # "why" on one line
     wall = time.monotonic() - t0
     if res.returncode != 0:
         sys.exit(f"grassroots embed failed:\n{res.stdout[-3000:]}\n{res.stderr[-3000:]}")
