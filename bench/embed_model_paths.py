@@ -33,13 +33,12 @@ import argparse
 import copy
 import os
 import sys
-import tarfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from embed_vs_clip_retrieval import ARCH, CHECKPOINT, shard_tars  # noqa: E402
+from embed_vs_clip_retrieval import ARCH, CHECKPOINT, sample_pairs  # noqa: E402
 
 ONNX_PKGS = HERE / "_work" / "onnx-pkgs"
 OPENVINO_PKGS = HERE / "_work" / "openvino-pkgs"
@@ -47,15 +46,8 @@ OPENVINO_PKGS = HERE / "_work" / "openvino-pkgs"
 
 def inputs(preprocess, tokenizer, n: int):
     import torch
-    from PIL import Image
 
-    images, captions = [], []
-    with tarfile.open(shard_tars()[0]) as tf:
-        members = {m.name: m for m in tf.getmembers()}
-        for name in sorted(members):
-            if name.endswith(".jpg") and len(images) < n:
-                images.append(preprocess(Image.open(tf.extractfile(members[name])).convert("RGB")))
-                captions.append(tf.extractfile(members[name[:-4] + ".txt"]).read().decode())
+    images, captions = sample_pairs(preprocess, n)
     distinct = list(dict.fromkeys(captions))
     tokens = tokenizer(distinct)
     tokens = tokens[torch.argsort((tokens != 0).sum(dim=1), stable=True)]

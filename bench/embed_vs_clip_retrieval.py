@@ -165,6 +165,22 @@ def run_clip_retrieval(exe: Path) -> dict:
     return {"wall": wall, "pairs": len(keys), "keys": keys, "img": np.concatenate(img), "txt": np.concatenate(txt)}
 
 
+def sample_pairs(preprocess, n: int) -> tuple[list, list[str]]:
+    """The first ``n`` images of the first shard (in name order) through ``preprocess``, and their captions."""
+    import tarfile
+
+    from PIL import Image
+
+    images, captions = [], []
+    with tarfile.open(shard_tars()[0]) as tf:
+        members = {m.name: m for m in tf.getmembers()}
+        for name in sorted(members):
+            if name.endswith(".jpg") and len(images) < n:
+                images.append(preprocess(Image.open(tf.extractfile(members[name])).convert("RGB")))
+                captions.append(tf.extractfile(members[name[:-4] + ".txt"]).read().decode())
+    return images, captions
+
+
 class ModelOnly:
     """The model-only limit at ``precision``: pairs/s of forward passes alone, on
     pre-decoded tensors. Loaded once, measured after each of our runs (``measure``), over
@@ -172,22 +188,13 @@ class ModelOnly:
     measurement at the end would be a sample of that drift, not of the model."""
 
     def __init__(self, precision: str, n_images: int = 192, batch: int = 64) -> None:
-        import tarfile
-
         import torch
-        from PIL import Image
 
         from grassroots.models.clip import ModelSpec, load
 
         torch.set_num_threads(os.cpu_count() or 1)
         self.model, preprocess, tokenizer, _ = load(ModelSpec(ARCH, str(CHECKPOINT)), "cpu", precision)
-        images, captions = [], []
-        with tarfile.open(shard_tars()[0]) as tf:
-            members = {m.name: m for m in tf.getmembers()}
-            for name in sorted(members):
-                if name.endswith(".jpg") and len(images) < n_images:
-                    images.append(preprocess(Image.open(tf.extractfile(members[name])).convert("RGB")))
-                    captions.append(tf.extractfile(members[name[:-4] + ".txt"]).read().decode())
+        images, captions = sample_pairs(preprocess, n_images)
         self.x = torch.stack(images).to(dtype={"fp32": torch.float32, "bf16": torch.bfloat16}[precision])
         self.tokens = tokenizer(captions)
         # Our path: each distinct caption once, sorted by length, batches cut to their longest.
