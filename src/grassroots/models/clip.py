@@ -26,6 +26,7 @@ from grassroots.errors import InputError
 
 CONFIGS = Path(__file__).parent / "configs"
 _registered = False
+_hf_skipped = False  # this process imported open_clip without transformers
 
 
 def register_configs(arch: str | None = None):
@@ -55,9 +56,6 @@ def register_configs(arch: str | None = None):
         open_clip.add_model_config(CONFIGS)
         _registered = True
     return open_clip
-
-
-_hf_skipped = False  # this process imported open_clip without transformers
 
 
 def arch_config(arch: str) -> dict | None:

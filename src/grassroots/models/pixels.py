@@ -172,17 +172,17 @@ class PixelFeed:
     uses those, or submits its batches ``ahead`` at a time."""
 
     def __init__(self, spec: PixelSpec, workers: int, processes: bool | None = None) -> None:
-        self.spec = spec
+        self.spec, self.workers = spec, max(1, workers)
         self._started: dict[Hashable, list[concurrent.futures.Future]] = {}
         self._scratch: str | None = None
         if processes is None:  # a worker of a process pool or of Ray gets no pool of its own
             processes = multiprocessing.parent_process() is None and "ray" not in sys.modules
         if processes:
             self._pool: concurrent.futures.Executor = concurrent.futures.ProcessPoolExecutor(
-                max(1, workers), mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
+                self.workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker)
             self._scratch = _scratch_dir()
         else:  # threads: PIL releases the GIL while it decodes and resizes
-            self._pool = concurrent.futures.ThreadPoolExecutor(max(1, workers))
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.workers)
         atexit.register(self.close)
 
     def _submit(self, batch: list[bytes | None]) -> concurrent.futures.Future:
@@ -218,20 +218,21 @@ class PixelFeed:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
 
-_FEEDS: dict[tuple[PixelSpec, int], PixelFeed] = {}
+_FEED: PixelFeed | None = None  # this process's feed: one at a time
 
 
 def feed(spec: PixelSpec, workers: int) -> PixelFeed:
-    """This process's feed for ``spec`` (one at a time: a feed of another spec is closed)."""
-    key = (spec, max(1, workers))
-    if key not in _FEEDS:
-        for other in list(_FEEDS):
-            _FEEDS.pop(other).close()
-        _FEEDS[key] = PixelFeed(spec, workers)
-    return _FEEDS[key]
+    """This process's feed for ``spec`` and ``workers`` (a feed of another kind is closed first)."""
+    global _FEED
+    if _FEED is None or (_FEED.spec, _FEED.workers) != (spec, max(1, workers)):
+        close_feeds()
+        _FEED = PixelFeed(spec, workers)
+    return _FEED
 
 
 def close_feeds() -> None:
-    """Stop this process's feeds (their unstarted batches are dropped)."""
-    while _FEEDS:
-        _FEEDS.popitem()[1].close()
+    """Stop this process's feed (its unstarted batches are dropped)."""
+    global _FEED
+    if _FEED is not None:
+        _FEED, old = None, _FEED
+        old.close()
