@@ -132,6 +132,11 @@ def test_clear_errors(tmp_path, tiny):
     sd["visual.proj"] = torch.zeros(3, 3)
     torch.save({"state_dict": sd}, broken)
     assert "do not fit grassroots-tiny" in run("--checkpoint", str(broken))
+    truncated, junk = tmp_path / "truncated.pt", tmp_path / "junk.pt"
+    truncated.write_bytes(open(tiny, "rb").read()[:4096])
+    junk.write_text("not a checkpoint")
+    assert "damaged or truncated checkpoint" in run("--checkpoint", str(truncated))
+    assert "not a checkpoint torch.save wrote" in run("--checkpoint", str(junk))
     res = cli.invoke(app, ["embed", str(ds), "--model", "ViT-Nope", "--checkpoint", tiny])
     assert res.exit_code == 2 and "unknown architecture" in res.output
     empty = tmp_path / "empty"

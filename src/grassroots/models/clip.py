@@ -17,6 +17,7 @@ import importlib
 import importlib.util
 import json
 import os
+import pickle
 import re
 import sys
 from dataclasses import asdict, dataclass
@@ -166,7 +167,11 @@ def load(spec: ModelSpec, device: str = "cpu", precision: str = "fp32"):
             first = "; ".join(line.strip() for line in str(e).splitlines()[:3])
             raise InputError(weights, f"its weights do not fit {spec.arch}: {first[:300]}",
                              "pass the --model the checkpoint was trained with") from None
+        if "PytorchStreamReader" in str(e) or "zip archive" in str(e):  # a damaged torch.save zip
+            raise _unreadable(weights, e) from None
         raise
+    except (pickle.UnpicklingError, EOFError) as e:  # not a torch.save file at all
+        raise _unreadable(weights, e) from None
     except (ValueError, OSError) as e:
         raise InputError(weights, f"cannot load weights: {e}") from None
     model.eval()
@@ -183,6 +188,18 @@ def load(spec: ModelSpec, device: str = "cpu", precision: str = "fp32"):
                       else model.visual.output_dim),
     )
     return model, preprocess, open_clip.get_tokenizer(spec.arch), identity
+
+
+def _unreadable(weights: str, e: BaseException) -> InputError:
+    """A checkpoint torch.load cannot read: a damaged zip (torch's first sentence says
+    where) or not a torch.save file at all (torch's text would suggest an unsafe load)."""
+    if isinstance(e, RuntimeError):
+        what = f"a damaged or truncated checkpoint ({str(e).split('. ')[0].strip()[:160]})"
+    else:
+        what = "not a checkpoint torch.save wrote"
+    return InputError(weights, f"cannot read its weights: {what}",
+                      "pass an open_clip state_dict file (torch.save), or one written by "
+                      "`grassroots model init` or `grassroots train`")
 
 
 @contextlib.contextmanager
