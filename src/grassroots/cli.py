@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import functools
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Callable, Optional
@@ -13,7 +14,7 @@ import typer
 from rich.console import Console
 
 from grassroots import __version__
-from grassroots.errors import GrassrootsError
+from grassroots.errors import EXIT_INTERRUPTED, INTERRUPTED, GrassrootsError
 from grassroots.imaging.resize import EncodeFormat, ResizeMode
 from grassroots.inputs import InputFormat
 from grassroots.runner import RunnerKind
@@ -37,7 +38,7 @@ EXIT_OK = 0
 EXIT_FAILED_SHARDS = 1  # some shards failed: rerun the same command to retry them
 EXIT_BAD_INPUT = 2  # bad input or options; nothing was run (or the run stopped at once)
 EXIT_NOTHING_KEPT = 3  # the run finished, but every row failed, was refused or filtered
-EXIT_INTERRUPTED = 130  # Ctrl-C / SIGTERM: rerun the same command to resume
+# EXIT_INTERRUPTED = 130 (grassroots.errors): Ctrl-C / SIGTERM, rerun the same command to resume
 
 
 def _one_line_errors(fn: Callable) -> Callable:
@@ -54,11 +55,25 @@ def _one_line_errors(fn: Callable) -> Callable:
             where = f"{e.filename}: " if getattr(e, "filename", None) else ""
             console.print(f"[bold red]error:[/] {where}{e.strerror or e}", soft_wrap=True, highlight=False)
         except KeyboardInterrupt:
-            console.print("[yellow]interrupted; rerun the same command to resume[/]")
+            say_interrupted()
             raise typer.Exit(EXIT_INTERRUPTED) from None
         raise typer.Exit(EXIT_BAD_INPUT)
 
     return wrapper
+
+
+_interrupt_said = False
+
+
+def say_interrupted() -> None:
+    """The line every exit 130 prints, whatever state the shared console is in: an
+    interrupt can land inside rich's rendering (between its buffer's enter and exit),
+    after which that console only buffers; a fresh console has its own buffer."""
+    global _interrupt_said
+    out = sys.stdout
+    out = getattr(out, "rich_proxied_file", out)  # a progress display's redirect, left in place
+    Console(file=out).print(f"[yellow]{INTERRUPTED}[/]", highlight=False)
+    _interrupt_said = True
 
 
 def command(*args, **kwargs) -> Callable:
@@ -691,20 +706,31 @@ def demo(
 
 
 def main() -> None:
+    """The console script (through grassroots.__main__, which guards the imports).
+    An interrupt anywhere ends with exit 130 and the line: inside a command the
+    wrapper says it; before one starts (building or parsing the command line) typer
+    turns the KeyboardInterrupt into a silent exit 130, which is caught here."""
     import signal
-    import sys
 
     from grassroots.img2dataset_compat import CompatError, translate
 
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # SIGTERM ends a run like Ctrl-C
     try:
-        args, notes = translate(sys.argv[1:])
-    except CompatError as e:
-        console.print(f"[bold red]error:[/] {e}", soft_wrap=True, highlight=False)
-        sys.exit(EXIT_BAD_INPUT)
-    for note in notes:
-        console.print(f"[dim]{note}[/]", highlight=False)
-    app(args=args, prog_name="grassroots")
+        try:
+            args, notes = translate(sys.argv[1:])
+        except CompatError as e:
+            console.print(f"[bold red]error:[/] {e}", soft_wrap=True, highlight=False)
+            sys.exit(EXIT_BAD_INPUT)
+        for note in notes:
+            console.print(f"[dim]{note}[/]", highlight=False)
+        app(args=args, prog_name="grassroots")
+    except KeyboardInterrupt:
+        say_interrupted()
+        sys.exit(EXIT_INTERRUPTED)
+    except SystemExit as e:
+        if e.code == EXIT_INTERRUPTED and not _interrupt_said:
+            say_interrupted()
+        raise
 
 
 if __name__ == "__main__":

@@ -28,3 +28,8 @@ class InputError(FatalError):
             msg += f"\n  hint: {hint}"
         super().__init__(msg)
         self.path, self.problem, self.hint, self.row = path, problem, hint, row
+
+
+# What an interrupted run (Ctrl-C, SIGTERM) says as it exits with code 130.
+INTERRUPTED = "interrupted; rerun the same command to resume"
+EXIT_INTERRUPTED = 130

@@ -348,40 +348,97 @@ def _as_from_a_shell() -> None:
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-@pytest.mark.parametrize("processes,moment", [("1", "mid-shard"), ("2", "mid-shard"), ("2", "start"),
-                                              ("1", "sigterm")])
-def test_an_interrupted_run_ends_quickly_without_traceback_and_resumes(tmp_path, server, processes, moment):
+# The CLI as the console script runs it, with the signal sent by the process itself
+# at a defined point (argv[1]): while typer is imported, while typer parses the
+# command line, while the step plans, right after the first shard goes to a worker.
+# "outside" sends nothing: the test signals from outside, mid-shard.
+RUN_AT = """
+import os, signal, sys, time
+point, sig = sys.argv[1], getattr(signal, sys.argv[2])
+sys.argv = ["grassroots"] + sys.argv[3:]
+
+def hit():
+    with open(os.environ["HIT_AT"], "w") as f:  # CLOCK_MONOTONIC: one clock for every process
+        f.write(repr(time.monotonic()))
+    os.kill(os.getpid(), sig)
+
+if point == "import":
+    class Hook:
+        def find_spec(self, name, path=None, target=None):
+            if name == "typer":
+                sys.meta_path.remove(self)
+                hit()
+            return None
+    sys.meta_path.insert(0, Hook())
+elif point == "parse":
+    from typer._click.core import Context  # typer carries its own click
+    init = Context.__init__
+    def first_context(self, *a, **k):
+        Context.__init__ = init
+        hit()
+        init(self, *a, **k)
+    Context.__init__ = first_context
+elif point == "plan":
+    from grassroots.stages.download import Download
+    plan = Download.plan
+    def plan_hit(self, dataset):
+        hit()
+        return plan(self, dataset)
+    Download.plan = plan_hit
+elif point == "workers":
+    from concurrent.futures import ProcessPoolExecutor
+    submit = ProcessPoolExecutor.submit
+    def submit_hit(self, *a, **k):
+        fut = submit(self, *a, **k)
+        hit()
+        return fut
+    ProcessPoolExecutor.submit = submit_hit
+from grassroots.__main__ import main
+main()
+"""
+
+
+@pytest.mark.parametrize("processes,point,sig", [
+    ("2", "import", "SIGINT"), ("2", "parse", "SIGINT"), ("1", "plan", "SIGINT"), ("2", "workers", "SIGINT"),
+    ("2", "workers", "SIGTERM"), ("1", "outside", "SIGINT"), ("2", "outside", "SIGINT"), ("1", "outside", "SIGTERM")])
+def test_an_interrupted_run_ends_quickly_with_its_line_and_resumes(tmp_path, server, processes, point, sig):
+    """Wherever the interrupt lands, the run ends within seconds with exit 130 and
+    the line (typer alone would exit 130 silently before the command starts), no
+    traceback, and the same command resumes to the full result."""
     state = serve_images(server, 12, slow={1, 5, 9})  # every shard hangs on one row
     src = write_list(tmp_path / "urls.jsonl", server, 12)
     ds = tmp_path / "ds"
     args = [str(src), "-o", str(ds), "--allow-loopback", "--samples-per-shard", "4", "--processes", processes,
             "--timeout", "60", "--concurrency", "2"]
-    proc = subprocess.Popen([sys.executable, "-c", RUN, "download", *args], cwd=ROOT, preexec_fn=_as_from_a_shell,
+    hit_at = tmp_path / "hit_at"
+    proc = subprocess.Popen([sys.executable, "-c", RUN_AT, point, sig, "download", *args], cwd=ROOT,
+                            env={**os.environ, "HIT_AT": str(hit_at)}, preexec_fn=_as_from_a_shell,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 60
-    if moment == "start":
-        time.sleep(0.5)  # still importing or planning
-    else:
+    if point == "outside":  # mid-shard: a worker is writing a shard and waits on a slow row
+        deadline = time.monotonic() + 60
         while not [p for p in (ds / "shards").glob(".*.tar.tmp-*")] if (ds / "shards").exists() else True:
             assert proc.poll() is None and time.monotonic() < deadline
             time.sleep(0.02)
         time.sleep(0.3)
-    sent = time.monotonic()
-    os.kill(proc.pid, signal.SIGTERM if moment == "sigterm" else signal.SIGINT)
+        sent = time.monotonic()
+        os.kill(proc.pid, getattr(signal, sig))
     try:
-        out, _ = proc.communicate(timeout=10)
+        out, _ = proc.communicate(timeout=10 if point == "outside" else 60)  # startup included
     except subprocess.TimeoutExpired:
         proc.kill()
-        pytest.fail("the run did not end within 10 s of the interrupt")
-    assert time.monotonic() - sent < 10
-    if proc.returncode != 130:  # interrupted before the CLI took over (Python starting): still no hang
-        assert moment == "start" and proc.returncode in (-signal.SIGINT, 1), out
-    else:
-        assert "interrupted; rerun the same command to resume" in out
-        assert "Traceback" not in out and "CancelledError" not in out, out
+        pytest.fail(f"the run did not end in time after the interrupt ({point})")
+    if point != "outside":
+        sent = float(hit_at.read_text())
+    assert time.monotonic() - sent < 10  # a slow row would hold it 60 s
+    assert proc.returncode == 130, out
+    assert "interrupted; rerun the same command to resume" in out, out
+    assert "Traceback" not in out and "CancelledError" not in out, out
+    if point in ("import", "parse"):
+        assert not ds.exists()  # nothing ran
+        return
     state["slow_seconds"] = 0
-    res = subprocess.run([sys.executable, "-c", RUN, "download", *args], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+    res = subprocess.run([sys.executable, "-m", "grassroots", "download", *args], cwd=ROOT, capture_output=True,
+                         text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     assert sum(r["status"] == "success" for r in ledger(ds)) == 12
     assert_accounted(ds)

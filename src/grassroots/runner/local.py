@@ -71,8 +71,9 @@ class LocalRunner:
                 devices.put(d)
         pool = ProcessPoolExecutor(max_workers=max(1, min(workers, len(items))), mp_context=ctx,
                                    initializer=_init_worker, initargs=(devices,))
-        pending = {pool.submit(fn, item) for item in items}
-        try:
+        pending: set = set()
+        try:  # submitting is inside: an interrupt between two submits stops the workers too
+            pending = {pool.submit(fn, item) for item in items}
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:
@@ -82,6 +83,12 @@ class LocalRunner:
             # joining them (their unfinished shards stay unfinished; a rerun redoes them).
             for proc in list(getattr(pool, "_processes", {}).values()):
                 proc.terminate()
+            manager = getattr(pool, "_executor_manager_thread", None)
             pool.shutdown(wait=False, cancel_futures=True)
+            # Let the pool's manager thread see its dead workers and close its wakeup
+            # pipe now: at exit, Python 3.11 wakes it without a lock and can race that
+            # close ("Exception ignored ... Bad file descriptor"; bench/interrupt_stress.py).
+            if manager is not None:
+                manager.join(5)
             raise
         pool.shutdown(wait=True)
