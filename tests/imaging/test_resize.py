@@ -127,3 +127,55 @@ def test_exif_orientation_that_keeps_the_sides_keeps_the_size():
     exif[0x0112] = 3  # upside down: same width and height
     r = process_image(encode(Image.new("RGB", (400, 600)), exif=exif.tobytes()), ImageConfig(image_size=256))
     assert (r.original_width, r.original_height) == (400, 600) and (r.width, r.height) == (256, 384)
+
+
+def _png_chunks(body: bytes) -> list[tuple[bytes, bytes]]:
+    pos, chunks = 8, []
+    while pos < len(body):
+        (n,) = struct.unpack(">I", body[pos:pos + 4])
+        chunks.append((body[pos + 4:pos + 8], body[pos + 8:pos + 8 + n]))
+        pos += 12 + n
+    return chunks
+
+
+def _png_from_chunks(chunks) -> bytes:
+    out = b"\x89PNG\r\n\x1a\n"
+    for kind, data in chunks:
+        out += struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return out
+
+
+@pytest.mark.parametrize("cfg,reason", [
+    (ImageConfig(max_pixels=1_000_000), Reason.DECOMPRESSION_BOMB),
+    (ImageConfig(min_image_size=5000), Reason.IMAGE_TOO_SMALL),
+    (ImageConfig(max_aspect_ratio=1.2), Reason.ASPECT_RATIO),
+])
+def test_a_png_refused_by_its_size_is_never_decoded(monkeypatch, cfg, reason):
+    """A real, valid PNG (pixels and all): the size checks come before any pixel is
+    decoded. PIL's PNG getexif decodes the whole image to look for an eXIf chunk;
+    reading the orientation that way decoded bombs (and made downloads 2x slower)."""
+    from PIL import ImageFile
+
+    body = encode(Image.new("L", (3000, 2000)), "PNG")
+
+    decoded = []
+    monkeypatch.setattr(ImageFile.ImageFile, "load", lambda self: decoded.append(self.size))
+    r = process_image(body, cfg)
+    assert r.error == reason and (r.original_width, r.original_height) == (3000, 2000)
+    assert decoded == []  # (an exception would be swallowed by a plugin's guard: count calls)
+
+
+@pytest.mark.parametrize("where", ["before the pixels", "after the pixels"])
+def test_png_exif_orientation_is_honoured_wherever_the_chunk_is(where):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored portrait 400 x 600, upright landscape 600 x 400
+    chunks = _png_chunks(encode(Image.new("RGB", (400, 600), (200, 30, 30)), "PNG", exif=exif.tobytes()))
+    if where == "after the pixels":
+        exif_chunk = next(c for c in chunks if c[0] == b"eXIf")
+        chunks = [c for c in chunks if c[0] != b"eXIf"]
+        chunks.insert(len(chunks) - 1, exif_chunk)  # just before IEND
+    kinds = [k for k, _ in chunks]
+    assert (kinds.index(b"eXIf") < kinds.index(b"IDAT")) == (where == "before the pixels")
+    r = process_image(_png_from_chunks(chunks), ImageConfig(image_size=256))
+    assert r.error is None
+    assert (r.width, r.height) == (384, 256) and (r.original_width, r.original_height) == (600, 400)

@@ -118,6 +118,10 @@ def process_image(body: bytes, cfg: ImageConfig, content_type: str | None = None
         if src_format == "JPEG" and (tw, th) != (sw, sh):
             img.draft("RGB", (tw, th))
         img.load()
+        if orientation == 1 and src_format == "PNG":  # an eXIf chunk after the pixels: read by load()
+            orientation = _orientation(img)
+            if orientation in _QUARTER_TURNS:
+                out.original_width, out.original_height = h, w
         img = ImageOps.exif_transpose(img) if orientation != 1 else img
         if img.mode not in ("RGB", "RGBA", "L", "LA"):
             img = img.convert("RGBA" if _has_alpha(img) else "RGB")
@@ -151,7 +155,15 @@ _QUARTER_TURNS = frozenset({5, 6, 7, 8})  # EXIF orientations that swap width an
 
 
 def _orientation(img: Image.Image) -> int:
-    """The EXIF orientation (1 = as stored), read from the header: no pixels decoded."""
+    """The EXIF orientation (1 = as stored), from what has been read: no pixels decoded.
+
+    A PNG's eXIf chunk may come after its pixels, and PIL's PNG ``getexif`` decodes
+    them all to find it: before the size checks that is a decompression bomb decoded
+    (and a 2x slower download of real web PNGs; bench/download_ab.py). Before
+    ``load()`` a PNG counts only an eXIf chunk that came before the pixels;
+    process_image asks again after it."""
+    if img.format == "PNG" and "exif" not in img.info and getattr(img, "tile", None):
+        return 1
     try:
         value = img.getexif().get(0x0112, 1)
         return value if value in range(1, 9) else 1
