@@ -1,12 +1,17 @@
 #!/usr/bin/env python3
 """WAT extraction benchmark: `grassroots extract` vs cc2dataset, same file, same machine.
 
-    .venv/bin/python bench/extract_vs_cc2dataset.py [--pages 20000] [--rounds 3] [--ray]
+    .venv/bin/python bench/extract_vs_cc2dataset.py [--pages 20000] [--rounds 3] [--shapes ...] [--ray]
 
-1. Builds (once; reused afterwards) a Common-Crawl-shaped WAT under bench/_work/cc/
-   with the mini-web's WAT writer (heavy pages: ~20-40 captioned images each, a
+1. Builds (once; reused afterwards) a Common-Crawl-shaped WAT of each shape under
+   bench/_work/cc/, so no single shape carries the claim:
+   ``heavy``, with the mini-web's WAT writer (~20-40 captioned images a page, a
    tracking pixel, an alt-less logo, navigation links; about a third of the image
-   URLs absolute, the rest root-relative).
+   URLs absolute, the rest root-relative); ``cc-mix``, ``anchors`` and ``intl``
+   from bench/wat_shapes.py, written independently of the mini-web (20-120 links
+   a page, two thirds anchors, image URLs root-, path- and protocol-relative and
+   absolute, alt texts of 0-8 words; long anchor-dominated link lists and pages
+   with no image; non-ASCII alt texts and URLs).
 2. Installs cc2dataset in its own venv (bench/.venv-cc2dataset).
 3. Alternates, ``--rounds`` times: cc2dataset's ``process_wat(path, "image")`` in a
    subprocess of its venv (parse only: it writes nothing; timed inside the process,
@@ -15,8 +20,8 @@
    language ID, parquet writing and the dedup step included), and the same command
    with ``--no-detect-language --no-dedup`` (the work cc2dataset does not do); wall
    clock and CPU seconds (the CPU figure is steadier on a shared machine).
-4. Prints the times per round, the medians, the ratio (cc2dataset time / grassroots
-   time: >= 1.0 means grassroots is at least as fast) and the candidates each found.
+4. Prints the times per round, and per shape the medians, the ratio (cc2dataset time /
+   grassroots time: >= 1.0 means grassroots is at least as fast) and the candidates each found.
 
 ``--also SRC``: also times the command with another checkout's ``src/`` (the code
 before a change, say), in the same alternation.
@@ -30,7 +35,8 @@ WAT on a local Ray with 2 CPUs and on the local runner with 2 processes, ``--rou
 times, timing the runner's start and stop apart from the steps, and prints the
 steps' throughput ratio (and the whole run's, start and stop included).
 
-Targets (issue 12): ratio >= 1.0 (median), candidate counts within 5%; Ray >= 0.9x local.
+Targets (issues 12, 26): ratio >= 1.0 (median) on every shape, in the dev venv and with
+--user-venv; Ray >= 0.9x local.
 """
 
 from __future__ import annotations
@@ -53,6 +59,7 @@ WORK = HERE / "_work" / "cc"
 CC_VENV = HERE / ".venv-cc2dataset"
 USER_VENV = HERE / ".venv-user"
 BARE = ("--no-detect-language", "--no-dedup")  # the work cc2dataset does not do either
+SHAPES = ("heavy", "cc-mix", "anchors", "intl")  # heavy: the mini-web's writer; the rest: bench/wat_shapes.py
 
 # Runs inside cc2dataset's venv: the parse alone, timed around process_wat.
 CC_SCRIPT = """
@@ -139,11 +146,57 @@ def run_grassroots(inputs: list[Path], processes: int = 1, runner: str = "local"
     return {"seconds": seconds, "cpu": cpu, "candidates": kept, "dedup_rows": dedup}
 
 
+def build_shape(shape: str, pages: int) -> Path:
+    """The WAT of one shape: ``heavy`` from the mini-web's writer, the others from
+    bench/wat_shapes.py (written independently of it)."""
+    if shape == "heavy":
+        return build_wat(pages)
+    path = WORK / f"shape-{shape}-{pages}.warc.wat.gz"
+    if not path.exists():
+        sys.path.insert(0, str(HERE))
+        from wat_shapes import write_wat
+
+        WORK.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        info = write_wat(shape, pages, str(tmp))
+        tmp.rename(path)
+        print(f"built {path.name}: {info['bytes'] / 1e6:.1f} MB, {info['records']} pages, {info['links']:,} links, "
+              f"{info['images']:,} images")
+    return path
+
+
+def bench_shape(shape: str, wat: Path, py: Path, rounds: int, also: Path | None) -> dict:
+    cc, gr, bare, other = [], [], [], []
+    for r in range(rounds):
+        cc.append(run_cc2dataset(py, wat))
+        gr.append(run_grassroots([wat]))
+        bare.append(run_grassroots([wat], flags=BARE))
+        if also:
+            other.append(run_grassroots([wat], src=also))
+            print(f"  {shape} round {r + 1}: {also}: {other[-1]['seconds']:.2f} s wall, {other[-1]['cpu']:.2f} s CPU "
+                  f"({other[-1]['candidates']} candidates)")
+        print(f"  {shape} round {r + 1}: cc2dataset {cc[-1]['seconds']:.2f} s wall, {cc[-1]['cpu']:.2f} s CPU "
+              f"({cc[-1]['candidates']} candidates); grassroots {gr[-1]['seconds']:.2f} s wall, "
+              f"{gr[-1]['cpu']:.2f} s CPU ({gr[-1]['candidates']} candidates); bare {bare[-1]['seconds']:.2f} s",
+              flush=True)
+
+    def med(xs, k):
+        return statistics.median(x[k] for x in xs)
+
+    return {"shape": shape, "mb": wat.stat().st_size / 1e6, "cc_s": med(cc, "seconds"), "cc_cpu": med(cc, "cpu"),
+            "gr_s": med(gr, "seconds"), "gr_cpu": med(gr, "cpu"), "bare_s": med(bare, "seconds"),
+            "bare_cpu": med(bare, "cpu"), "n_cc": cc[0]["candidates"], "n_gr": gr[0]["candidates"],
+            "other_s": med(other, "seconds") if other else None, "other_cpu": med(other, "cpu") if other else None}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--pages", type=int, default=20000, help="heavy pages in the WAT")
+    ap.add_argument("--pages", type=int, default=20000, help="pages in each WAT")
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--build-only", action="store_true", help="build the WAT (and cc2dataset's venv) and stop")
+    ap.add_argument("--shapes", default=",".join(SHAPES),
+                    help=f"comma-separated WAT shapes to time, each reported apart (default: {','.join(SHAPES)}; "
+                    "see bench/wat_shapes.py)")
+    ap.add_argument("--build-only", action="store_true", help="build the WATs (and cc2dataset's venv) and stop")
     ap.add_argument("--ray", action="store_true", help="also compare Ray (2 CPUs) with local on 4 WAT files")
     ap.add_argument("--ray-only", action="store_true", help="only the Ray vs local comparison")
     ap.add_argument("--user-venv", action="store_true", help="run grassroots from bench/.venv-user (built once: "
@@ -155,7 +208,11 @@ def main() -> None:
     args = ap.parse_args()
     global PYTHON
     PYTHON = args.python or (str(ensure_user_venv()) if args.user_venv else sys.executable)
-    wat = build_wat(args.pages)
+    shapes = [x.strip() for x in args.shapes.split(",") if x.strip()]
+    unknown = set(shapes) - set(SHAPES)
+    if unknown:
+        ap.error(f"unknown shape(s) {', '.join(sorted(unknown))}: choose from {', '.join(SHAPES)}")
+    wats = {shape: build_shape(shape, args.pages) for shape in shapes}
     py = ensure_cc2dataset()
     for src in (ROOT / "src", args.also):  # as an installed package runs: bytecode compiled once, not per run
         if src is not None:
@@ -163,45 +220,28 @@ def main() -> None:
     if args.build_only:
         return
     if args.ray_only:
-        run_ray_vs_local(wat, args.rounds)
+        run_ray_vs_local(wats.get("heavy") or build_wat(args.pages), args.rounds)
         return
-    size = wat.stat().st_size
-    print(f"cpu: {os.cpu_count()} cores; {wat.name}: {size / 1e6:.1f} MB gzipped; grassroots --processes 1 "
-          f"with {PYTHON}; "
+    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
+    print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}); grassroots --processes 1 with {PYTHON}; "
           f"load average at start {os.getloadavg()[0]:.2f}")
-    cc, gr, bare, other = [], [], [], []
-    for r in range(args.rounds):
-        cc.append(run_cc2dataset(py, wat))
-        gr.append(run_grassroots([wat]))
-        bare.append(run_grassroots([wat], flags=BARE))
-        if args.also:
-            other.append(run_grassroots([wat], src=args.also))
-            print(f"round {r + 1}: {args.also}: {other[-1]['seconds']:.2f} s wall, {other[-1]['cpu']:.2f} s CPU "
-                  f"({other[-1]['candidates']} candidates)")
-        print(f"round {r + 1}: cc2dataset {cc[-1]['seconds']:.2f} s wall, {cc[-1]['cpu']:.2f} s CPU "
-              f"({cc[-1]['candidates']} candidates); grassroots {gr[-1]['seconds']:.2f} s wall, "
-              f"{gr[-1]['cpu']:.2f} s CPU ({gr[-1]['candidates']} candidates)", flush=True)
-    cc_s, cc_cpu = (statistics.median(x[k] for x in cc) for k in ("seconds", "cpu"))
-    gr_s, gr_cpu = (statistics.median(x[k] for x in gr) for k in ("seconds", "cpu"))
-    n_cc, n_cc_unique, n_gr = cc[0]["candidates"], cc[0]["unique_url_alt"], gr[0]["candidates"]
-    print(f"\n| tool | median wall s ({args.rounds} rounds) | median CPU s | MB/s gzipped (wall) | candidates |")
-    print("| --- | ---: | ---: | ---: | ---: |")
-    print(f"| cc2dataset process_wat (parse only) | {cc_s:.2f} | {cc_cpu:.2f} | {size / 1e6 / cc_s:.1f} | {n_cc} "
-          f"({n_cc_unique} unique url+alt) |")
-    print(f"| grassroots extract (whole command) | {gr_s:.2f} | {gr_cpu:.2f} | {size / 1e6 / gr_s:.1f} | {n_gr} |")
-    b_s, b_cpu = (statistics.median(x[k] for x in bare) for k in ("seconds", "cpu"))
-    print(f"| grassroots extract {' '.join(BARE)} | {b_s:.2f} | {b_cpu:.2f} | {size / 1e6 / b_s:.1f} | "
-          f"{bare[0]['candidates']} |")
-    if other:
-        o_s, o_cpu = (statistics.median(x[k] for x in other) for k in ("seconds", "cpu"))
-        print(f"| grassroots extract, {args.also} | {o_s:.2f} | {o_cpu:.2f} | {size / 1e6 / o_s:.1f} | "
-              f"{other[0]['candidates']} |")
-    print(f"\nratio (cc2dataset / grassroots): wall {cc_s / gr_s:.2f}x, CPU {cc_cpu / gr_cpu:.2f}x; without "
-          f"language ID and dedup: wall {cc_s / b_s:.2f}x, CPU {cc_cpu / b_cpu:.2f}x")
-    print(f"candidates: grassroots/cc2dataset = {n_gr / max(1, n_cc):.3f}; load average at end "
-          f"{os.getloadavg()[0]:.2f} (CPU seconds are the steadier figure on a shared machine)")
+    results = [bench_shape(shape, wat, py, args.rounds, args.also) for shape, wat in wats.items()]
+    print(f"\n| shape | MB gz | cc2dataset parse (s wall / CPU) | grassroots extract (s wall / CPU) | "
+          f"ratio wall | ratio CPU | without lang ID + dedup: ratio wall | candidates gr / cc |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in results:
+        print(f"| {r['shape']} | {r['mb']:.1f} | {r['cc_s']:.2f} / {r['cc_cpu']:.2f} | {r['gr_s']:.2f} / "
+              f"{r['gr_cpu']:.2f} | {r['cc_s'] / r['gr_s']:.2f}x | {r['cc_cpu'] / r['gr_cpu']:.2f}x | "
+              f"{r['cc_s'] / r['bare_s']:.2f}x | {r['n_gr']:,} / {r['n_cc']:,} |")
+    if args.also:
+        print(f"\n{args.also} (medians, s wall / CPU): " + "; ".join(
+            f"{r['shape']} {r['other_s']:.2f} / {r['other_cpu']:.2f}" for r in results))
+    print(f"\nratio = cc2dataset's median time / grassroots' ({args.rounds} rounds, alternating; >= 1.0: grassroots "
+          f"at least as fast, whole command vs cc2dataset's parse only). cc2dataset counts every IMG link; "
+          f"grassroots keeps those with a caption and an http(s) URL. Load average at end {os.getloadavg()[0]:.2f} "
+          f"(CPU seconds are the steadier figure on a shared machine).")
     if args.ray:
-        run_ray_vs_local(wat, args.rounds)
+        run_ray_vs_local(wats.get("heavy") or build_wat(args.pages), args.rounds)
 
 
 # Runs with this checkout's code: the two steps of `grassroots extract` on a runner,

@@ -43,6 +43,13 @@ RAWS = [
     "a//b.jpg", "a:b.jpg", "img/ü.jpg", "\\img\\v.jpg", "http:\\\\example.com\\w.jpg", "http://example.com./x.jpg",
     "http://ex ample.com/y.jpg", "http:///z.jpg", "http://@example.com/z2.jpg", "http://example.com:/z3.jpg",
     "img;v=1/a.jpg", ";x", "a.b/c.d", ".hidden.jpg", "..jpg", "~u/x.jpg", "%41.jpg", "", " ", None,
+    # non-ASCII and escapes (bench/wat_shapes.py's intl shape)
+    "фото/снимок.jpg", "img/%d1%84%D0%BE.jpg", "img/a%2Fb.jpg", "img/%7euser.jpg", "img/50%.jpg", "img/50%zz.jpg",
+    "img/a b.jpg", "img/a%20b.jpg", "/фото.jpg", "/img/%e5%86%99.jpg", "//bücher.example/x.jpg",
+    "//static.example.com/ü.jpg", "//static.example.com/%e5%86%99.jpg", "//static.example.com/a/%2e%2e/b.jpg",
+    "//static.example.com:8080/ü.jpg", "//static.example.com/ü.jpg?x=1", "//ex ample.com/ü.jpg",
+    "http://пример.рф/фото.jpg", "img/%2e%2e/x.jpg", "img/%2E./x.jpg", "img/ü.jpg#f", "img/ü\\x.jpg",
+    "img/\u00e9\u0301.jpg", "img/\U0001F600.jpg", "img/ü/./x.jpg", "ü/../x.jpg", "img/ü\x7f.jpg",
 ]
 
 
@@ -299,11 +306,22 @@ def pa_concat(tables):
     [{"path": "__base__"}, {"path": "__base__", "url": "/b2/"}, IMG],  # the first base link wins, even empty
     [{"path": "IMG@/src", "alt": "no src"}, {"path": "IMG@/src", "url": "/x.jpg", "rel": "license"}],
     [{"url": "/no-path.jpg", "alt": "x"}, {"path": None, "url": CC}, {"path": "A@/href", "url": 5}],
+    [{"path": "A@/href", "url": "/next", "rel": "nofollow"}, IMG, {"path": "A@/href", "url": "/x", "rel": "noopener"}],
+    [{"path": "A@/href", "url": "/terms", "rel": "nofollow LICENSE"}, IMG],
+    [{"path": "A@/href", "url": "/terms", "rel": ["license"]}, IMG],  # not a string: skipped
+    [{"path": None, "url": CC, "rel": "license"}, {"path": "A@/href", "url": 7, "rel": "license"}, IMG],
 ])
 def test_one_pass_over_the_links_is_the_three_passes_it_replaced(links):
     images, base, maybe_license = wat._scan_links(links)
     assert [(i.src, i.alt) for i in images] == [(ln.get("url"), ln.get("alt")) for ln in links
                                                 if ln.get("path") == "IMG@/src"]
     assert base == next((ln.get("url") for ln in links if ln.get("path") == "__base__"), None)
-    assert maybe_license == any("rel" in ln or (ln.get("path") != "IMG@/src" and isinstance(ln.get("url"), str)
-                                                and "creativecommons.org" in ln["url"]) for ln in links)
+    # The prefilter: True for every link that could be a licence (a rel that is not a
+    # string, or one that says "license" in any case; a creativecommons.org anchor),
+    # False for the rest, so rel="nofollow" on most anchors of a real page costs nothing.
+    assert maybe_license == any(
+        (isinstance(ln.get("rel"), str) and "license" in ln["rel"].lower())
+        or (ln.get("path") != "IMG@/src" and isinstance(ln.get("url"), str) and "creativecommons.org" in ln["url"])
+        for ln in links)
+    found = wat._license(links, "http://example.com/")  # values of any type: never raises
+    assert found is None or maybe_license

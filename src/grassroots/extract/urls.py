@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin, urlsplit
 
-from grassroots.urls import _authority, normalise_path, normalise_url, origin
+from grassroots.urls import _authority, normalise_path, normalise_percent, normalise_url, origin
 
 _SCHEMES = ("http", "https")
 # The HTML URL parser removes ASCII tab and newline anywhere, and strips
@@ -59,6 +59,9 @@ _NETLOC = r"[A-Za-z0-9!$&'()*+,;=:@\-._~]+"
 _ABSOLUTE = re.compile(rf"(https?)://({_NETLOC})(/{_SAFE}*)")  # fullmatch
 _ROOTED = re.compile(rf"/(?!/){_SAFE}*")  # fullmatch: a path from the site root
 _RELATIVE = re.compile(r"[A-Za-z0-9!$&'()*+,;=@\-_~]" + r"[A-Za-z0-9!$&'()*+,;=@/?\-._~]*")  # no ":"
+# What keeps a reference off the non-ASCII fast paths: whitespace and controls, "\\",
+# "#", "?", ":" (a scheme, a port), and an escaped dot (a dot segment once decoded).
+_UNPLAIN = re.compile(r"[\x00-\x20\x7f\\#?:]|%2[eE]")
 _BASE_DIR = re.compile(rf"(https?)://({_NETLOC})(/(?:[A-Za-z0-9!$&'()*+,;=:@/\-._~]*/)?)[^/?]*(?:\?{_SAFE}*)?")
 
 
@@ -68,6 +71,10 @@ class PageResolver:
     - ``http(s)://host/path`` of safe characters without dot segments: only the
       host part is normalised (cached per host);
     - ``/path`` (not ``//``): the base's origin + the path;
+    - ``//host/path``: as ``scheme://host/path`` with the base's scheme;
+    - references holding non-ASCII characters or escapes (no whitespace, ``\\``,
+      ``#``, ``?``, ``:`` or escaped dot): the same joins, with the reference's
+      percent-encoding normalised, no ``urljoin``;
     - ``dir/file.jpg`` (no ``:``, ``//`` or dot segment) against a base whose
       path is itself plain: the base's directory + the reference (what ``urljoin``
       and `normalise_url` give for these).
@@ -92,17 +99,38 @@ class PageResolver:
                 return None
             return raw if authority[0] == netloc else f"{scheme}://{authority[0]}{path}"
         if raw[0] == "/":
+            if raw[1:2] == "/":  # protocol-relative //host/path: the base's scheme, then as absolute
+                scheme = self._scheme()
+                m = _ABSOLUTE.fullmatch(scheme + raw) if scheme else None
+                if m is not None:
+                    scheme, netloc, path = m.groups()
+                    authority = _authority(scheme, netloc)
+                    return None if authority is None else f"{scheme}://{authority[0]}{path}"
+                if scheme and _UNPLAIN.search(raw) is None:  # non-ASCII or escapes: no urljoin needed
+                    return normalise_url(scheme + raw)
+                return resolve(raw, self.base)
             if _ROOTED.fullmatch(raw) is None:
                 return resolve(raw, self.base)
             if self._origin is False:
                 self._origin = origin(self.base)
             return self._origin + raw if self._origin else None
-        if _RELATIVE.fullmatch(raw) is not None and "//" not in raw:
-            if self._dir is False:
-                self._dir = _base_dir(self.base)
-            if self._dir:
-                return self._dir + raw
+        if "//" not in raw and raw[0] != ".":
+            plain = _RELATIVE.fullmatch(raw) is not None
+            if plain or _UNPLAIN.search(raw) is None:  # dir/file.jpg, or with non-ASCII or escapes
+                if self._dir is False:
+                    self._dir = _base_dir(self.base)
+                if self._dir:
+                    # The base's directory is in normal form and ends with "/": the
+                    # reference's escapes normalise on their own (none spans the join).
+                    return self._dir + (raw if plain else normalise_percent(raw))
         return resolve(raw, self.base)
+
+
+    def _scheme(self) -> str:
+        """``http:`` or ``https:`` (the base is an absolute http(s) URL), or "" when it
+        is neither: nothing then matches the absolute fast path."""
+        low = self.base[:6].lower()
+        return "https:" if low == "https:" else "http:" if low[:5] == "http:" else ""
 
 
 def _base_dir(base: str) -> str | None:

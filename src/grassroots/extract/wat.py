@@ -80,9 +80,10 @@ def page_from_wat(payload: bytes | str) -> Page | None:
 def _scan_links(links: list) -> tuple[list[ImageRef], str | None, bool]:
     """One pass over a record's Links (~100 a page; three passes cost ~1.7x as much):
     its images (``IMG@/src``, in order), the URL of its first ``__base__`` link, and
-    whether any link could be one `_license` takes: a link with a ``rel`` key, or a
-    non-image link whose URL contains ``creativecommons.org`` (an image's URL never
-    is a licence). False only when `_license` would find nothing in them."""
+    whether any link could be one `_license` takes: a link whose ``rel`` mentions
+    "license" in any case (``rel="nofollow"``, on most anchors of real pages, does
+    not), or a non-image link whose URL contains ``creativecommons.org`` (an image's
+    URL never is a licence). False only when `_license` would find nothing in them."""
     images: list[ImageRef] = []
     append = images.append
     base, seen_base, maybe_license = None, False, False
@@ -90,15 +91,24 @@ def _scan_links(links: list) -> tuple[list[ImageRef], str | None, bool]:
         path = ln.get("path")
         if path == "IMG@/src":
             append(ImageRef(ln.get("url"), ln.get("alt")))
-            if "rel" in ln:
-                maybe_license = True
+            if not maybe_license and "rel" in ln:
+                maybe_license = _rel_may_say_license(ln["rel"])
             continue
         if path == "__base__" and not seen_base:
             base, seen_base = ln.get("url"), True
         if not maybe_license:
-            url = ln.get("url")
-            maybe_license = "rel" in ln or (type(url) is str and "creativecommons.org" in url)
+            if "rel" in ln and _rel_may_say_license(ln["rel"]):
+                maybe_license = True
+            else:
+                url = ln.get("url")
+                maybe_license = type(url) is str and "creativecommons.org" in url
     return images, base, maybe_license
+
+
+def _rel_may_say_license(rel) -> bool:
+    """Whether `_license` could read this ``rel`` as a licence: a string holding the
+    word "license" in any case."""
+    return type(rel) is str and ("icense" in rel or "license" in rel.lower())
 
 
 def _may_hold_license(*link_lists: list) -> bool:
@@ -113,7 +123,7 @@ def _may_hold_license(*link_lists: list) -> bool:
             continue
         for ln in links:
             if type(ln) is dict:
-                if "rel" in ln:
+                if "rel" in ln and _rel_may_say_license(ln["rel"]):
                     return True
                 url = ln.get("url")
                 if type(url) is str and "creativecommons.org" in url:
@@ -121,15 +131,23 @@ def _may_hold_license(*link_lists: list) -> bool:
     return False
 
 
-def _license(links: list[dict], base: str) -> str | None:
+def _license(links: list, base: str) -> str | None:
+    """The page's licence URL: the first ``rel~="license"`` link, else the first anchor
+    to a Creative Commons licence. Values that are not strings (a hostile WAT) are skipped."""
     for ln in links:
-        if "license" in (ln.get("rel") or "").lower().split() and ln.get("url"):
-            url = resolve(ln["url"], base)
+        if type(ln) is not dict:
+            continue
+        rel, url = ln.get("rel"), ln.get("url")
+        if type(rel) is str and type(url) is str and url and "license" in rel.lower().split():
+            url = resolve(url, base)
             if url:
                 return url
     for ln in links:
-        raw = ln.get("url") or ""
-        if ln.get("path", "").endswith("@/href") and any(m in raw for m in CC_LICENSE_MARKERS):
+        if type(ln) is not dict:
+            continue
+        raw, path = ln.get("url"), ln.get("path")
+        if (type(raw) is str and type(path) is str and path.endswith("@/href")
+                and any(m in raw for m in CC_LICENSE_MARKERS)):
             url = resolve(raw, base)
             if url:
                 return url
