@@ -5,7 +5,7 @@ import socket
 
 import pytest
 
-from grassroots.ledger import accounting_problems
+from grassroots.accounting import accounting_problems
 
 
 def assert_accounted(dataset) -> None:

@@ -16,7 +16,7 @@ from grassroots import io
 from grassroots.errors import RetryableError, ShardError
 from grassroots.layout import DatasetDir
 from grassroots.inputs import candidate_shards
-from grassroots.plan import parquet_rows
+from grassroots.step import parquet_rows
 from grassroots.runner import Resources, ShardTask
 from grassroots.schema import CANDIDATE_SCHEMA, Reason, Status, make_key
 from grassroots.stats import ShardStats
@@ -35,6 +35,7 @@ class ToyStage:
     flaky_flag_dir: str = ""  # first attempt of every shard raises RetryableError
     crash_mid_write_shard: int = -1  # raises RuntimeError in the middle of writing
     lose_row: int = -1  # this row silently vanishes (a bug the runner must catch)
+    unstored_row: int = -1  # this row is a success in the ledger but its sample is never written
 
     def plan(self, dataset: str) -> list[ShardTask]:
         layout = DatasetDir(dataset)
@@ -78,7 +79,8 @@ class ToyStage:
                     reason = None
                 seen.add(caption)
                 if reason is None:
-                    w.add_sample(key, {"txt": caption, "json": base})
+                    if i != self.unstored_row:
+                        w.add_sample(key, {"txt": caption, "json": base})
                     w.add_row({**base, "status": Status.SUCCESS.value})
                     stats.keep()
                 else:

@@ -111,7 +111,8 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print JSON for machines instead of a table."),
 ) -> None:
     """Candidates, kept, and drops by reason, per stage; checks the accounting invariant."""
-    from grassroots.ledger import accounting_problems, failed_shards, stage_totals
+    from grassroots.accounting import accounting_problems, stage_totals
+    from grassroots.ledger import failed_shards
 
     from grassroots import io
 

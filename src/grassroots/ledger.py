@@ -1,6 +1,8 @@
-"""Reading what a dataset accounts for: per-step stats from the completion
-markers, and the per-sample ledger of every step that writes one (a step's
-``ledger`` names its shard family, e.g. download's ``shards``)."""
+"""Reading ledgers back: per-step stats from the completion markers, and the
+per-sample ledger of every step that writes one (a step's ``ledger`` names its
+shard family, e.g. download's ``shards``). ``kept_rows`` is the one way to read
+the kept rows of a shard; ``step_problems`` checks the shards a step just wrote
+against their stats (the driver runs it; whole datasets: grassroots.accounting)."""
 
 from __future__ import annotations
 
@@ -11,24 +13,10 @@ import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.layout import DatasetDir
-from grassroots.plan import load_plan
 from grassroots.samples import stored_keys
 from grassroots.schema import Status
 from grassroots.stats import ShardStats
-
-
-def stage_names(dataset: str) -> list[str]:
-    """Steps that ran on the dataset, in pipeline order (others after, by name)."""
-    from grassroots.stages import STEPS
-
-    order = tuple(getattr(s, "kind", None) or s.name for s in STEPS)  # embed runs are embed-<model-id>
-    found = {p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(DatasetDir(dataset).stages_glob())}
-
-    def rank(name: str) -> tuple:
-        kind = name.split("-", 1)[0]
-        return (order.index(kind) if kind in order else len(order), name)
-
-    return sorted(found, key=rank)
+from grassroots.step import load_plan
 
 
 def shard_stats(dataset: str, stage: str) -> dict[int, ShardStats]:
@@ -71,43 +59,36 @@ def read_samples(dataset: str, columns: list[str] | None = None) -> list[dict]:
     return sorted(rows, key=lambda r: r.get("key") or "")
 
 
-def stage_totals(dataset: str) -> dict[str, ShardStats]:
-    return {
-        stage: ShardStats.total(list(shard_stats(dataset, stage).values()), stage=stage)
-        for stage in stage_names(dataset)
-    }
+def kept_rows(layout: DatasetDir, shard: int, columns: list[str] | None = None, family: str = "shards"):
+    """The kept (success) rows of one shard's ledger as a pyarrow Table, in ledger order."""
+    import pyarrow.compute as pc
+
+    want = None if columns is None else list(dict.fromkeys([*columns, "status"]))
+    with io.open_file(layout.shard_parquet(shard, family)) as f:
+        table = pq.read_table(f, columns=want)
+    table = table.filter(pc.equal(table.column("status"), Status.SUCCESS.value))
+    return table if columns is None or "status" in columns else table.drop_columns(["status"])
 
 
-def accounting_problems(dataset: str, steps: tuple = ()) -> list[str]:
-    """Every way the dataset breaks the accounting invariant, as sentences.
-
-    For every step and shard: candidates == kept + sum(drops by reason). For
-    steps with a ledger (download, and any of ``steps`` beyond the registered
-    ones), also: as many ledger rows as planned input rows and as candidates,
-    statuses and reasons matching the stats, one tar sample per success row.
-    """
-    from grassroots.stages import STEPS
-
-    ledgers = {s.name: s.ledger for s in (*STEPS, *steps) if s.ledger}
+def step_problems(dataset: str, step, shards) -> list[str]:
+    """The accounting problems of ``shards`` of one step that just ran (what the
+    driver checks: the tasks this run finished, not the whole dataset)."""
     layout = DatasetDir(dataset)
+    per_shard = shard_stats(dataset, step.name)
+    planned = {t.shard: t for t in load_plan(dataset, step.name) or []} if step.ledger else {}
     problems: list[str] = []
-    for stage in stage_names(dataset):
-        per_shard = shard_stats(dataset, stage)
-        planned = {t.shard: t for t in load_plan(dataset, stage) or []} if stage in ledgers else {}
-        for shard, st in sorted(per_shard.items()):
-            if not st.accounted:
-                problems.append(
-                    f"{stage} shard {shard}: {st.candidates} candidates != {st.kept} kept + {st.dropped} dropped"
-                )
-            if stage in ledgers:
-                problems += _ledger_problems(layout, ledgers[stage], stage, shard, st, planned.get(shard))
-        total = ShardStats.total(list(per_shard.values()))
-        if not total.accounted:
-            problems.append(f"{stage} total: {total.candidates} != {total.kept} + {total.dropped}")
+    for shard in sorted(set(shards) & set(per_shard)):
+        st = per_shard[shard]
+        if not st.accounted:
+            problems.append(f"{step.name} shard {shard}: {st.candidates} candidates != {st.kept} kept + "
+                            f"{st.dropped} dropped")
+        if step.ledger:
+            problems += ledger_problems(layout, step.ledger, step.name, shard, st, planned.get(shard))
     return problems
 
 
-def _ledger_problems(layout: DatasetDir, family: str, stage: str, shard: int, st: ShardStats, task) -> list[str]:
+def ledger_problems(layout: DatasetDir, family: str, stage: str, shard: int, st: ShardStats, task) -> list[str]:
+    """How one shard's ledger (``family``) disagrees with its stats and its stored samples."""
     where = f"{stage} shard {shard}"
     path = layout.shard_parquet(shard, family)
     if not io.exists(path):

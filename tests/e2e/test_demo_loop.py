@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from grassroots.ledger import accounting_problems, read_samples
+from grassroots.accounting import accounting_problems
+from grassroots.ledger import read_samples
 
 
 @pytest.mark.slow

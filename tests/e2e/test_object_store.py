@@ -22,7 +22,8 @@ from grassroots.cli import app
 from grassroots.fetch.client import FetchConfig
 from grassroots.inputs import UrlListSpec
 from grassroots.layout import DatasetDir
-from grassroots.ledger import accounting_problems, read_samples
+from grassroots.accounting import accounting_problems
+from grassroots.ledger import read_samples
 from grassroots.miniweb import MiniWeb, write_warc
 from grassroots.models.clip import ModelSpec, init_checkpoint
 from grassroots.runner import LocalRunner, run_step

@@ -21,7 +21,7 @@ import pytest
 from grassroots.embeddings import embedded_shards, read_embeddings
 from grassroots.index import load_index
 from grassroots.layout import DatasetDir
-from grassroots.ledger import accounting_problems
+from grassroots.accounting import accounting_problems
 from grassroots.takedown.requests import read_requests
 from tests.index.release import make_scored_release
 from tests.serve.conftest import ROOT, get_json, multipart, post, running_server

@@ -12,7 +12,7 @@ import pytest
 from grassroots.errors import InputError
 
 from grassroots.layout import DatasetDir
-from grassroots.ledger import stage_totals
+from grassroots.accounting import stage_totals
 from grassroots.runner import LocalRunner, RayRunner, run_step
 from grassroots.stages.dedup import Dedup, read_candidates
 from grassroots.stages.extract import Extract

@@ -186,7 +186,7 @@ def test_a_shard_leaves_no_cyclic_garbage_that_grows_with_its_pages(tmp_path, ki
 
     from grassroots.layout import DatasetDir
     from grassroots.miniweb import write_warc as miniweb_warc
-    from grassroots.runner.core import ShardTask
+    from grassroots.step import ShardTask
     from grassroots.stages.extract import Extract
 
     left = []

@@ -125,7 +125,7 @@ def test_transient_io_errors_are_retried_and_missing_files_fail_the_shard_not_th
 
 
 def test_a_changed_task_is_no_longer_done(tmp_path):
-    from grassroots.plan import load_plan, save_plan
+    from grassroots.step import load_plan, save_plan
 
     ds = str(tmp_path / "ds")
     layout = DatasetDir(ds)

@@ -17,7 +17,8 @@ import pytest
 from grassroots import io
 from grassroots.errors import FatalError
 from grassroots.layout import DatasetDir
-from grassroots.ledger import shard_stats, stage_totals
+from grassroots.accounting import stage_totals
+from grassroots.ledger import shard_stats
 from grassroots.manifest import read_manifest
 from grassroots.runner import LocalRunner, RayRunner, RetryPolicy, run_step
 from tests.conftest import assert_accounted
@@ -190,6 +191,18 @@ def test_a_stage_that_loses_a_row_is_a_fatal_bug(tmp_path):
     with pytest.raises(FatalError, match="lost rows: 20 candidates but 10 kept \\+ 9 dropped"):
         run_toy(ds, LocalRunner(), ToyStage(lose_row=4))
     assert not io.exists(DatasetDir(str(ds)).run_marker("toy", 0))
+
+
+def test_the_driver_checks_the_ledger_of_what_a_step_wrote(tmp_path):
+    """Stats that add up are not enough: a success row whose sample was never stored
+    stops the run with the accounting problem named (the driver's check, every step
+    with a ledger); a rerun that skips the shard does not hide it from `stats`."""
+    ds = tmp_path / "ds"
+    make_candidates(str(ds), shards=2)
+    with pytest.raises(FatalError, match="accounting check failed .*toy shard 1: stored samples differ"):
+        run_toy(ds, LocalRunner(), ToyStage(unstored_row=2))
+    with pytest.raises(AssertionError, match="stored samples differ"):
+        assert_accounted(ds)
 
 
 def test_ledger_check_catches_a_missing_parquet_row(tmp_path):

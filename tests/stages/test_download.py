@@ -269,7 +269,7 @@ def test_a_killed_import_is_redone_and_another_source_is_refused(tmp_path, serve
 
 
 def test_a_candidate_file_larger_than_a_shard_is_split_and_resumes_to_the_same_plan(tmp_path, server):
-    from grassroots.plan import load_plan
+    from grassroots.step import load_plan
     from grassroots.runner import run_step
     from grassroots.stages import Import
 
@@ -307,7 +307,7 @@ def test_rights_flags_are_recorded_in_the_manifest(tmp_path, server):
 
 
 def test_an_unreadable_candidate_file_fails_its_shard_and_the_run_goes_on(tmp_path, server):
-    from grassroots.plan import save_plan
+    from grassroots.step import save_plan
     from grassroots.runner import run_step
     from grassroots.stages import Import
 

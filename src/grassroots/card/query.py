@@ -19,7 +19,7 @@ from functools import cached_property
 
 from grassroots import io
 from grassroots.layout import DatasetDir
-from grassroots.ledger import stage_totals
+from grassroots.accounting import stage_totals
 from grassroots.manifest import read_manifest
 from grassroots.schema import Status
 

@@ -3,7 +3,8 @@ markers live once, in core.py; local.py and ray.py differ only in how they map."
 
 import enum
 
-from grassroots.runner.core import Resources, RetryPolicy, Runner, ShardTask, Step, run_shard, run_step
+from grassroots.step import Resources, Runner, ShardTask, Step
+from grassroots.runner.core import RetryPolicy, run_shard, run_step
 from grassroots.runner.local import LocalRunner
 from grassroots.runner.ray import RayRunner
 

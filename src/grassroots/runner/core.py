@@ -1,4 +1,4 @@
-"""The step shape, run_shard and the driver.
+"""run_shard and the driver (the step contract itself is grassroots.step).
 
 run_shard is the one place that knows about resume, retry, failure records and
 completion markers. run_step is the one driver: plan (saved once, one format)
@@ -12,7 +12,6 @@ import json
 import time
 import traceback
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, ContextManager, Iterable, Iterator, Protocol
 
 import pyarrow as pa
 
@@ -20,77 +19,7 @@ from grassroots import io
 from grassroots.errors import FatalError, RetryableError, ShardError
 from grassroots.layout import DatasetDir
 from grassroots.stats import ShardStats
-
-
-@dataclass(frozen=True)
-class Resources:
-    """What one task of a step needs: Ray options, and GPU pinning on the local runner."""
-
-    cpus: float = 1
-    gpus: float = 0
-    memory: int | None = None  # bytes; Ray schedules by it
-
-
-@dataclass(frozen=True)
-class ShardTask:
-    """One unit of work: task ``shard`` of a step on dataset ``dataset``.
-
-    ``inputs``: what it reads (files or directories). ``rows``: (offset, count)
-    of a single input: rows of a parquet file, or shards of a directory.
-    ``partition``: (index, count) for a whole-dataset step split by hash prefix.
-    ``params``: settings that change the task's result (e.g. a threshold), so a
-    rerun with other settings redoes it.
-    Everything but ``dataset`` is saved in the step's plan.json."""
-
-    shard: int
-    dataset: str
-    inputs: tuple[str, ...] = ()
-    rows: tuple[int, int] | None = None
-    partition: tuple[int, int] | None = None
-    params: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict:
-        return {"shard": self.shard, "inputs": list(self.inputs),
-                "rows": list(self.rows) if self.rows else None,
-                "partition": list(self.partition) if self.partition else None,
-                **({"params": list(self.params)} if self.params else {})}
-
-    @classmethod
-    def from_dict(cls, d: dict, dataset: str) -> "ShardTask":
-        return cls(shard=int(d["shard"]), dataset=dataset, inputs=tuple(d.get("inputs") or ()),
-                   rows=tuple(d["rows"]) if d.get("rows") else None,
-                   partition=tuple(d["partition"]) if d.get("partition") else None,
-                   params=tuple(d.get("params") or ()))
-
-
-class Step(Protocol):
-    """A frozen dataclass whose fields are its config; picklable.
-
-    ``name`` names its runs (_runs/<name>/); usually a ClassVar, or a property
-    when the outputs depend on more than the step (embed-<model-id>).
-    ``ledger``: the shard family (e.g. "shards") whose NNNNN.parquet holds one
-    row per candidate of task NNNNN with status and reason, and whose NNNNN.tar
-    holds the kept samples; None when the step writes no per-candidate ledger."""
-
-    name: ClassVar[str]
-    resources: ClassVar[Resources]
-    ledger: ClassVar[str | None]
-
-    def plan(self, dataset: str) -> list[ShardTask]: ...
-
-    def __call__(self, task: ShardTask) -> ShardStats: ...
-
-    def outputs(self, layout: DatasetDir) -> list[str]: ...
-
-
-class Runner(Protocol):
-    def map(self, fn: Callable, items: Iterable, resources: Resources = Resources()) -> Iterator: ...
-
-    def describe(self) -> dict: ...
-
-    def session(self) -> ContextManager["Runner"]:
-        """Keep the runner's workers (a Ray cluster connection) up across several steps."""
-        ...
+from grassroots.step import Resources, Runner, ShardTask, Step, save_plan
 
 
 @dataclass(frozen=True)
@@ -179,7 +108,6 @@ def run_step(
     changed is no longer done), run its tasks through ``runner``, append a run
     to manifest.json and return the totals of this run."""
     from grassroots.manifest import config_dict, record_run
-    from grassroots.plan import save_plan
     from grassroots.progress import ShardProgress
 
     layout = DatasetDir(dataset)
@@ -199,6 +127,7 @@ def run_step(
             results.append(stats)
             bar.advance(stats)
     total = ShardStats.total(results, stage=step.name)
+    problems = _accounting(step, dataset, results)
     record_run(
         dataset,
         stage=step.name,
@@ -209,4 +138,18 @@ def run_step(
         ended=time.time(),
         totals=total,
     )
+    if problems:
+        raise FatalError(f"{step.name} on {dataset}: the accounting check failed ({len(problems)} problems; "
+                         f"a bug, please report it): " + "; ".join(problems[:5]))
     return total
+
+
+def _accounting(step: Step, dataset: str, results: list[ShardStats]) -> list[str]:
+    """The accounting check of a step that keeps a ledger, over the tasks this run
+    finished (skipped ones were checked when they ran; failed ones wrote nothing)."""
+    if not getattr(step, "ledger", None):
+        return []
+    from grassroots.ledger import step_problems
+
+    ran = [s.shard for s in results if not s.skipped_shards and not s.failed_shards and s.shard is not None]
+    return step_problems(dataset, step, ran)

@@ -16,7 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from grassroots.runner.core import Resources
+from grassroots.step import Resources
 
 
 def visible_gpus() -> list[str]:

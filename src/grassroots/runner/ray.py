@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator
 
-from grassroots.runner.core import Resources
+from grassroots.step import Resources
 
 
 @dataclass(frozen=True)

@@ -37,8 +37,7 @@ from grassroots import io
 from grassroots.errors import InputError
 from grassroots.inputs import candidate_shards
 from grassroots.layout import DatasetDir
-from grassroots.plan import load_plan, parquet_rows
-from grassroots.runner.core import Resources, ShardTask
+from grassroots.step import Resources, ShardTask, load_plan, parquet_rows
 from grassroots.schema import CANDIDATE_SCHEMA, Reason
 from grassroots.stats import ShardStats
 

@@ -33,10 +33,9 @@ from grassroots.fetch.client import Fetcher, FetchConfig
 from grassroots.fetch.politeness import ROW_DEADLINE
 from grassroots.imaging.resize import ImageConfig
 from grassroots.layout import DatasetDir
-from grassroots.plan import load_plan, split_rows
+from grassroots.step import Resources, ShardTask, load_plan, split_rows
 from grassroots.progress import RowReporter
 from grassroots.rights.gate import RightsGate
-from grassroots.runner.core import Resources, ShardTask
 from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import CANDIDATE_SCHEMA, SAMPLE_SCHEMA, TRANSIENT_REASONS, Candidate, Reason, Status, make_key
 from grassroots.stages.dedup import candidate_counts, read_candidates

@@ -33,7 +33,7 @@ from grassroots.ledger import finished_shards
 from grassroots.models.clip import ModelIdentity, ModelSpec
 from grassroots.models.encode import decode_workers, embedding_dim, encode_pixels, encode_texts
 from grassroots.models.pixels import PixelSpec, feed
-from grassroots.runner.core import Resources, ShardTask
+from grassroots.step import Resources, ShardTask
 from grassroots.runner.worker import cached
 from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import Reason, Status

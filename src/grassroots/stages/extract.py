@@ -47,9 +47,8 @@ from grassroots.extract.rules import Rules, clean_caption, markup_reason, non_co
 from grassroots.extract.urls import PageResolver
 from grassroots.inputs import source_id, source_version
 from grassroots.layout import DatasetDir
-from grassroots.plan import load_plan
+from grassroots.step import Resources, ShardTask, load_plan
 from grassroots.rights.html_meta import page_signals_from_meta
-from grassroots.runner.core import Resources, ShardTask
 from grassroots.schema import CANDIDATE_SCHEMA, Reason
 from grassroots.stats import ShardStats
 

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 from grassroots import io
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
-from grassroots.runner.core import Resources, ShardTask
+from grassroots.step import Resources, ShardTask
 from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import Reason, Status
 from grassroots.stats import ShardStats

@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 
 from grassroots.layout import DatasetDir
-from grassroots.runner.core import ShardTask
+from grassroots.step import ShardTask
 from grassroots.urls import registrable_domain
 
 

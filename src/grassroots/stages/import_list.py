@@ -18,8 +18,7 @@ from grassroots import io
 from grassroots.errors import InputError
 from grassroots.inputs import UrlListSpec, candidate_shards, read_url_list, source_id, source_version
 from grassroots.layout import DatasetDir
-from grassroots.plan import load_plan
-from grassroots.runner.core import Resources, ShardTask
+from grassroots.step import Resources, ShardTask, load_plan
 from grassroots.stats import ShardStats
 
 

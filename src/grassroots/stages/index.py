@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from grassroots.layout import DatasetDir
-from grassroots.runner.core import Resources, ShardTask
+from grassroots.step import Resources, ShardTask
 from grassroots.stats import ShardStats
 
 

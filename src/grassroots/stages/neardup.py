@@ -39,7 +39,7 @@ from grassroots.embeddings import embedded_shards, model_info, read_embeddings
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards, shard_stats
-from grassroots.runner.core import Resources, ShardTask
+from grassroots.step import Resources, ShardTask
 from grassroots.schema import Status
 from grassroots.stats import ShardStats
 
@@ -239,7 +239,7 @@ class NearDup:
     ledger: ClassVar[str | None] = None
 
     def plan(self, dataset: str) -> list[ShardTask]:
-        from grassroots.plan import load_plan
+        from grassroots.step import load_plan
 
         layout = DatasetDir(dataset)
         shards = finished_shards(dataset)

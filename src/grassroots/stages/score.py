@@ -28,7 +28,7 @@ from grassroots.embeddings import embedded_shards, model_info, read_embeddings
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.models.head import load_head
-from grassroots.runner.core import Resources, ShardTask
+from grassroots.step import Resources, ShardTask
 from grassroots.schema import Status
 from grassroots.stats import ShardStats
 

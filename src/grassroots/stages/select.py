@@ -28,7 +28,7 @@ from grassroots.embeddings import embedding_models
 from grassroots.errors import InputError, ShardError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
-from grassroots.runner.core import Resources, ShardTask
+from grassroots.step import Resources, ShardTask
 from grassroots.schema import Status, selection_reason
 from grassroots.select_expr import Clause, parse
 from grassroots.stages import release_files

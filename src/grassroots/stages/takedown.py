@@ -19,7 +19,7 @@ from typing import ClassVar
 
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
-from grassroots.runner.core import Resources, ShardTask
+from grassroots.step import Resources, ShardTask
 from grassroots.samples import IMAGE_EXTS, iter_sample_files
 from grassroots.schema import Reason, Status
 from grassroots.stages import release_files

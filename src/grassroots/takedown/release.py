@@ -92,7 +92,7 @@ def purge(parent: str) -> None:
 
 def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAsk, runner, *,
                   purge_parent: bool = False, progress: bool = True) -> TakedownResult:
-    from grassroots.ledger import accounting_problems
+    from grassroots.accounting import accounting_problems
     from grassroots.runner.core import run_step
     from grassroots.stages.select import record_release, release_paths
     from grassroots.stages.takedown import Takedown
