@@ -19,7 +19,7 @@ from grassroots import io
 from grassroots.errors import FatalError, RetryableError, ShardError
 from grassroots.layout import DatasetDir
 from grassroots.stats import ShardStats
-from grassroots.step import Resources, Runner, ShardTask, Step, save_plan
+from grassroots.step import Runner, ShardTask, Step, save_plan
 
 
 @dataclass(frozen=True)

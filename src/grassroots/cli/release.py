@@ -1,0 +1,124 @@
+"""Release commands: select, takedown, index, card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from grassroots.cli import RUNNER_HELP, command, console, default_processes, finish, runner_of
+from grassroots.runner import RunnerKind
+
+
+@command()
+def select(
+    dataset: str = typer.Argument(..., help="The dataset directory."),
+    release: str = typer.Option(..., help="Name of the release to write: releases/<name>/ (v1, v2 ...)."),
+    where: str = typer.Option(..., help="Boolean expression over attribute columns, e.g. \"clip >= 0.28 AND neardup_representative\"."),
+    from_release: Optional[str] = typer.Option(None, "--from", help="Select from this release instead of the whole dataset."),
+    dry_run: bool = typer.Option(False, help="Only print how many samples each clause would drop."),
+    overwrite: bool = typer.Option(False, help="Replace the release if it exists."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    processes: int = typer.Option(default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Make a release: the samples that pass --where, with their ledger, attributes and embeddings."""
+    from grassroots.layout import DatasetDir
+    from grassroots.report import print_stats
+    from grassroots.stages.select import dry_run as count_drops
+    from grassroots.stages.select import make_release
+
+    if dry_run:
+        parent = DatasetDir(str(dataset)).release(from_release).root if from_release else str(dataset)
+        total, selected, drops = count_drops(parent, where)
+        console.print(f"{selected} of {total} samples would be selected", highlight=False)
+        for clause, n in drops.most_common():
+            console.print(f"  filtered:{clause:<24} {n:>8}", highlight=False)
+        return
+    target, totals = make_release(str(dataset), release, where, runner_of(runner, processes, ray_address),
+                                  parent_release=from_release, overwrite=overwrite)
+    print_stats(console, f"select -> {target}", totals)
+    finish(target, totals)
+
+
+@command()
+def takedown(
+    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    from_release: str = typer.Option(..., "--from", help="The release to take samples down from (vN)."),
+    release: str = typer.Option(..., help="Name of the release to write without them (vN+1)."),
+    requests: bool = typer.Option(False, "--requests", help="Apply the opt-out requests in DATASET/takedowns/requests.jsonl."),
+    urls: list[Path] = typer.Option([], help="File: image or page URLs to remove, one per line; repeatable."),
+    domains: list[Path] = typer.Option([], help="File: domains to remove (with their subdomains), one per line."),
+    sha256: list[Path] = typer.Option([], help="File: sha256 digests (original or stored bytes), one per line."),
+    md5: list[Path] = typer.Option([], help="File: md5 digests, one per line."),
+    pdq: list[Path] = typer.Option([], help="File: PDQ hashes (64 hex); matches within Hamming distance 31 (re-encoded, resized copies)."),
+    keys: list[Path] = typer.Option([], help="File: sample keys, one per line."),
+    purge_parent: bool = typer.Option(False, help="Then delete the --from release atomically."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    processes: int = typer.Option(default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Write a release without the samples asked to be removed: tars, ledger, attributes, embeddings, index."""
+    from grassroots.layout import DatasetDir
+    from grassroots.report import print_stats
+    from grassroots.takedown.release import make_takedown
+    from grassroots.takedown.requests import build_ask
+
+    layout = DatasetDir(str(dataset))
+    ask = build_ask(layout.takedown_requests if requests else None,
+                    {"urls": urls, "domains": domains, "sha256": sha256, "md5": md5, "pdq": pdq, "keys": keys})
+    res = make_takedown(str(dataset), from_release, release, ask, runner_of(runner, processes, ray_address),
+                        purge_parent=purge_parent)
+    print_stats(console, f"takedown {from_release} -> {res.release}", res.totals)
+    if res.record is not None:
+        rec = res.record
+        console.print(f"removed {rec['counts']['removed']} samples ({res.release}/takedown_removed.txt); "
+                      f"{len(rec['requests'])} requests handled; index: {rec['index']}", highlight=False)
+        console.print(f"later downloads refuse them: {rec['lists_appended']['registry']}, "
+                      f"{rec['lists_appended']['blocklist']}", highlight=False)
+        if rec["parent_purged"]:
+            console.print(f"deleted {layout.release(from_release).root}", highlight=False)
+    finish(Path(res.release), res.totals)
+
+
+@command()
+def card(
+    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    release: str = typer.Option(..., help="The release to describe (v1, v2 ...)."),
+) -> None:
+    """Write releases/<release>/card/: README.md (HF card), DATASHEET.md, EU_PUBLIC_SUMMARY.md, plots/."""
+    from grassroots.card import write_card
+
+    written = write_card(str(dataset), release)
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+    console.print("fields marked 'TO BE FILLED BY THE PROVIDER' need a person", highlight=False)
+
+
+@command()
+def index(
+    dataset: Path = typer.Argument(..., help="The dataset directory."),
+    release: str = typer.Option(..., help="The release to index: releases/<name>/ (v1, v2 ...)."),
+    embeddings: Optional[str] = typer.Option(None, help="The model id under the release's embeddings/ (default: its only one)."),
+    exact_max: Optional[int] = typer.Option(None, min=0, help="Exact (flat) search up to this many images; an IVF index beyond (default 50000, measured in bench/search.py)."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """Vector index of a release's image and caption embeddings -> releases/<name>/index/<model-id>/."""
+    import time
+
+    from grassroots.errors import InputError
+    from grassroots.layout import DatasetDir
+    from grassroots.report import print_stats
+    from grassroots.runner import run_step
+    from grassroots.stages import Index
+
+    target = DatasetDir(str(dataset)).release(release).root
+    if not Path(target).exists():
+        raise InputError(target, "no such release", "make one with `grassroots select`")
+    step = Index.resolved(target, embeddings, exact_max)
+    started = time.monotonic()
+    totals = run_step(step, target, runner_of(runner, 1, ray_address))
+    print_stats(console, f"index -> {target}/index/{step.embeddings}", totals, time.monotonic() - started)
+    finish(Path(target), totals)
