@@ -135,7 +135,7 @@ def main() -> None:
     from grassroots.runner import LocalRunner, run_step
     from grassroots.stages import NearDup, NearDupPairs, Score
     from grassroots.stages.neardup import NearDupConfig
-    from grassroots.stages.select import make_release
+    from grassroots.releases import make_release
 
     ds = WORK / "ds"
     t0 = time.perf_counter()

@@ -80,7 +80,7 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
         f"the HTTP API; an opt-out request {optout['id']} filed through it for "
         f"{optout['remove']['urls'][0]}")
 
-    from grassroots.takedown.release import make_takedown
+    from grassroots.releases import make_takedown
     from grassroots.takedown.requests import build_ask
 
     td = make_takedown(dataset, "v1", "v2", build_ask(layout.takedown_requests, {}), runner, progress=cfg.progress)
@@ -125,7 +125,7 @@ def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig
     ``bench/bootstrap_seeds.py`` runs this over seeds."""
     from grassroots.runner import run_step
     from grassroots.stages import Score
-    from grassroots.stages.select import make_release
+    from grassroots.releases import make_release
     from grassroots.train.loop import TrainConfig, train
 
     models, layout = Path(out) / "models", DatasetDir(dataset)

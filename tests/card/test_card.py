@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 from grassroots.cli import app
 from grassroots.layout import DatasetDir
 from grassroots.runner import LocalRunner
-from grassroots.takedown.release import make_takedown
+from grassroots.releases import make_takedown
 from grassroots.takedown.requests import build_ask
 from tests.takedown.dataset import build
 from tests.takedown.test_takedown import write_requests

@@ -32,7 +32,7 @@ from grassroots.stages import Embed, Extract, Hash, NearDup, NearDupPairs, Score
 from grassroots.stages.download import Download, DownloadConfig
 from grassroots.stages.embed import EmbedConfig
 from grassroots.stages.neardup import NearDupConfig
-from grassroots.stages.select import make_release
+from grassroots.releases import make_release
 from tests.conftest import assert_accounted, loopback_only_socket
 from tests.s3 import s3, s3_server  # noqa: F401  (fixtures)
 from tests.stages.test_download import RUN, serve_images, write_list

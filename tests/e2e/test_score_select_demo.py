@@ -21,7 +21,7 @@ from grassroots.runner import LocalRunner, run_step
 from grassroots.stages import Embed, NearDup, NearDupPairs, Score
 from grassroots.stages.embed import EmbedConfig
 from grassroots.stages.neardup import NearDupConfig
-from grassroots.stages.select import make_release
+from grassroots.releases import make_release
 from tests.conftest import assert_accounted
 
 

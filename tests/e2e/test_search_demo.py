@@ -18,7 +18,7 @@ from grassroots.runner import LocalRunner, run_step
 from grassroots.samples import read_sample_files
 from grassroots.stages import Embed, Index, Score
 from grassroots.stages.embed import EmbedConfig
-from grassroots.stages.select import make_release
+from grassroots.releases import make_release
 from tests.serve.conftest import get_json, multipart, post, running_server
 
 

@@ -26,7 +26,7 @@ from grassroots.schema import SAMPLE_SCHEMA
 from grassroots.stages import Embed, NearDup, NearDupPairs, Score
 from grassroots.stages.embed import EmbedConfig
 from grassroots.stages.neardup import NearDupConfig
-from grassroots.stages.select import dry_run, make_release
+from grassroots.releases import dry_run, make_release
 from grassroots.stats import ShardStats
 from grassroots.writer import ShardWriter
 from tests.conftest import assert_accounted

@@ -22,7 +22,7 @@ from grassroots.layout import DatasetDir
 from grassroots.runner import LocalRunner, run_step
 from grassroots.schema import SAMPLE_SCHEMA
 from grassroots.stages import Hash
-from grassroots.stages.select import make_release
+from grassroots.releases import make_release
 from grassroots.stats import ShardStats
 from grassroots.urls import registrable_domain
 from grassroots.writer import ShardWriter

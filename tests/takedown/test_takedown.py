@@ -28,7 +28,7 @@ from grassroots.index import load_index
 from grassroots.runner import LocalRunner, run_step
 from grassroots.samples import read_sample_files
 from grassroots.stages import Index
-from grassroots.takedown.release import make_takedown
+from grassroots.releases import make_takedown
 from grassroots.takedown.requests import append_request, build_ask, new_request, read_requests
 from tests.conftest import assert_accounted
 from tests.stages.test_score_select import jpeg

@@ -14,7 +14,7 @@ import os
 
 from grassroots import io
 from grassroots.errors import InputError
-from grassroots.layout import DatasetDir
+from grassroots.releases import Release
 
 DOCUMENTS = ("README.md", "DATASHEET.md", "EU_PUBLIC_SUMMARY.md")
 
@@ -25,9 +25,7 @@ def write_card(dataset: str, release: str) -> list[str]:
     from grassroots.card.plots import draw_all
     from grassroots.card.query import CardQuery
 
-    layout = DatasetDir(dataset).release(release)
-    if not io.exists(layout.manifest):
-        raise InputError(layout.root, "no such release", "make one with `grassroots select` first")
+    layout = Release.named(dataset, release).require().layout
     if not io.is_local(layout.root):
         raise InputError(layout.root, "cards are written to a local release directory",
                          "copy the release to a local disk, or run on a machine that mounts it")

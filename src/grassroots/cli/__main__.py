@@ -1,5 +1,5 @@
 """``python -m grassroots.cli``: the same as the console script."""
 
-from grassroots.__main__ import main
+from grassroots.cli import main
 
 main()

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from grassroots.cli import Device, Precision, app, command, console, one_line_errors
+from grassroots.cli.common import Device, Precision, app, command, console, one_line_errors
 
 
 @command("train-head")

@@ -9,7 +9,7 @@ from typing import Optional
 
 import typer
 
-from grassroots.cli import RUNNER_HELP, Device, Precision, command, console, default_processes, finish, runner_of
+from grassroots.cli.common import RUNNER_HELP, Device, Precision, command, console, default_processes, finish, runner_of
 from grassroots.imaging.resize import EncodeFormat, ResizeMode
 from grassroots.inputs import InputFormat
 from grassroots.runner import RunnerKind

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from grassroots.cli import RUNNER_HELP, command, console, default_processes, finish, runner_of
+from grassroots.cli.common import RUNNER_HELP, command, console, default_processes, finish, runner_of
 from grassroots.runner import RunnerKind
 
 
@@ -24,14 +24,12 @@ def select(
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
 ) -> None:
     """Make a release: the samples that pass --where, with their ledger, attributes and embeddings."""
-    from grassroots.layout import DatasetDir
+    from grassroots.releases import dry_run as count_drops
+    from grassroots.releases import make_release, source_of
     from grassroots.report import print_stats
-    from grassroots.stages.select import dry_run as count_drops
-    from grassroots.stages.select import make_release
 
     if dry_run:
-        parent = DatasetDir(str(dataset)).release(from_release).root if from_release else str(dataset)
-        total, selected, drops = count_drops(parent, where)
+        total, selected, drops = count_drops(source_of(str(dataset), from_release), where)
         console.print(f"{selected} of {total} samples would be selected", highlight=False)
         for clause, n in drops.most_common():
             console.print(f"  filtered:{clause:<24} {n:>8}", highlight=False)
@@ -62,7 +60,7 @@ def takedown(
     """Write a release without the samples asked to be removed: tars, ledger, attributes, embeddings, index."""
     from grassroots.layout import DatasetDir
     from grassroots.report import print_stats
-    from grassroots.takedown.release import make_takedown
+    from grassroots.releases import make_takedown
     from grassroots.takedown.requests import build_ask
 
     layout = DatasetDir(str(dataset))
@@ -108,15 +106,12 @@ def index(
     """Vector index of a release's image and caption embeddings -> releases/<name>/index/<model-id>/."""
     import time
 
-    from grassroots.errors import InputError
-    from grassroots.layout import DatasetDir
+    from grassroots.releases import Release
     from grassroots.report import print_stats
     from grassroots.runner import run_step
     from grassroots.stages import Index
 
-    target = DatasetDir(str(dataset)).release(release).root
-    if not Path(target).exists():
-        raise InputError(target, "no such release", "make one with `grassroots select`")
+    target = Release.named(str(dataset), release).require().root
     step = Index.resolved(target, embeddings, exact_max)
     started = time.monotonic()
     totals = run_step(step, target, runner_of(runner, 1, ray_address))

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from grassroots.cli import command, console
+from grassroots.cli.common import command, console
 
 
 @command()

@@ -20,6 +20,7 @@ from grassroots.embeddings import model_info
 from grassroots.errors import InputError
 from grassroots.index import ReleaseIndex, load_index
 from grassroots.layout import DatasetDir
+from grassroots.releases import Release
 from grassroots.serve.config import ServeConfig
 
 RESULT_FIELDS = ("key", "caption", "url", "page_url", "domain", "license")
@@ -58,9 +59,7 @@ class SearchService:
     def __init__(self, config: ServeConfig):
         self.config = config
         self.dataset = DatasetDir(config.dataset)
-        self.release = self.dataset.release(config.release)
-        if not io.exists(self.release.root):
-            raise InputError(self.release.root, "no such release", "make one with `grassroots select`")
+        self.release = Release.named(config.dataset, config.release).require().layout
         self.index: ReleaseIndex = load_index(self.release.root, config.embeddings)
         self.model_id = self.index.doc["model_id"]
         self._lock = threading.Lock()

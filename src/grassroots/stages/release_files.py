@@ -9,7 +9,7 @@ and a new family is added in one place:
                 the key map of the vectors) and model.json
 
 The vector index (``index/``) is per release, not per shard: a takedown rebuilds it
-(grassroots.takedown.release.rebuild_index); nothing here copies it.
+(grassroots.releases.rebuild_index); nothing here copies it.
 """
 
 from __future__ import annotations

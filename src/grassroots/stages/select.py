@@ -15,8 +15,6 @@ accounting (parent kept samples == selected + filtered by clause).
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -24,7 +22,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
-from grassroots.embeddings import embedding_models
 from grassroots.errors import InputError, ShardError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
@@ -122,82 +119,3 @@ class Select:
                 stats.drop(r)
         stats.bytes_written = write_release_shard(parent, release, shard, selected, ledger)
         return stats
-
-
-def dry_run(parent: str, where: str) -> tuple[int, int, Counter]:
-    """(kept samples of the parent, how many the expression selects, drops by first failing clause)."""
-    layout = DatasetDir(parent)
-    tables = attribute_tables(layout)
-    total, selected, drops = 0, 0, Counter()
-    for shard in finished_shards(layout.root):
-        rows = joined(layout, shard, tables)
-        for v in verdicts(rows, parse(where, [c for c in rows.column_names if c != "__row"])):
-            total += 1
-            if v is None:
-                selected += 1
-            else:
-                drops[v] += 1
-    return total, selected, drops
-
-
-def record_release(release: str, parent: str, totals: ShardStats, **details) -> None:
-    """The release's manifest.json gains what it is: parent, how it was made (``details``:
-    select's expression, a takedown's summary), tables, models, counts."""
-    from grassroots.manifest import read_manifest
-
-    manifest = read_manifest(release)
-    manifest["release"] = {
-        "parent": parent,
-        **details,
-        "attribute_tables": attribute_tables(DatasetDir(parent)),
-        "embedding_models": embedding_models(DatasetDir(parent)),
-        "candidates": totals.candidates,
-        "selected": totals.kept,
-        "dropped": dict(totals.reasons),
-    }
-    io.write_text_atomic(DatasetDir(release).manifest, json.dumps(manifest, indent=1, default=str))
-
-
-RELEASE_NAME = r"v[0-9]+[A-Za-z0-9._-]*"
-
-
-def release_paths(dataset: str, release: str, parent_release: str | None) -> tuple[str, str]:
-    """(parent, target) directories of a new release, after checking the names:
-    the parent is the dataset itself or its release ``parent_release``."""
-    import re
-
-    for name in (release, parent_release):
-        if name is not None and not re.fullmatch(RELEASE_NAME, name):
-            raise InputError(name, "is not a release name", "use v1, v2, ... (letters, digits, . _ - after)")
-    layout = DatasetDir(dataset)
-    target = layout.release(release).root
-    parent = layout.release(parent_release).root if parent_release else layout.root
-    if parent_release and not io.exists(parent):
-        raise InputError(parent, "no such release")
-    if parent == target:
-        raise InputError(release, "a release cannot be made from itself")
-    return parent, target
-
-
-def remove_tree(path: str) -> None:
-    import shutil
-
-    fs, local = io.fs_and_path(path)
-    fs.rm(local, recursive=True) if not io.is_local(path) else shutil.rmtree(local)
-
-
-def make_release(dataset: str, release: str, where: str, runner, *, parent_release: str | None = None,
-                 overwrite: bool = False, progress: bool = True) -> tuple[str, ShardStats]:
-    """Select from the dataset (or its release ``parent_release``) into releases/<release>/."""
-    from grassroots.runner.core import run_step
-
-    parent, target = release_paths(dataset, release, parent_release)
-    step = Select(parent, where)
-    if io.exists(target):
-        if not overwrite:
-            raise InputError(target, "exists", "pick a new release name, or pass --overwrite to replace it")
-        step.clauses(DatasetDir(parent), finished_shards(parent)[0])  # refuse bad input before deleting
-        remove_tree(target)
-    totals = run_step(step, target, runner, progress=progress)
-    record_release(target, parent, totals, where=where, filtered=dict(totals.reasons))
-    return target, totals

@@ -7,7 +7,7 @@ sample the ask matches (grassroots.takedown.match) becomes a ledger row with sta
 tar members, attribute rows, embeddings and key-map rows are not copied. Its caption and
 page columns are blanked in the ledger; its URL and hashes stay, so the audit trail
 (and the blocklist) can name it. The orchestration (takedown.json, the dataset's
-registry and blocklist, the index, --purge-parent) is grassroots.takedown.release.
+registry and blocklist, the index, --purge-parent) is grassroots.releases.make_takedown.
 """
 
 from __future__ import annotations

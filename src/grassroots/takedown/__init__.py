@@ -5,6 +5,6 @@
                  the queue and list files -> TakedownAsk
     match.py     which samples an ask removes (registry and blocklist rules)
     lists.py     the dataset's own registry and blocklist files (later downloads refuse)
-    release.py   make_takedown: vN -> vN+1, takedown.json, the index rebuilt, --purge-parent
-The step itself is grassroots.stages.takedown.Takedown.
+The step itself is grassroots.stages.takedown.Takedown; making a takedown release
+(vN -> vN+1, takedown.json, the index rebuilt, --purge-parent) is grassroots.releases.make_takedown.
 """

@@ -1,37 +1,155 @@
-"""make_takedown: release vN + what to remove -> release vN+1, and everything around it.
+"""Releases: ``DATASET/releases/<name>/``, each a dataset of its own (shards, ledger,
+attributes, embeddings, index/, card/, manifest.json saying what it is).
 
+``Release`` names one, checked once (its name, whether it exists); every command
+that takes ``DATASET --release vN`` resolves it here. The applications that make
+releases live here too, above the steps they run:
+
+- ``make_release``: select from the dataset or an earlier release (the Select step);
+  ``dry_run`` counts what an expression would drop;
+- ``make_takedown``: release vN + what to remove -> release vN+1, and everything around it:
     1. the ask gains the PDQ hash of every sample it matches (grassroots.takedown.match.with_copies),
-       so copies of a removed image elsewhere go too; the Takedown step writes vN+1 shard by shard (shards, ledger, attributes, embeddings
-       and their key maps: grassroots.stages.release_files, one function per family);
-    2. the per-release families: each vector index of vN is built again from vN+1's
-       embeddings with the same settings (``rebuild_index``: the Index step, grassroots.index);
+       so copies of a removed image elsewhere go too; the Takedown step writes vN+1 shard by
+       shard (shards, ledger, attributes, embeddings and their key maps:
+       grassroots.stages.release_files, one function per family);
+    2. each vector index of vN is built again from vN+1's embeddings with the same settings
+       (``rebuild_index``: the Index step, grassroots.index);
     3. vN+1/takedown.json (what was asked, what matched, counts, request ids handled) and
        vN+1/takedown_removed.txt (the keys removed);
     4. the dataset's registry and blocklist gain the asked and removed URLs and hashes
        (grassroots.takedown.lists), so later downloads refuse them;
-    5. with ``purge_parent``, vN is deleted atomically (renamed away, then removed).
-Steps 2-5 run only when every shard of vN+1 is written and accounted for.
+    5. with ``purge_parent``, vN is deleted atomically (``purge``: renamed away, then removed).
+  Steps 2-5 run only when every shard of vN+1 is written and accounted for.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import time
 import uuid
+from collections import Counter
 from dataclasses import dataclass
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from grassroots import io
+from grassroots.accounting import accounting_problems
+from grassroots.embeddings import embedding_models
 from grassroots.errors import FatalError, InputError
 from grassroots.layout import DatasetDir
+from grassroots.ledger import finished_shards
+from grassroots.runner.core import run_step
 from grassroots.schema import Reason
+from grassroots.select_expr import parse
+from grassroots.stages.index import Index
+from grassroots.stages.release_files import attribute_tables
+from grassroots.stages.select import Select, joined, verdicts
+from grassroots.stages.takedown import Takedown
 from grassroots.stats import ShardStats
 from grassroots.takedown.lists import append_to_lists
 from grassroots.takedown.match import with_copies
 from grassroots.takedown.requests import KINDS, TakedownAsk
+
+RELEASE_NAME = r"v[0-9]+[A-Za-z0-9._-]*"
+
+
+@dataclass(frozen=True)
+class Release:
+    """Release ``name`` of the dataset at ``dataset``: ``dataset/releases/<name>/``."""
+
+    dataset: str
+    name: str
+
+    @classmethod
+    def named(cls, dataset: str, name: str) -> "Release":
+        """A release of ``dataset``, its name checked (v1, v2, v3-fix ...)."""
+        if not re.fullmatch(RELEASE_NAME, name or ""):
+            raise InputError(name, "is not a release name", "use v1, v2, ... (letters, digits, . _ - after)")
+        return cls(str(dataset), name)
+
+    @property
+    def layout(self) -> DatasetDir:
+        return DatasetDir(self.dataset).release(self.name)
+
+    @property
+    def root(self) -> str:
+        return self.layout.root
+
+    def exists(self) -> bool:
+        return io.exists(self.layout.manifest) or io.exists(self.root)
+
+    def require(self) -> "Release":
+        """This release, or the one clear error when there is none."""
+        if not self.exists():
+            raise InputError(self.root, "no such release", "make one with `grassroots select`")
+        return self
+
+
+def source_of(dataset: str, from_release: str | None) -> str:
+    """The directory a new release is made from: the dataset, or its release ``from_release``."""
+    return Release.named(dataset, from_release).require().root if from_release else DatasetDir(dataset).root
+
+
+def dry_run(parent: str, where: str) -> tuple[int, int, Counter]:
+    """(kept samples of the parent, how many the expression selects, drops by first failing clause)."""
+    layout = DatasetDir(parent)
+    tables = attribute_tables(layout)
+    total, selected, drops = 0, 0, Counter()
+    for shard in finished_shards(layout.root):
+        rows = joined(layout, shard, tables)
+        for v in verdicts(rows, parse(where, [c for c in rows.column_names if c != "__row"])):
+            total += 1
+            if v is None:
+                selected += 1
+            else:
+                drops[v] += 1
+    return total, selected, drops
+
+
+def record_release(release: str, parent: str, totals: ShardStats, **details) -> None:
+    """The release's manifest.json gains what it is: parent, how it was made (``details``:
+    select's expression, a takedown's summary), tables, models, counts."""
+    from grassroots.manifest import read_manifest
+
+    manifest = read_manifest(release)
+    manifest["release"] = {
+        "parent": parent,
+        **details,
+        "attribute_tables": attribute_tables(DatasetDir(parent)),
+        "embedding_models": embedding_models(DatasetDir(parent)),
+        "candidates": totals.candidates,
+        "selected": totals.kept,
+        "dropped": dict(totals.reasons),
+    }
+    io.write_text_atomic(DatasetDir(release).manifest, json.dumps(manifest, indent=1, default=str))
+
+
+def remove_tree(path: str) -> None:
+    import shutil
+
+    fs, local = io.fs_and_path(path)
+    fs.rm(local, recursive=True) if not io.is_local(path) else shutil.rmtree(local)
+
+
+def make_release(dataset: str, release: str, where: str, runner, *, parent_release: str | None = None,
+                 overwrite: bool = False, progress: bool = True) -> tuple[str, ShardStats]:
+    """Select from the dataset (or its release ``parent_release``) into releases/<release>/."""
+    target = Release.named(dataset, release)
+    parent = source_of(dataset, parent_release)
+    if parent == target.root:
+        raise InputError(release, "a release cannot be made from itself")
+    step = Select(parent, where)
+    if io.exists(target.root):
+        if not overwrite:
+            raise InputError(target.root, "exists", "pick a new release name, or pass --overwrite to replace it")
+        step.clauses(DatasetDir(parent), finished_shards(parent)[0])  # refuse bad input before deleting
+        remove_tree(target.root)
+    totals = run_step(step, target.root, runner, progress=progress)
+    record_release(target.root, parent, totals, where=where, filtered=dict(totals.reasons))
+    return target.root, totals
 
 
 @dataclass
@@ -46,9 +164,6 @@ def rebuild_index(parent: DatasetDir, release: DatasetDir, runner, progress: boo
     step builds vN+1's from vN+1's embeddings (which hold no removed key) with the same
     model and ``exact_max`` (so the same kind at the same size). vN's index is never copied.
     Returns what was done, for takedown.json and the console."""
-    from grassroots.runner.core import run_step
-    from grassroots.stages.index import Index
-
     if not io.exists(parent.index_dir):
         return "none: the parent release has no index"
     built = []
@@ -78,8 +193,6 @@ def removed_rows(release: DatasetDir) -> list[dict]:
 def purge(parent: str) -> None:
     """Delete release vN atomically: one rename takes it out of the dataset, then its files
     are removed (a crash in between leaves releases/.vN.purged-* behind, never a partial vN)."""
-    from grassroots.stages.select import remove_tree
-
     if not io.is_local(parent):
         remove_tree(parent)  # object stores have no atomic rename of a folder
         return
@@ -92,15 +205,13 @@ def purge(parent: str) -> None:
 
 def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAsk, runner, *,
                   purge_parent: bool = False, progress: bool = True) -> TakedownResult:
-    from grassroots.accounting import accounting_problems
-    from grassroots.runner.core import run_step
-    from grassroots.stages.select import record_release, release_paths
-    from grassroots.stages.takedown import Takedown
-
     if not len(ask):
         raise InputError("takedown", "nothing to remove",
                          "pass --requests (takedowns/requests.jsonl) or lists: --urls --domains --keys --sha256 --md5 --pdq")
-    parent, target = release_paths(dataset, release, from_release)
+    target = Release.named(dataset, release).root
+    parent = source_of(dataset, from_release)
+    if parent == target:
+        raise InputError(release, "a release cannot be made from itself")
     layout = DatasetDir(target)
     if io.exists(target) and not io.exists(layout.run_plan(Takedown.name)):
         raise InputError(target, "exists and was not made by a takedown", "pick a new release name")
