@@ -17,7 +17,7 @@ KEYS_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False)])
 
 
 def model_info(layout: DatasetDir, model_id: str) -> dict:
-    path = f"{layout.embeddings_dir(model_id)}/model.json"
+    path = layout.model_info(model_id)
     if not io.exists(path):
         found = embedding_models(layout)
         raise InputError(layout.embeddings_dir(model_id), "no such embeddings",
@@ -25,13 +25,31 @@ def model_info(layout: DatasetDir, model_id: str) -> dict:
     return json.loads(io.read_text(path))
 
 
+def start_model_info(layout: DatasetDir, identity) -> None:
+    """Write embeddings/<model-id>/model.json for a model's ``identity`` (a
+    grassroots.models.clip.ModelIdentity), or check the one there: a folder holds one
+    precision of one model's embeddings."""
+    out = layout.embeddings_dir(identity.model_id)
+    path = layout.model_info(identity.model_id)
+    if io.exists(path):
+        old = json.loads(io.read_text(path))
+        if old.get("precision") != identity.precision:
+            raise InputError(out, f"holds {old.get('precision')} embeddings of this model, "
+                             f"this run asks for {identity.precision}",
+                             f"pass --precision {old.get('precision')}, or remove {out}")
+        return
+    doc = {"format": 1, **identity.to_dict(), "dtype": "float16", "normalised": True,
+           "files": {"img": "img/NNNNN.npy", "txt": "txt/NNNNN.npy", "keys": "keys/NNNNN.parquet"}}
+    io.write_text_atomic(path, json.dumps(doc, indent=1))
+
+
 def embedding_models(layout: DatasetDir) -> list[str]:
     """The model ids under embeddings/."""
-    return [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{layout.root}/embeddings/*")]
+    return [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(layout.embedding_models_glob())]
 
 
 def embedded_shards(layout: DatasetDir, model_id: str) -> list[int]:
-    return [DatasetDir.shard_of(p) for p in io.glob(f"{layout.embeddings_dir(model_id)}/keys/*.parquet")]
+    return [DatasetDir.shard_of(p) for p in io.glob(layout.embedding_keys_glob(model_id))]
 
 
 def read_embeddings(layout: DatasetDir, model_id: str, shard: int,

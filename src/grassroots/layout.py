@@ -9,6 +9,7 @@ No other module builds dataset paths by string editing.
       embeddings/<model-id>/{img,txt}/NNNNN.npy  keys/NNNNN.parquet  model.json
       attributes/<name>/NNNNN.parquet            (key + columns, one file per shard)
       attributes/dedup/partition-NNNNN.parquet   (dedup: one file per digest partition)
+      attributes/neardup/pairs-NNNNN.parquet  centroids-<model-id>.npy   (neardup's working files)
       releases/<vN>/  shards/ (a family)  embeddings/  attributes/  index/  card/  manifest.json
       takedowns/requests.jsonl  registry.txt  blocklist.txt   (requests in; what later downloads refuse)
       releases/<vN>/takedown.json  takedown_removed.txt        (a takedown release: what was asked, keys removed)
@@ -78,11 +79,47 @@ class DatasetDir:
         ext = "parquet" if kind == "keys" else "npy"
         return self._join("embeddings", model_id, kind, f"{shard_name(shard)}.{ext}")
 
+    def embedding_dir(self, model_id: str, kind: str) -> str:
+        """``kind``: img, txt or keys."""
+        return self._join("embeddings", model_id, kind)
+
+    def embedding_keys_glob(self, model_id: str) -> str:
+        return self._join("embeddings", model_id, "keys", "*.parquet")
+
+    def model_info(self, model_id: str) -> str:
+        """``embeddings/<model-id>/model.json``: the identity of the model that made them."""
+        return self._join("embeddings", model_id, "model.json")
+
+    def embedding_models_glob(self) -> str:
+        return self._join("embeddings", "*")
+
     def attributes_dir(self, name: str) -> str:
         return self._join("attributes", name)
 
     def attribute(self, name: str, shard: int) -> str:
         return self._join("attributes", name, f"{shard_name(shard)}.parquet")
+
+    def attribute_info(self, name: str) -> str:
+        """``attributes/<name>/model.json``: what made a model-scored table (its model id)."""
+        return self._join("attributes", name, "model.json")
+
+    def attribute_tables_glob(self) -> str:
+        return self._join("attributes", "*")
+
+    def attribute_shards_glob(self, name: str) -> str:
+        """The per-shard files of one attribute table (not dedup's partitions or neardup's pairs)."""
+        return self._join("attributes", name, "[0-9]*.parquet")
+
+    def attributes_of_shard_glob(self, shard: int) -> str:
+        """Every attribute table's file of one shard."""
+        return self._join("attributes", "*", f"{shard_name(shard)}.parquet")
+
+    def neardup_pairs(self, part: int) -> str:
+        """Near-duplicate pairs found by one task of the neardup step."""
+        return self._join("attributes", "neardup", f"pairs-{shard_name(part)}.parquet")
+
+    def neardup_centroids(self, model_id: str) -> str:
+        return self._join("attributes", "neardup", f"centroids-{model_id}.npy")
 
     def dedup_partition(self, partition: int) -> str:
         return self._join("attributes", "dedup", f"partition-{shard_name(partition)}.parquet")
@@ -97,6 +134,10 @@ class DatasetDir:
     def release(self, version: str) -> "DatasetDir":
         """A release is laid out like a dataset (shards/, embeddings/, attributes/ ...)."""
         return DatasetDir(self._join("releases", version))
+
+    def takedown_records_glob(self) -> str:
+        """takedown.json of every release made by a takedown."""
+        return self._join("releases", "*", "takedown.json")
 
     @property
     def index_dir(self) -> str:

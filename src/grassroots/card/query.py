@@ -185,7 +185,7 @@ class CardQuery:
 
     def attribute_values(self, table: str, column: str) -> list[float]:
         """A score of every kept sample of the dataset, before selection (for histograms)."""
-        files = sorted(io.glob(f"{self.root.attributes_dir(table)}/[0-9]*.parquet"))
+        files = sorted(io.glob(self.root.attribute_shards_glob(table)))
         if not files:
             return []
         return [r[0] for r in self.rows(f"SELECT \"{column}\" FROM read_parquet({files!r}) WHERE \"{column}\" IS NOT NULL")]
@@ -204,7 +204,7 @@ class CardQuery:
         received = {json.loads(ln).get("id") for ln in io.read_text(path).splitlines() if ln.strip()} \
             if io.exists(path) else set()
         handled = set()
-        for record in io.glob(f"{self.root.releases_dir}/*/takedown.json"):
+        for record in io.glob(self.root.takedown_records_glob()):
             handled |= {r["id"] for r in json.loads(io.read_text(record)).get("requests", [])}
         return len(received), len(received & handled)
 

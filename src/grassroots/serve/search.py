@@ -138,7 +138,7 @@ class SearchService:
         with io.open_file(self.release.shard_parquet(shard)) as f:
             ledger = pq.ParquetFile(f).read().slice(row, 1).to_pylist()[0]
         attributes = {}
-        for path in io.glob(f"{self.release.root}/attributes/*/{shard:05d}.parquet"):
+        for path in io.glob(self.release.attributes_of_shard_glob(shard)):
             with io.open_file(path) as f:
                 t = pq.read_table(f)
             rows = (t.filter(pc.equal(t.column("key"), item["key"])).to_pylist()

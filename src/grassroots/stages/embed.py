@@ -17,7 +17,6 @@ longest caption. A kept sample whose image cannot be decoded is dropped with
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from typing import ClassVar
@@ -26,7 +25,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from grassroots import io
-from grassroots.embeddings import write_embeddings
+from grassroots.embeddings import start_model_info, write_embeddings
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
@@ -120,23 +119,11 @@ class Embed:
         layout = DatasetDir(dataset)
         done = finished_shards(dataset)
         identity = self.model()[3]  # validates the checkpoint against the architecture, here, once
-        out = layout.embeddings_dir(identity.model_id)
-        doc = {"format": 1, **identity.to_dict(), "dtype": "float16", "normalised": True,
-               "files": {"img": "img/NNNNN.npy", "txt": "txt/NNNNN.npy", "keys": "keys/NNNNN.parquet"}}
-        path = f"{out}/model.json"
-        if io.exists(path):
-            old = json.loads(io.read_text(path))
-            if old.get("precision") != identity.precision:
-                raise InputError(out, f"holds {old.get('precision')} embeddings of this model, "
-                                 f"this run asks for {identity.precision}",
-                                 f"pass --precision {old.get('precision')}, or remove {out}")
-        else:
-            io.write_text_atomic(path, json.dumps(doc, indent=1))
+        start_model_info(layout, identity)
         return [ShardTask(s, dataset, (layout.shard_parquet(s),)) for s in done]
 
     def outputs(self, layout: DatasetDir) -> list[str]:
-        base = layout.embeddings_dir(self.model_id)
-        return [f"{base}/img", f"{base}/txt", f"{base}/keys"]
+        return [layout.embedding_dir(self.model_id, kind) for kind in ("img", "txt", "keys")]
 
     def __call__(self, task: ShardTask) -> ShardStats:
         import torch

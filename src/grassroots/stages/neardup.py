@@ -97,7 +97,7 @@ class NearDupPairs:
             found.append(_pdq_pairs(ids, bits, [b for b in range(BANDS) if b % parts == part],
                                     self.config.pdq_distance))
         if len(task.inputs) > 1:
-            centroids = np.load(_centroids_path(layout, self.config.embeddings))
+            centroids = np.load(layout.neardup_centroids(self.config.embeddings))
             ids, emb, clusters = _partition_members(layout, self.config.embeddings, shards, centroids, part, parts)
             stats.count("embeddings", len(ids))
             found.append(_embedding_pairs(ids, emb, clusters, self.config.cosine))
@@ -106,20 +106,12 @@ class NearDupPairs:
         stats.count("pairs", len(pairs))
         table = pa.table({"a": pairs["a"], "b": pairs["b"], "kind": pairs["kind"].astype(str),
                           "score": pairs["score"]}, schema=_PAIRS)
-        with io.atomic_write(_pairs_path(layout, part), "wb") as f:
+        with io.atomic_write(layout.neardup_pairs(part), "wb") as f:
             pq.write_table(table, f)
         return stats
 
 
 _PAIR_DTYPE = np.dtype([("a", "<i8"), ("b", "<i8"), ("kind", "U3"), ("score", "<f4")])
-
-
-def _pairs_path(layout: DatasetDir, part: int) -> str:
-    return f"{layout.attributes_dir('neardup')}/pairs-{part:05d}.parquet"
-
-
-def _centroids_path(layout: DatasetDir, model_id: str) -> str:
-    return f"{layout.attributes_dir('neardup')}/centroids-{model_id}.npy"
 
 
 def _pdq_hashes(layout: DatasetDir, shards) -> tuple[np.ndarray, np.ndarray]:
@@ -183,7 +175,7 @@ def _fit_centroids(layout: DatasetDir, model_id: str, k: int, sample: int = 50_0
         moved = np.bincount(assign, minlength=k) > 0
         c[moved] = sums[moved]
         c /= np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-    with io.atomic_write(_centroids_path(layout, model_id), "wb") as f:
+    with io.atomic_write(layout.neardup_centroids(model_id), "wb") as f:
         np.save(f, c)
 
 
@@ -247,7 +239,7 @@ class NearDup:
         missing = [t.shard for t in tasks if not io.exists(layout.run_marker(NearDupPairs.name, t.shard))]
         if not tasks or missing:
             raise InputError(dataset, "has no finished near-duplicate pairs", "run `grassroots score` first")
-        pairs = tuple(_pairs_path(layout, t.partition[0]) for t in tasks)
+        pairs = tuple(layout.neardup_pairs(t.partition[0]) for t in tasks)
         return [ShardTask(0, dataset, pairs, (0, max(shards) + 1), params=tasks[0].params)]
 
     def outputs(self, layout: DatasetDir) -> list[str]:

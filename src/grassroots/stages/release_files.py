@@ -30,21 +30,21 @@ NOT_ATTRIBUTES = ("dedup",)  # attribute folders that are not per-shard key tabl
 
 
 def attribute_tables(layout: DatasetDir) -> list[str]:
-    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{layout.root}/attributes/*")]
-    return [n for n in names if n not in NOT_ATTRIBUTES and io.glob(f"{layout.attributes_dir(n)}/[0-9]*.parquet")]
+    names = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(layout.attribute_tables_glob())]
+    return [n for n in names if n not in NOT_ATTRIBUTES and io.glob(layout.attribute_shards_glob(n))]
 
 
 def outputs(parent: DatasetDir, release: DatasetDir) -> list[str]:
     """Every folder a release of ``parent`` writes (for the driver's temp clean-up)."""
     return [release.shards_dir, *(release.attributes_dir(t) for t in attribute_tables(parent)),
-            *(f"{release.embeddings_dir(m)}/{k}" for m in embedding_models(parent) for k in ("img", "txt", "keys"))]
+            *(release.embedding_dir(m, k) for m in embedding_models(parent) for k in ("img", "txt", "keys"))]
 
 
 def copy_model_info(parent: DatasetDir, release: DatasetDir) -> None:
     for model in embedding_models(parent):
-        info = f"{parent.embeddings_dir(model)}/model.json"
+        info = parent.model_info(model)
         if io.exists(info):
-            io.write_text_atomic(f"{release.embeddings_dir(model)}/model.json", io.read_text(info))
+            io.write_text_atomic(release.model_info(model), io.read_text(info))
 
 
 def kept_ledger(parent: DatasetDir, shard: int) -> pa.Table:

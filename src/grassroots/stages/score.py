@@ -86,7 +86,7 @@ class Score:
                 raise InputError(path, f"this head was trained on {head.embedding_model} embeddings, "
                                  f"not {self.embeddings}", "train a head on these embeddings (grassroots train-head)")
         for table in (*MODEL_TABLES, *(n for n, _ in self.heads)):
-            path = f"{layout.attributes_dir(table)}/model.json"
+            path = layout.attribute_info(table)
             if io.exists(path):
                 old = json.loads(io.read_text(path))["embedding_model"]
                 if old != self.embeddings:
