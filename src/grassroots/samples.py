@@ -4,6 +4,7 @@ ledger parquet): key -> {extension: bytes}."""
 
 from __future__ import annotations
 
+import io as _io
 import os
 import tarfile
 from typing import Iterator
@@ -87,6 +88,29 @@ def tar_member_spans(data) -> Iterator[tuple[str, int, int]]:
             raise ValueError("truncated tar")
         yield header[:100].split(b"\0", 1)[0].split(b".", 1)[0].decode("utf-8"), pos, end
         pos = end
+
+
+def image_spans(data) -> dict[str, tuple[int, int, str]]:
+    """key -> (offset of its data, size, extension) of every image member of a
+    webdataset tar held in ``data`` (bytes or an mmap): the one reader of image
+    byte ranges (train's random access, the index's items). Extended headers go
+    through tarfile."""
+    out: dict[str, tuple[int, int, str]] = {}
+    try:
+        for key, start, _ in tar_member_spans(data):
+            ext = bytes(data[start:start + 100]).split(b"\0", 1)[0].decode("utf-8").partition(".")[2]
+            if ext in IMAGE_EXTS:
+                size = int(bytes(data[start + 124:start + 136]).split(b"\0", 1)[0].strip() or b"0", 8)
+                out[key] = (start + 512, size, ext)
+        return out
+    except ValueError:
+        out = {}
+    with tarfile.open(fileobj=_io.BytesIO(bytes(data)), mode="r:") as tar:
+        for m in tar:
+            key, _, ext = m.name.partition(".")
+            if ext in IMAGE_EXTS and m.isfile():
+                out[key] = (m.offset_data, m.size, ext)
+    return out
 
 
 def read_sample_files(layout: DatasetDir, shard: int, family: str = "shards",

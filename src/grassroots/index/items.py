@@ -8,14 +8,14 @@ attribute tables the search page filters on (safety heads, near-duplicate cluste
 
 from __future__ import annotations
 
-import tarfile
+import mmap
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.layout import DatasetDir
-from grassroots.samples import IMAGE_EXTS
+from grassroots.samples import image_spans
 from grassroots.schema import Status
 
 LEDGER_COLUMNS = ("caption", "url", "page_url", "domain", "license", "sha256", "pdq")
@@ -38,7 +38,7 @@ def head_tables(layout: DatasetDir) -> list[str]:
     """Attribute tables written from a safety head: not a built-in table, and holding a
     column of its own name (score writes ``attributes/<head>/NNNNN.parquet``: key, <head>)."""
     out = []
-    for p in sorted(io.glob(f"{layout.root}/attributes/*/[0-9]*.parquet")):
+    for p in sorted(io.glob(layout.attribute_shards_glob("*"))):
         name = p.rsplit("/", 2)[-2]
         if name not in BUILTIN_TABLES and name not in out:
             with io.open_file(p) as f:
@@ -52,13 +52,16 @@ def tar_ranges(layout: DatasetDir, shard: int) -> dict[str, tuple[int, int, str]
     path = layout.shard_tar(shard)
     if not io.exists(path):
         return {}
-    out = {}
-    with io.open_file(path) as f, tarfile.open(fileobj=f, mode="r:") as tar:
-        for m in tar:
-            key, _, ext = m.name.partition(".")
-            if ext in IMAGE_EXTS and m.isfile():
-                out[key] = (m.offset_data, m.size, ext)
-    return out
+    with io.open_file(path) as f:
+        try:
+            data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (AttributeError, OSError, ValueError):  # not a local file (object store)
+            data = f.read()
+    try:
+        return image_spans(data)
+    finally:
+        if isinstance(data, mmap.mmap):
+            data.close()
 
 
 def _attribute_column(layout: DatasetDir, table: str, column: str, shard: int) -> dict:

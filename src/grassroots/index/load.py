@@ -49,6 +49,7 @@ class ReleaseIndex:
         self._key_order = np.argsort(keys, kind="stable")
         self._sorted_keys = keys[self._key_order]
         self._keys = keys
+        self._names, self._columns = self.items.column_names, self.items.columns
         self.heads: list[str] = list(self.doc.get("heads", []))
         self._head_values = {h: self.items.column(h).to_numpy(zero_copy_only=False) for h in self.heads}
         self._cluster = self.items.column("neardup_cluster").to_pylist()
@@ -80,7 +81,8 @@ class ReleaseIndex:
         return None
 
     def item(self, position: int) -> dict:
-        return self.items.slice(position, 1).to_pylist()[0]
+        # one scalar a column: ~4x faster than slice(...).to_pylist() (10 of these a query)
+        return {name: column[position].as_py() for name, column in zip(self._names, self._columns)}
 
     def unsafe(self, position: int, threshold: float) -> bool:
         return any((v := self._head_values[h][position]) is not None and v == v and v >= threshold
@@ -132,10 +134,14 @@ class ReleaseIndex:
         return self._mmaps[(shard, over)]
 
     def _exact(self, q: np.ndarray, positions: np.ndarray, over: str) -> np.ndarray:
-        """Exact cosines of the candidates, from the release's embeddings."""
+        """Exact cosines of the candidates, from the release's embeddings (one gather a shard)."""
         out = np.empty(len(positions), dtype=np.float32)
-        for i, p in enumerate(positions):
-            out[i] = np.dot(self._vectors(int(self._shard[p]), over)[self._emb_row[p]].astype(np.float32), q)
+        shards = self._shard[positions]
+        for shard in np.unique(shards):
+            mine = np.flatnonzero(shards == shard)
+            rows = self._emb_row[positions[mine]]
+            order = np.argsort(rows, kind="stable")  # ascending rows: a forward walk over the memory map
+            out[mine[order]] = self._vectors(int(shard), over)[rows[order]].astype(np.float32) @ q
         return out
 
     def pdq_matches(self, pdq: bytes, max_distance: int, limit: int = 50) -> list[tuple[int, int]]:

@@ -29,7 +29,7 @@ from grassroots import io
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
-from grassroots.samples import IMAGE_EXTS, read_sample_files, tar_member_spans
+from grassroots.samples import IMAGE_EXTS, image_spans, read_sample_files
 from grassroots.schema import Status
 
 
@@ -171,13 +171,7 @@ class TarImages:
             path = io.fs_and_path(layout.shard_tar(shard))[1]
             with open(path, "rb") as f:
                 self._maps[shard] = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-            data, spans = self._maps[shard], {}
-            for name, start, end in tar_member_spans(data):
-                member = data[start:start + 100].split(b"\0", 1)[0].decode()
-                if member.rsplit(".", 1)[-1] in IMAGE_EXTS:
-                    size = int(data[start + 124:start + 136].split(b"\0", 1)[0].strip() or b"0", 8)
-                    spans[name] = (start + 512, size)
-            self._spans[shard] = spans
+            self._spans[shard] = {k: (start, size) for k, (start, size, _) in image_spans(self._maps[shard]).items()}
         return self._spans[shard].get(key)
 
     def __getitem__(self, i: int):
