@@ -13,7 +13,8 @@ import pytest
 
 from grassroots.demo import DemoConfig, run_demo
 from grassroots.models.clip import ModelSpec, init_checkpoint
-from grassroots.models.head import save_head, train_head
+from grassroots.models.head import save_head
+from grassroots.train.head import train_head
 from grassroots.embeddings import embedded_shards, read_embeddings
 from grassroots.layout import DatasetDir
 from grassroots.ledger import read_samples

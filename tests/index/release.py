@@ -12,7 +12,8 @@ import numpy as np
 from grassroots.embeddings import embedded_shards, read_embeddings
 from grassroots.layout import DatasetDir
 from grassroots.models.clip import ModelSpec, init_checkpoint
-from grassroots.models.head import save_head, train_head
+from grassroots.models.head import save_head
+from grassroots.train.head import train_head
 from grassroots.runner import LocalRunner, run_step
 from grassroots.stages import Embed, Index, NearDup, NearDupPairs, Score
 from grassroots.stages.embed import EmbedConfig

@@ -133,7 +133,8 @@ def test_attribute_tables_line_up_with_the_kept_samples(scored):
 
 
 def test_safety_head_separates_the_labelled_images(scored):
-    from grassroots.models.head import load_head, roc_auc
+    from grassroots.eval.metrics import roc_auc
+    from grassroots.models.head import load_head
 
     ds, model_id, labels, head_path, _ = scored
     head = load_head(head_path)

@@ -21,7 +21,7 @@ def train_head(
     epochs: int = typer.Option(300, min=1, help="Full-batch training steps."),
 ) -> None:
     """Train a safety head (nsfw, watermark ...) on image embeddings; prints the held-out AUC."""
-    from grassroots.models.train_head import train_head_from_dataset
+    from grassroots.train.head import train_head_from_dataset
 
     head = train_head_from_dataset(str(dataset), embeddings, str(labels), str(output), name, hidden, epochs)
     console.print(f"wrote {output}: {name} head on {embeddings}, held-out AUC {head.auc:.3f}", highlight=False)
