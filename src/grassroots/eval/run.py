@@ -101,18 +101,16 @@ def check(config: EvalConfig) -> None:
 
 def evaluate(config: EvalConfig, log=print) -> list[TaskResult]:
     """Run the asked tasks, write one CLIP_benchmark JSON file per task, return the results."""
-    from grassroots.eval.encode import Encoder
-    from grassroots.models.clip import load
+    from grassroots.eval.encode import encode_samples
     from grassroots.models.device import choose
+    from grassroots.models.encode import Encoder
 
     check(config)
     classification = load_classification(config.zeroshot) if config.zeroshot else None  # data errors first
     retrieval = load_retrieval(config.retrieval) if config.retrieval else None
     place = choose(config.device, config.precision)
-    model, _, tokenizer, identity = load(config.model, place.device, place.precision)
+    encoder = Encoder.load(config.model, place.device, place.precision, config.batch_size)
     log(f"eval {config.model.arch} on {place.why}")
-    encoder = Encoder(model, identity, tokenizer, place.device, place.precision, config.batch_size,
-                      config.progress)
     pretrained = config.model.checkpoint or config.model.pretrained or ""
     results = []
     if classification is not None:
@@ -121,8 +119,8 @@ def evaluate(config: EvalConfig, log=print) -> list[TaskResult]:
         else:
             templates, source = default_templates(classification.folder)
         weights = encoder.class_weights(classification.classnames, templates)
-        images, targets = encoder.images(classification.samples, len(classification.samples),
-                                         f"zero-shot {classification.name}")
+        images, targets = encode_samples(encoder, classification.samples, len(classification.samples),
+                                         f"zero-shot {classification.name}", config.progress)
         metrics = classification_metrics(images @ weights.T, np.asarray(targets))
         notes = (f"{len(targets)} images, {len(classification.classnames)} classes, "
                  f"{len(templates)} templates ({source})",)
@@ -131,7 +129,8 @@ def evaluate(config: EvalConfig, log=print) -> list[TaskResult]:
         results.append(TaskResult(classification.name, config.model.arch, pretrained,
                                   Task.ZEROSHOT_CLASSIFICATION, metrics, config.language, notes=notes))
     if retrieval is not None:
-        images, captions = encoder.images(retrieval.samples, len(retrieval.samples), f"retrieval {retrieval.name}")
+        images, captions = encode_samples(encoder, retrieval.samples, len(retrieval.samples),
+                                          f"retrieval {retrieval.name}", config.progress)
         texts = encoder.texts(list(captions))
         metrics = retrieval_metrics(images, texts, np.arange(len(captions)), RECALL_KS)
         results.append(TaskResult(retrieval.name, config.model.arch, pretrained, Task.ZEROSHOT_RETRIEVAL,

@@ -62,13 +62,15 @@ class ReleaseIndex:
         self._shard = self.items.column("shard").to_numpy()
         self._emb_row = self.items.column("emb_row").to_numpy()
         self._mmaps: dict[tuple[int, str], np.ndarray] = {}
-        self.faiss = {}
+        self.faiss = {}  # the index as stored (an ``ivf`` may hold a rotation before its inverted file)
+        self._search = {}  # what a query is searched with: (linear maps applied here, the index behind them)
         for kind in ("img", "txt"):
             with io.open_file(f"{path}/{kind}.faiss") as f:
                 index = faiss.deserialize_index(np.frombuffer(f.read(), dtype=np.uint8))
             if self.doc["kind"] == "ivf":
                 faiss.extract_index_ivf(index).nprobe = int(self.doc["params"]["nprobe"])
             self.faiss[kind] = index
+            self._search[kind] = _split_transforms(index)
 
     @property
     def count(self) -> int:
@@ -102,7 +104,7 @@ class ReleaseIndex:
         fetch = k if not (safe and self.heads) and not dedup else min(4 * k, MAX_FETCH)
         fetch = max(fetch, self._rerank * k)
         while True:
-            scores, ids = self.faiss[over].search(q, min(fetch, max(self.count, 1)))
+            scores, ids = self._faiss_search(q, over, min(fetch, max(self.count, 1)))
             ids = ids[0][ids[0] >= 0]
             positions = ids if self._ids is None else np.searchsorted(self._ids, ids)
             scores = self._exact(q[0], positions, over) if self._rerank else scores[0][:len(ids)]
@@ -122,6 +124,12 @@ class ReleaseIndex:
             if fetch >= min(MAX_FETCH, self.count):
                 return hits
             fetch = min(fetch * 4, MAX_FETCH)
+
+    def _faiss_search(self, q: np.ndarray, over: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+        maps, index = self._search[over]
+        for a, b in maps:
+            q = np.einsum("ij,nj->ni", a, q) + b
+        return index.search(np.ascontiguousarray(q, dtype=np.float32), n)
 
     def _vectors(self, shard: int, over: str) -> np.ndarray:
         if (shard, over) not in self._mmaps:
@@ -158,6 +166,26 @@ class ReleaseIndex:
     def embedding(self, position: int, over: str = "img") -> np.ndarray:
         """The stored embedding of an indexed sample (from the release's embeddings)."""
         return np.asarray(self._vectors(int(self._shard[position]), over)[self._emb_row[position]], dtype=np.float32)
+
+
+def _split_transforms(index) -> tuple[list[tuple[np.ndarray, np.ndarray]], object]:
+    """An IndexPreTransform of linear maps (the rotation before an ``ivf``) as ([(A, b)], the
+    index behind), the maps to be applied here: faiss applies them to one query with a BLAS
+    call whose OpenMP threads, woken for 1 x 512 x 512, spin on a 2-core machine and made a
+    served query ~3x slower in a long-lived thread. Any other index: ([], itself)."""
+    import faiss
+
+    if not isinstance(index, faiss.IndexPreTransform):
+        return [], index
+    maps = []
+    for i in range(index.chain.size()):
+        t = faiss.downcast_VectorTransform(index.chain.at(i))
+        if not isinstance(t, faiss.LinearTransform):
+            return [], index
+        a = faiss.vector_to_array(t.A).reshape(t.d_out, t.d_in)
+        b = faiss.vector_to_array(t.b) if t.have_bias else np.zeros(t.d_out, dtype=np.float32)
+        maps.append((a, b.astype(np.float32)))
+    return maps, faiss.downcast_index(index.index)  # owned by ``index``, which self.faiss keeps
 
 
 def load_index(release_dir: str, model_id: str | None = None) -> ReleaseIndex:

@@ -264,6 +264,12 @@ def init_checkpoint(arch: str, path: str, seed: int = 0) -> str:
     return file_sha256(path)
 
 
+def features(model, images, tokens):
+    """(image features, text features, logit scale) of a training batch, unnormalised
+    (open_clip's losses normalise them); captions cut to the batch's longest (``encode_text``)."""
+    return model.encode_image(images), encode_text(model, tokens), model.logit_scale.exp()
+
+
 def encode_text(model, tokens):
     """Text embeddings (unnormalised) of a batch cut to its longest caption.
 

@@ -69,39 +69,34 @@ class SearchService:
             self._load_model()
 
     def _load_model(self) -> None:
-        from grassroots.models import clip
+        """The model that embedded the release, through grassroots.models (one load; its
+        sha256, computed while it loads, must be the one model.json names)."""
+        from grassroots.models.clip import ModelSpec
+        from grassroots.models.encode import Encoder
 
         info = model_info(self.release, self.model_id)
         ckpt, sha = info.get("checkpoint"), info.get("checkpoint_sha256")
         if not ckpt or not io.exists(ckpt):
             self.model_error = f"the checkpoint {ckpt} that embedded this release is not on this machine"
             return
-        if sha and clip.file_sha256(ckpt) != sha:
+        encoder = Encoder.load(ModelSpec(info["arch"], ckpt), "cpu", "fp32")
+        if sha and encoder.identity.checkpoint_sha256 != sha:
             raise InputError(ckpt, "is not the checkpoint that embedded this release (sha256 differs)")
-        model, preprocess, tokenizer, _ = clip.load(clip.ModelSpec(info["arch"], ckpt), precision="fp32")
-        self._model = (model, preprocess, tokenizer)
+        self._model = encoder
         self.model_error = ""
 
     # --- queries -------------------------------------------------------------
     def encode_text(self, text: str) -> np.ndarray:
-        import torch
-
-        from grassroots.models.clip import encode_text
-
         if self._model is None:
             raise ModelUnavailable(self.model_error)
-        model, _, tokenizer = self._model
-        with self._lock, torch.inference_mode():
-            return encode_text(model, tokenizer([text]))[0].float().numpy()
+        with self._lock:
+            return self._model.texts([text])[0]
 
     def encode_image(self, image) -> np.ndarray:
-        import torch
-
         if self._model is None:
             raise ModelUnavailable(self.model_error)
-        model, preprocess, _ = self._model
-        with self._lock, torch.inference_mode():
-            return model.encode_image(preprocess(image).unsqueeze(0))[0].float().numpy()
+        with self._lock:
+            return self._model.image(image)
 
     def search(self, vector: np.ndarray, k: int, over: str, safe: bool, dedup: bool = True) -> list[dict]:
         hits = self.index.search(vector, k, over, safe, self.config.safety_threshold, dedup)

@@ -30,7 +30,7 @@ from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
 from grassroots.models.clip import ModelIdentity, ModelSpec
-from grassroots.models.encode import decode_workers, embedding_dim, encode_pixels, encode_texts
+from grassroots.models.encode import Encoder, decode_workers, embedding_dim
 from grassroots.models.pixels import PixelSpec, feed
 from grassroots.step import Resources, ShardTask
 from grassroots.runner.worker import cached
@@ -76,7 +76,7 @@ class Embed:
             return self
         validate(self.config.model)  # before any measurement or loading
         place = choose(self.config.device, self.config.precision)
-        identity = Embed(self.config, place.device, place.precision, place.why).model()[3]
+        identity = Embed(self.config, place.device, place.precision, place.why).encoder().identity
         try:
             PixelSpec.of(identity)
         except ValueError as e:
@@ -104,12 +104,11 @@ class Embed:
             pixels_feed.prefetch(_tag(shard, batches), ([_image(files, r) for r in b] for b in batches))
             budget -= len(rows) * 3 * spec.size * spec.size
 
-    def model(self):
-        """(model, preprocess, tokenizer, identity), loaded once per worker process."""
-        from grassroots.models.clip import load
-
-        key = (self.config.model, self.device, self.precision)
-        return cached(key, lambda: load(self.config.model, self.device, self.precision))
+    def encoder(self) -> Encoder:
+        """The model, loaded once per worker process."""
+        key = (self.config.model, self.device, self.precision, self.config.batch_size)
+        return cached(key, lambda: Encoder.load(self.config.model, self.device, self.precision,
+                                                self.config.batch_size))
 
     def plan(self, dataset: str) -> list[ShardTask]:
         if not self.model_id:
@@ -118,7 +117,7 @@ class Embed:
             raise InputError("--batch-size", f"must be >= 1, got {self.config.batch_size}")
         layout = DatasetDir(dataset)
         done = finished_shards(dataset)
-        identity = self.model()[3]  # validates the checkpoint against the architecture, here, once
+        identity = self.encoder().identity  # validates the checkpoint against the architecture, here, once
         start_model_info(layout, identity)
         return [ShardTask(s, dataset, (layout.shard_parquet(s),)) for s in done]
 
@@ -134,11 +133,12 @@ class Embed:
         pixels_feed = feed(PixelSpec.of(self.identity), decode_workers(self.device, self.config.decode_workers))
         batches = self._batches(rows)
         decoded = pixels_feed.decoded(_tag(task.shard, batches), ([_image(files, r) for r in b] for b in batches))
-        model, _, tokenizer, identity = self.model()  # decoding has started meanwhile (the first time: a load)
+        encoder = self.encoder()  # decoding has started meanwhile (the first time: a load)
+        identity = encoder.identity
         stats = ShardStats(candidates=len(rows))
-        images, kept = self._images(batches, decoded, model, identity, stats)
+        images, kept = self._images(batches, decoded, encoder, stats)
         captions = [_caption(r, files) for r in rows if r["key"] in kept]
-        texts = self._texts(captions, model, tokenizer)
+        texts = self._texts(captions, encoder)
         keys = [r["key"] for r in rows if r["key"] in kept]
         stats.keep(len(keys))
         stats.bytes_written = write_embeddings(layout, identity.model_id, task.shard, keys, images, texts)
@@ -149,21 +149,22 @@ class Embed:
         bs = self.config.batch_size
         return [rows[i:i + bs] for i in range(0, len(rows), bs)]
 
-    def _images(self, batches, decoded, model, identity, stats) -> tuple[np.ndarray, set[str]]:
-        """Image embeddings of the decodable samples (in row order), and their keys."""
+    def _images(self, batches, decoded, encoder: Encoder, stats) -> tuple[np.ndarray, set[str]]:
+        """Image embeddings of the decodable samples (in row order), and their keys; an
+        image that does not decode drops its sample (decode_error)."""
         out, kept = [], set()
         for batch, (pixels, ok) in zip(batches, decoded):
             for _ in range(int((~ok).sum())):
                 stats.drop(Reason.DECODE_ERROR)
             if len(pixels):
-                out.append(encode_pixels(model, pixels, identity.mean, identity.std, self.device, self.precision))
+                out.append(encoder.pixels(pixels))
                 kept.update(r["key"] for r, good in zip(batch, ok) if good)
-        return (np.concatenate(out) if out else np.zeros((0, embedding_dim(model)), np.float32)), kept
+        return (np.concatenate(out) if out else np.zeros((0, embedding_dim(encoder.model)), np.float32)), kept
 
-    def _texts(self, captions: list[str], model, tokenizer) -> np.ndarray:
+    def _texts(self, captions: list[str], encoder: Encoder) -> np.ndarray:
         """Caption embeddings in ``captions`` order, each distinct caption embedded once."""
         distinct = list(dict.fromkeys(captions))
-        result = encode_texts(model, tokenizer, distinct, self.device, max(self.config.batch_size, 1) * 2)
+        result = encoder.texts(distinct)
         where = {c: i for i, c in enumerate(distinct)}
         return result[[where[c] for c in captions]]
 

@@ -29,6 +29,7 @@ from grassroots import io
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
+from grassroots.models.pixels import PixelSpec, pixels
 from grassroots.samples import IMAGE_EXTS, image_spans, read_sample_files
 from grassroots.schema import Status
 
@@ -91,43 +92,27 @@ def position(step: int, batch_size: int, index: SampleIndex, seed: int) -> dict:
 
 # --- images -------------------------------------------------------------------
 
-def pixel_transform(image_size: int, preprocess=None):
-    """open_clip's eval transform without its Normalize: PIL image -> float [0, 1]."""
-    import open_clip
-    from torchvision.transforms import Compose, Normalize
-
-    preprocess = preprocess or open_clip.image_transform(image_size, is_train=False)
-    steps = list(preprocess.transforms)
-    if not isinstance(steps[-1], Normalize):
-        raise ValueError("expected open_clip's transform to end with Normalize")
-    return Compose(steps[:-1])
-
-
-def decode(data: bytes, transform, image_size: int) -> np.ndarray:
-    """Image bytes -> uint8 array (3, S, S); a broken image becomes black (counted by the caller)."""
-    from io import BytesIO
-
-    from PIL import Image
-
+def decode(data: bytes, image_size: int) -> np.ndarray:
+    """Image bytes -> uint8 array (3, S, S), the pixels embed and eval see (grassroots.models.pixels:
+    open_clip's eval geometry, shortest side to S and centre crop, bicubic), decoded at reduced scale
+    where a JPEG allows (draft mode); a broken image becomes black (counted by the caller)."""
     try:
-        with Image.open(BytesIO(data)) as im:
-            if im.format == "JPEG":
-                im.draft("RGB", (image_size, image_size))
-            x = transform(im.convert("RGB"))
-        return (x.numpy() * 255.0).round().astype(np.uint8)
+        p = pixels(data, PixelSpec(image_size), draft=True)
     except Exception:  # noqa: BLE001 — a sample that download kept but no longer decodes
+        p = None
+    if p is None:
         return np.zeros((3, image_size, image_size), dtype=np.uint8)
+    return np.ascontiguousarray(p.transpose(2, 0, 1))
 
 
 def _decode_shard(args) -> tuple[int, np.ndarray]:
     source, shard, keys, image_size = args
-    transform = pixel_transform(image_size)
     files = read_sample_files(DatasetDir(source), shard, keys=set(keys))
     out = np.zeros((len(keys), 3, image_size, image_size), dtype=np.uint8)
     for j, key in enumerate(keys):
         data = next((files.get(key, {}).get(e) for e in IMAGE_EXTS if e in files.get(key, {})), None)
         if data is not None:
-            out[j] = decode(data, transform, image_size)
+            out[j] = decode(data, image_size)
     return shard, out
 
 
@@ -163,7 +148,6 @@ class TarImages:
         self.index, self.image_size = index, image_size
         self._spans: dict[int, dict[str, tuple[int, int]]] = {}
         self._maps: dict[int, mmap.mmap] = {}
-        self._transform = None
 
     def _image_span(self, shard: int, key: str) -> tuple[int, int] | None:
         if shard not in self._spans:
@@ -177,14 +161,12 @@ class TarImages:
     def __getitem__(self, i: int):
         import torch
 
-        if self._transform is None:
-            self._transform = pixel_transform(self.image_size)
         shard, key = int(self.index.shards[i]), self.index.keys[i]
         span = self._image_span(shard, key)
         if span is None:
             return torch.zeros((3, self.image_size, self.image_size), dtype=torch.uint8)
         start, size = span
-        return torch.from_numpy(decode(self._maps[shard][start:start + size], self._transform, self.image_size))
+        return torch.from_numpy(decode(self._maps[shard][start:start + size], self.image_size))
 
     def __len__(self) -> int:
         return len(self.index)

@@ -249,9 +249,9 @@ class _Forward(torch.nn.Module):
         self.model = model
 
     def forward(self, images, tokens):
-        from grassroots.models.clip import encode_text
+        from grassroots.models.clip import features
 
-        return self.model.encode_image(images), encode_text(self.model, tokens), self.model.logit_scale.exp()
+        return features(self.model, images, tokens)
 
 
 def _placement(where, asked: str, resumed: str | None, probe):
