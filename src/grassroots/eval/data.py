@@ -29,7 +29,6 @@ from grassroots import io
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
 from grassroots.samples import IMAGE_EXTS, iter_sample_files
-from grassroots.schema import Status
 
 # torchvision's ImageFolder extensions, so a folder counts the same images as CLIP_benchmark.
 FOLDER_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
@@ -217,7 +216,7 @@ def _from_csv(spec: ZeroShotSpec, names) -> ClassificationSet:
 
 def _kept_rows(dataset: str, columns: list[str], what: str) -> tuple[tuple[int, ...], list[tuple[int, dict]]]:
     """(finished shards, (shard, ledger row) of every kept sample) of a dataset or release."""
-    from grassroots.ledger import finished_shards
+    from grassroots.ledger import finished_shards, kept_rows
 
     layout = DatasetDir(dataset)
     shards = tuple(finished_shards(dataset))
@@ -229,8 +228,8 @@ def _kept_rows(dataset: str, columns: list[str], what: str) -> tuple[tuple[int, 
             if missing:
                 raise InputError(layout.shard_parquet(shard), f"has no {missing[0]!r} column for {what}",
                                  f"its columns: {', '.join(names)}")
-            table = pq.read_table(f, columns=["key", "status", *[c for c in columns if c not in ("key", "status")]])
-        rows += [(shard, r) for r in table.to_pylist() if r["status"] == Status.SUCCESS.value]
+        kept = kept_rows(layout, shard, ["key", "status", *[c for c in columns if c not in ("key", "status")]])
+        rows += [(shard, r) for r in kept.to_pylist()]
     return shards, rows
 
 

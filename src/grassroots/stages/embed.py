@@ -22,20 +22,18 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
-import pyarrow.parquet as pq
 
-from grassroots import io
 from grassroots.embeddings import start_model_info, write_embeddings
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
-from grassroots.ledger import finished_shards
+from grassroots.ledger import finished_shards, kept_rows
 from grassroots.models.clip import ModelIdentity, ModelSpec
 from grassroots.models.encode import Encoder, decode_workers, embedding_dim
 from grassroots.models.pixels import PixelSpec, feed
 from grassroots.step import Resources, ShardTask
 from grassroots.runner.worker import cached
 from grassroots.samples import IMAGE_EXTS, read_sample_files
-from grassroots.schema import Reason, Status
+from grassroots.schema import Reason
 from grassroots.stats import ShardStats
 
 
@@ -171,10 +169,7 @@ class Embed:
 
 def _kept(layout: DatasetDir, task: ShardTask) -> tuple[list[dict], dict]:
     """The shard's kept ledger rows (in ledger order) and their stored files."""
-    (ledger_path,) = task.inputs
-    with io.open_file(ledger_path) as f:
-        ledger = pq.read_table(f, columns=["key", "status", "caption"]).to_pylist()
-    rows = [r for r in ledger if r["status"] == Status.SUCCESS.value]
+    rows = kept_rows(layout, task.shard, ["key", "caption"]).to_pylist()
     return rows, (read_sample_files(layout, task.shard, keys={r["key"] for r in rows}) if rows else {})
 
 

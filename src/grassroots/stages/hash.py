@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.layout import DatasetDir
-from grassroots.ledger import finished_shards
+from grassroots.ledger import finished_shards, kept_rows
 from grassroots.step import Resources, ShardTask
 from grassroots.samples import IMAGE_EXTS, read_sample_files
-from grassroots.schema import Reason, Status
+from grassroots.schema import Reason
 from grassroots.stats import ShardStats
 
 IMGHASH_SCHEMA = pa.schema([pa.field("key", pa.string(), nullable=False),
@@ -48,11 +48,7 @@ class Hash:
         import imagehash
         from PIL import Image
 
-        (ledger_path,) = task.inputs
-        with io.open_file(ledger_path) as f:
-            ledger = pq.read_table(f, columns=["key", "status"])
-        keys = [k for k, s in zip(ledger.column("key").to_pylist(), ledger.column("status").to_pylist())
-                if s == Status.SUCCESS.value]
+        keys = kept_rows(DatasetDir(task.dataset), task.shard, ["key"]).column("key").to_pylist()
         files = read_sample_files(DatasetDir(task.dataset), task.shard, keys=set(keys)) if keys else {}
         images = {k: next((v for e, v in f.items() if e in IMAGE_EXTS), b"") for k, f in files.items()}
         stats = ShardStats(candidates=len(keys))

@@ -38,9 +38,8 @@ from grassroots import io
 from grassroots.embeddings import embedded_shards, model_info, read_embeddings
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
-from grassroots.ledger import finished_shards, shard_stats
+from grassroots.ledger import finished_shards, shard_stats, kept_rows
 from grassroots.step import Resources, ShardTask
-from grassroots.schema import Status
 from grassroots.stats import ShardStats
 
 BANDS = 16
@@ -120,10 +119,8 @@ def _pdq_hashes(layout: DatasetDir, shards) -> tuple[np.ndarray, np.ndarray]:
         path = layout.shard_parquet(s)
         if not io.exists(path):
             continue
-        with io.open_file(path) as f:
-            t = pq.read_table(f, columns=["key", "status", "pdq", "pdq_quality"]).to_pylist()
-        for r in t:
-            if r["status"] == Status.SUCCESS.value and r["pdq"] and (r["pdq_quality"] or 0) >= MIN_PDQ_QUALITY:
+        for r in kept_rows(layout, s, ["key", "pdq", "pdq_quality"]).to_pylist():
+            if r["pdq"] and (r["pdq_quality"] or 0) >= MIN_PDQ_QUALITY:
                 ids.append(int(r["key"]))
                 hashes.append(bytes.fromhex(r["pdq"]))
     bits = np.frombuffer(b"".join(hashes), dtype=np.uint8).reshape(-1, 32) if hashes else np.zeros((0, 32), np.uint8)
@@ -268,9 +265,7 @@ class NearDup:
             path = layout.shard_parquet(s)
             if not io.exists(path):
                 continue
-            with io.open_file(path) as f:
-                t = pq.read_table(f, columns=["key", "status"]).to_pylist()
-            keys = [r["key"] for r in t if r["status"] == Status.SUCCESS.value]
+            keys = kept_rows(layout, s, ["key"]).column("key").to_pylist()
             reps = [best[cluster_of[int(k)]] if int(k) in cluster_of else int(k) for k in keys]
             table = pa.table({
                 "key": keys,

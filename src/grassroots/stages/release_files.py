@@ -15,15 +15,14 @@ The vector index (``index/``) is per release, not per shard: a takedown rebuilds
 from __future__ import annotations
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.embeddings import embedding_models, read_embeddings, write_embeddings
 from grassroots.errors import ShardError
 from grassroots.layout import DatasetDir
+from grassroots.ledger import kept_rows
 from grassroots.samples import IMAGE_EXTS
-from grassroots.schema import Status
 from grassroots.writer import ShardWriter
 
 NOT_ATTRIBUTES = ("dedup",)  # attribute folders that are not per-shard key tables
@@ -50,10 +49,8 @@ def copy_model_info(parent: DatasetDir, release: DatasetDir) -> None:
 def kept_ledger(parent: DatasetDir, shard: int) -> pa.Table:
     """The parent's kept samples of one shard, in ledger order, without image columns:
     the candidates of a release made from it."""
-    with io.open_file(parent.shard_parquet(shard)) as f:
-        ledger = pq.read_table(f)
-    ledger = ledger.drop_columns([c for c in IMAGE_EXTS if c in ledger.column_names])
-    return ledger.filter(pc.equal(ledger.column("status"), Status.SUCCESS.value))
+    ledger = kept_rows(parent, shard)
+    return ledger.drop_columns([c for c in IMAGE_EXTS if c in ledger.column_names])
 
 
 def set_columns(ledger: pa.Table, values: dict[str, list]) -> pa.Table:

@@ -27,9 +27,9 @@ from grassroots import io
 from grassroots.embeddings import embedded_shards, model_info, read_embeddings
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
+from grassroots.ledger import kept_rows
 from grassroots.models.head import load_head
 from grassroots.step import Resources, ShardTask
-from grassroots.schema import Status
 from grassroots.stats import ShardStats
 
 # Caption flags, as RE2 patterns (pyarrow.compute runs them over a whole column).
@@ -108,9 +108,7 @@ class Score:
         import pyarrow.compute as pc
 
         layout = DatasetDir(task.dataset)
-        with io.open_file(task.inputs[0]) as f:
-            ledger = pq.read_table(f)
-        ledger = ledger.filter(pc.equal(ledger.column("status"), Status.SUCCESS.value))
+        ledger = kept_rows(layout, task.shard)  # task.inputs[0] is this shard's ledger
         col = lambda name: ledger.column(name) if name in ledger.column_names else pa.nulls(ledger.num_rows)  # noqa: E731
         keys = ledger.column("key")
         emb_keys, img, txt = read_embeddings(layout, self.embeddings, task.shard)

@@ -23,15 +23,13 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from grassroots import io
 from grassroots.errors import InputError
 from grassroots.layout import DatasetDir
-from grassroots.ledger import finished_shards
+from grassroots.ledger import finished_shards, kept_rows
 from grassroots.models.pixels import PixelSpec, pixels
 from grassroots.samples import IMAGE_EXTS, image_spans, read_sample_files
-from grassroots.schema import Status
 
 
 @dataclass(frozen=True)
@@ -50,13 +48,10 @@ def index_samples(source: str) -> SampleIndex:
     layout = DatasetDir(source)
     shards, keys, captions = [], [], []
     for shard in finished_shards(source):
-        with io.open_file(layout.shard_parquet(shard)) as f:
-            table = pq.read_table(f, columns=["key", "caption", "status"])
-        for row in sorted(table.to_pylist(), key=lambda r: r["key"]):
-            if row["status"] == Status.SUCCESS.value:
-                shards.append(shard)
-                keys.append(row["key"])
-                captions.append(row["caption"] or "")
+        for row in sorted(kept_rows(layout, shard, ["key", "caption"]).to_pylist(), key=lambda r: r["key"]):
+            shards.append(shard)
+            keys.append(row["key"])
+            captions.append(row["caption"] or "")
     if not keys:
         raise InputError(source, "has no kept samples to train on", "train on a release with samples in it")
     return SampleIndex(source, np.asarray(shards, dtype=np.int32), keys, captions)
