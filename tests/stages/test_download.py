@@ -223,7 +223,7 @@ def test_a_redirect_into_a_disallowed_path_is_refused_before_following(tmp_path,
 
 
 def test_an_unexpected_error_on_one_row_is_a_ledger_row_not_a_lost_shard(tmp_path, server, monkeypatch):
-    import grassroots.stages.download_row as dl
+    import grassroots.stages.download.row as dl
 
     serve_images(server, 4)
     real = dl.process_image

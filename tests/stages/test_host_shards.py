@@ -23,7 +23,7 @@ from grassroots.ledger import read_samples
 from grassroots.miniweb import MiniWeb
 from grassroots.runner import LocalRunner
 from grassroots.stages.download import Download, DownloadConfig
-from grassroots.stages.host_shards import domain_partition
+from grassroots.stages.download.host_shards import domain_partition
 from tests.conftest import assert_accounted, loopback_only_socket
 from tests.fetch.conftest import jpeg
 from tests.steps import download
@@ -39,7 +39,7 @@ def test_a_domain_is_one_partition_and_the_assignment_is_stable_across_processes
             "http://other.org/x.jpg", "http://127.0.0.3:8080/y.jpg", "", None]
     parts = domain_partition(urls, 7)
     assert len(set(parts[:3])) == 1 and parts[5] == parts[6]
-    code = ("import sys, json; from grassroots.stages.host_shards import domain_partition; "
+    code = ("import sys, json; from grassroots.stages.download.host_shards import domain_partition; "
             f"print(json.dumps(domain_partition({urls!r}, 7).tolist()))")
     for seed in ("1", "2"):  # Python's own hash() would differ between these
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

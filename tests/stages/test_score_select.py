@@ -234,7 +234,7 @@ def test_bad_input_to_select_and_score(scored, tmp_path):
 
 def test_embedding_neardup_finds_planted_vectors_across_partitions(tmp_path):
     from grassroots.embeddings import write_embeddings
-    from grassroots.stages.neardup import _embedding_pairs, _partition_members
+    from grassroots.stages.neardup.pairs import _embedding_pairs, _partition_members
 
     rng = np.random.default_rng(0)
     base = rng.normal(size=(400, 32)).astype(np.float32)

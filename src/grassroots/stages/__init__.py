@@ -3,11 +3,11 @@
     import    a URL list            -> candidates/NNNNN.parquet                 (stages/import_list.py)
     extract   WARC/WAT files        -> candidates/NNNNN.parquet                 (stages/extract.py)
     dedup     candidates            -> attributes/dedup/partition-NNNNN.parquet (stages/dedup.py)
-    download  candidates (- dedup)  -> shards/NNNNN.tar + .parquet ledger       (stages/download.py)
+    download  candidates (- dedup)  -> shards/NNNNN.tar + .parquet ledger       (stages/download/)
     hash      shards/NNNNN.tar      -> attributes/imghash/NNNNN.parquet         (stages/hash.py)
     embed     shards/NNNNN.tar      -> embeddings/<model-id>/{img,txt,keys}/NNNNN (stages/embed.py)
     score     ledger + embeddings   -> attributes/{clip,caption,image,<head>}/NNNNN.parquet (stages/score.py)
-    neardup-pairs, neardup  PDQ + embeddings -> attributes/neardup/NNNNN.parquet (stages/neardup.py)
+    neardup-pairs, neardup  PDQ + embeddings -> attributes/neardup/NNNNN.parquet (stages/neardup/)
     select    attributes + shards   -> releases/vN/ (a dataset: shards, ledger, attributes, embeddings)
     index     a release's embeddings -> releases/vN/index/<model-id>/ (faiss + items.arrow)  (stages/index.py)
     takedown  releases/vN + requests -> releases/vN+1/ (every artifact without the removed samples)
@@ -30,8 +30,8 @@ _MODULES = {
     "Hash": "hash",
     "Embed": "embed",
     "Score": "score",
-    "NearDupPairs": "neardup",
-    "NearDup": "neardup",
+    "NearDupPairs": "neardup.pairs",
+    "NearDup": "neardup.clusters",
     "Select": "select",
     "Index": "index",
     "Takedown": "takedown",

@@ -4,14 +4,14 @@ One asyncio loop per shard fetches rows concurrently through a guarded, polite
 Fetcher; image work (decode, resize, encode, PDQ) runs in a small thread pool
 (Pillow releases the GIL). Every candidate row ends as exactly one ledger row:
 success, or failed/refused/filtered with one Reason (the per-row chain is
-grassroots.stages.download_row.decide_row). Refused bytes are never written. A
+grassroots.stages.download.row.decide_row). Refused bytes are never written. A
 row deadline and a shard watchdog bound the time: a stuck connection becomes a
 failed row, never a stuck run.
 
 Candidates are read through dedup (grassroots.stages.dedup.read_candidates);
 a candidate file larger than ``samples_per_shard`` rows (one WARC's worth from
 extract) is cut into several shards; with ``shard_by_host`` each registrable
-domain's rows go to one shard instead (grassroots.stages.host_shards); the plan
+domain's rows go to one shard instead (grassroots.stages.download.host_shards); the plan
 is saved for resume.
 """
 
@@ -39,8 +39,8 @@ from grassroots.rights.gate import RightsGate
 from grassroots.samples import IMAGE_EXTS, read_sample_files
 from grassroots.schema import CANDIDATE_SCHEMA, SAMPLE_SCHEMA, TRANSIENT_REASONS, Candidate, Reason, Status, make_key
 from grassroots.stages.dedup import candidate_counts, read_candidates
-from grassroots.stages.download_row import HASHES, Outcome, decide_row, ledger_row, sample_json
-from grassroots.stages.host_shards import plan_by_host, read_by_host
+from grassroots.stages.download.row import HASHES, Outcome, decide_row, ledger_row, sample_json
+from grassroots.stages.download.host_shards import plan_by_host, read_by_host
 from grassroots.stats import ShardStats
 from grassroots.writer import OutputFormat, ShardWriter, check_output_format
 
@@ -58,7 +58,7 @@ class DownloadConfig:
     retry_failed: bool = False  # re-attempt transient failures of an earlier run
     output_format: OutputFormat = OutputFormat.WEBDATASET
     verify_hash: tuple[str, str] | None = None  # (input column, md5|sha256|sha512): fail rows whose bytes differ
-    shard_by_host: bool = False  # each registrable domain's URLs in one shard (stages/host_shards.py)
+    shard_by_host: bool = False  # each registrable domain's URLs in one shard (stages/download/host_shards.py)
 
 
 @dataclass(frozen=True)
