@@ -84,7 +84,7 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
     from grassroots.takedown.requests import build_ask
 
     td = make_takedown(dataset, "v1", "v2", build_ask(layout.takedown_requests, {}), runner, progress=cfg.progress)
-    removed = td.record["counts"]["removed"] if td.record else 0
+    removed = td.record.counts.removed if td.record else 0
     say(f"[bold]11. takedown[/] release v2 = v1 without {removed} sample(s) (and their copies): tars, ledger, "
         f"embeddings, attributes and index; later downloads refuse them ({td.release}/takedown.json)")
 

@@ -51,6 +51,7 @@ from grassroots.stages.takedown import Takedown
 from grassroots.stats import ShardStats
 from grassroots.takedown.lists import append_to_lists
 from grassroots.takedown.match import with_copies
+from grassroots.takedown.record import TakedownCounts, TakedownRecord
 from grassroots.takedown.requests import KINDS, TakedownAsk
 
 RELEASE_NAME = r"v[0-9]+[A-Za-z0-9._-]*"
@@ -156,7 +157,7 @@ def make_release(dataset: str, release: str, where: str, runner, *, parent_relea
 class TakedownResult:
     release: str
     totals: ShardStats
-    record: dict | None  # takedown.json (None when shards failed: rerun to finish)
+    record: TakedownRecord | None  # takedown.json (None when shards failed: rerun to finish)
 
 
 def rebuild_index(parent: DatasetDir, release: DatasetDir, runner, progress: bool = True) -> str:
@@ -233,26 +234,24 @@ def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAs
         md5=list(dict.fromkeys([*ask.values("md5"), *(r["md5"] for r in rows if r["md5"])])),
         pdq=list(dict.fromkeys([*((h, None) for h in ask.values("pdq")),
                                 *((r["pdq"], r["pdq_quality"]) for r in rows if r["pdq"])])))
-    record = {
-        "parent": from_release,
-        "release": release,
-        "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "asked": ask.to_dict(),
-        "requests": [{"id": r.id, "time": r.time, "release": r.release, "reason": r.reason.value,
-                      "matched": totals.counters.get(f"request:{r.id}", 0)} for r in ask.requests],
-        "matched_by": {k: totals.counters.get(f"matched_by:{k}", 0) for k in KINDS},
-        "counts": {"candidates": totals.candidates, "kept": totals.kept,
-                   "removed": totals.reasons.get(Reason.TAKEDOWN.value, 0)},
-        "removed_keys": os.path.basename(layout.takedown_removed),
-        "index": index,
-        "lists_appended": {"registry": DatasetDir(dataset).takedown_registry, "registry_lines": lists["registry"],
-                           "blocklist": DatasetDir(dataset).takedown_blocklist,
-                           "blocklist_lines": lists["blocklist"]},
-        "parent_purged": purge_parent,
-    }
-    io.write_text_atomic(layout.takedown_record, json.dumps(record, indent=1))
+    record = TakedownRecord(
+        parent=from_release,
+        release=release,
+        at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        asked=ask.to_dict(),
+        requests=tuple({"id": r.id, "time": r.time, "release": r.release, "reason": r.reason.value,
+                        "matched": totals.counters.get(f"request:{r.id}", 0)} for r in ask.requests),
+        matched_by={k: totals.counters.get(f"matched_by:{k}", 0) for k in KINDS},
+        counts=TakedownCounts(totals.candidates, totals.kept, totals.reasons.get(Reason.TAKEDOWN.value, 0)),
+        removed_keys=os.path.basename(layout.takedown_removed),
+        index=index,
+        lists_appended={"registry": DatasetDir(dataset).takedown_registry, "registry_lines": lists["registry"],
+                        "blocklist": DatasetDir(dataset).takedown_blocklist, "blocklist_lines": lists["blocklist"]},
+        parent_purged=purge_parent,
+    )
+    record.write(layout)
     record_release(target, parent, totals, takedown=os.path.basename(layout.takedown_record),
-                   removed=record["counts"]["removed"])
+                   removed=record.counts.removed)
     if purge_parent:
         purge(parent)
     return TakedownResult(target, totals, record)

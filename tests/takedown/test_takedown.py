@@ -154,7 +154,7 @@ def test_no_search_of_a_removed_sample_finds_it(taken):
                 assert not {keys[t] for t in top} & set(EXPECTED)
     # The parent's index holds removed keys: it is never copied; vN+1's is built again from
     # vN+1's embeddings with the parent's settings, and no query of it returns a removed key.
-    assert res.record["index"] == f"rebuilt: {MODEL} (ivf, {len(keys)} images)"
+    assert res.record.index == f"rebuilt: {MODEL} (ivf, {len(keys)} images)"
     old_index, new_index = load_index(v1.root), load_index(v2.root)
     assert set(EXPECTED) <= set(old_index.items.column("key").to_pylist())
     assert sorted(new_index.items.column("key").to_pylist()) == sorted(keys)
@@ -204,12 +204,12 @@ def test_rerun_resumes_and_a_second_takedown_appends_without_duplicates(taken, t
     ask = build_ask(layout.takedown_requests, {"keys": [root / "keys.txt"], "pdq": [root / "pdq.txt"],
                                                "sha256": [root / "sha.txt"]})
     again = make_takedown(ds, "v1", "v2", ask, LocalRunner(processes=1), progress=False)
-    assert again.totals.skipped_shards == 2 and again.record["counts"] == res.record["counts"]
+    assert again.totals.skipped_shards == 2 and again.record.counts == res.record.counts
     assert Path(layout.takedown_registry).read_text() == before  # nothing new to append
     (tmp_path / "more.txt").write_text("000000000\n")
     third = make_takedown(ds, "v2", "v3", build_ask(None, {"keys": [tmp_path / "more.txt"]}),
                           LocalRunner(processes=1), progress=False)
-    assert third.record["counts"]["removed"] == 1 and third.record["requests"] == []
+    assert third.record.counts.removed == 1 and third.record.requests == ()
     assert_accounted(layout.release("v3").root)
     assert Registry.load([layout.takedown_registry]).match(url_of(0, 0))
 

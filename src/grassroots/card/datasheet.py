@@ -19,12 +19,7 @@ def _steps(q: CardQuery) -> str:
 
 
 def _takedowns(q: CardQuery) -> str:
-    rows = []
-    for link in q.chain():
-        if link.how == "takedown":
-            rec = link.detail
-            rows.append([link.name, rec.get("parent"), rec.get("at"), len(rec.get("requests", [])),
-                         rec.get("counts", {}).get("removed", 0)])
+    rows = [[name, rec.parent, rec.at, len(rec.requests), rec.counts.removed] for name, rec in q.takedowns()]
     if not rows:
         return "No takedown has been applied to this release's line."
     return table(["release", "from", "at", "requests", "samples removed"], rows)

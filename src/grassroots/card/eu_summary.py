@@ -28,7 +28,7 @@ def render(q: CardQuery, plots: dict[str, tuple[str, str]]) -> str:
     c = crawl(q)
     start, end = q.collection_period()
     received, handled = q.takedown_requests()
-    removed = sum(link.detail.get("counts", {}).get("removed", 0) for link in q.chain() if link.how == "takedown")
+    removed = q.takedown_removed()
     where = q.select_where()
     return f"""# Public summary of training content (EU AI Act, Article 53(1)(d))
 

@@ -22,6 +22,7 @@ from grassroots.layout import DatasetDir
 from grassroots.accounting import stage_totals
 from grassroots.manifest import read_manifest
 from grassroots.schema import Status
+from grassroots.takedown.record import TakedownRecord
 
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"))
@@ -33,7 +34,8 @@ class Link:
 
     name: str  # release name (v2) or "dataset"
     how: str  # select | takedown | download
-    detail: dict  # select: where; takedown: the takedown.json record
+    where: str | None  # select: its expression
+    takedown: TakedownRecord | None  # takedown: its record
     candidates: int
     kept: int
     drops: dict[str, int] = field(default_factory=dict)  # reason -> rows
@@ -160,22 +162,30 @@ class CardQuery:
             info = read_manifest(layout.root).get("release")
             if not info:
                 break
-            record = json.loads(io.read_text(layout.takedown_record)) if io.exists(layout.takedown_record) else None
+            record = TakedownRecord.read(layout)
             drops = dict(self.con.execute(
                 f"SELECT reason, count(*) FROM read_parquet({sorted(io.glob(layout.shard_parquets_glob()))!r}, "
                 f"union_by_name=true) WHERE status <> 'success' GROUP BY reason ORDER BY reason").fetchall())
             links.append(Link(layout.root.rsplit("/", 1)[-1], "takedown" if record else "select",
-                              record or {"where": info.get("where")}, int(info.get("candidates", 0)),
+                              info.get("where"), record, int(info.get("candidates", 0)),
                               int(info.get("selected", 0)), drops))
             layout = DatasetDir(info["parent"])
         downloaded = dict(self.rows("SELECT reason, count(*) FROM dataset_ledger WHERE status <> 'success' "
                                     "GROUP BY reason ORDER BY reason"))
-        links.append(Link("dataset", "download", {}, self.candidates(),
+        links.append(Link("dataset", "download", None, None, self.candidates(),
                           self.one("SELECT count(*) FROM dataset_ledger WHERE status = 'success'"), downloaded))
         return links
 
     def select_where(self) -> str | None:
-        return next((link.detail.get("where") for link in self.chain() if link.how == "select"), None)
+        return next((link.where for link in self.chain() if link.how == "select"), None)
+
+    def takedowns(self) -> list[tuple[str, TakedownRecord]]:
+        """(release name, its record) of every takedown in this release's line, newest first."""
+        return [(link.name, link.takedown) for link in self.chain() if link.takedown is not None]
+
+    def takedown_removed(self) -> int:
+        """Samples removed by the takedowns in this release's line."""
+        return sum(rec.counts.removed for _, rec in self.takedowns())
 
     def thresholds(self) -> dict[str, tuple[str, float]]:
         """column -> (operator, value) of the simple comparisons in the select expression."""
@@ -204,8 +214,9 @@ class CardQuery:
         received = {json.loads(ln).get("id") for ln in io.read_text(path).splitlines() if ln.strip()} \
             if io.exists(path) else set()
         handled = set()
-        for record in io.glob(self.root.takedown_records_glob()):
-            handled |= {r["id"] for r in json.loads(io.read_text(record)).get("requests", [])}
+        for path in io.glob(self.root.takedown_records_glob()):
+            record = TakedownRecord.read(DatasetDir(path.rsplit("/", 1)[0]))
+            handled |= {r["id"] for r in (record.requests if record else ())}
         return len(received), len(received & handled)
 
     def takedown_list_lines(self) -> dict[str, int]:

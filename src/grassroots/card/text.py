@@ -89,8 +89,8 @@ def chain_table(q: CardQuery) -> str:
     rows = []
     for link in reversed(q.chain()):
         how = {"download": "download with the rights layer",
-               "select": f"select `{link.detail.get('where')}`",
-               "takedown": f"takedown ({len(link.detail.get('requests', []))} requests)"}[link.how]
+               "select": f"select `{link.where}`",
+               "takedown": f"takedown ({len(link.takedown.requests) if link.takedown else 0} requests)"}[link.how]
         drops = ", ".join(f"{r}: {num(n)}" for r, n in sorted(link.drops.items(), key=lambda kv: -kv[1])) or "none"
         rows.append([link.name, how, link.candidates, link.kept, drops])
     return table(["step", "how", "candidates", "kept", "dropped by reason"], rows)

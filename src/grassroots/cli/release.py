@@ -71,11 +71,11 @@ def takedown(
     print_stats(console, f"takedown {from_release} -> {res.release}", res.totals)
     if res.record is not None:
         rec = res.record
-        console.print(f"removed {rec['counts']['removed']} samples ({res.release}/takedown_removed.txt); "
-                      f"{len(rec['requests'])} requests handled; index: {rec['index']}", highlight=False)
-        console.print(f"later downloads refuse them: {rec['lists_appended']['registry']}, "
-                      f"{rec['lists_appended']['blocklist']}", highlight=False)
-        if rec["parent_purged"]:
+        console.print(f"removed {rec.counts.removed} samples ({res.release}/{rec.removed_keys}); "
+                      f"{len(rec.requests)} requests handled; index: {rec.index}", highlight=False)
+        console.print(f"later downloads refuse them: {rec.lists_appended['registry']}, "
+                      f"{rec.lists_appended['blocklist']}", highlight=False)
+        if rec.parent_purged:
             console.print(f"deleted {layout.release(from_release).root}", highlight=False)
     finish(Path(res.release), res.totals)
 
