@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from grassroots.cli import app
 from grassroots.embeddings import read_embeddings, write_embeddings
 from grassroots.index import build_index, load_index, remove_keys
+from grassroots.index.build import NPROBES, TARGET_RECALL
 from grassroots.layout import DatasetDir
 from grassroots.runner import LocalRunner, run_step
 from grassroots.stages import Index
@@ -74,12 +75,15 @@ def test_pdq_finds_the_exact_copy_and_the_planted_near_copies(rel):
     assert list(found.values()) == sorted(found.values())
 
 
-def synthetic_release(root, n: int, dim: int = 32, shards: int = 4, seed: int = 0) -> tuple[str, np.ndarray]:
+def synthetic_release(root, n: int, dim: int = 32, shards: int = 4, seed: int = 0,
+                      vectors: np.ndarray | None = None) -> tuple[str, np.ndarray]:
     """A release of clustered unit vectors (no images): embeddings + minimal ledgers."""
-    rng = np.random.default_rng(seed)
-    centers = rng.normal(size=(40, dim))
-    x = centers[rng.integers(0, 40, n)] + 0.35 * rng.normal(size=(n, dim))
-    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float16)
+    if vectors is None:
+        rng = np.random.default_rng(seed)
+        centers = rng.normal(size=(40, dim))
+        vectors = centers[rng.integers(0, 40, n)] + 0.35 * rng.normal(size=(n, dim))
+    n, dim = vectors.shape
+    x = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float16)
     layout = DatasetDir(str(root / "rel"))
     per = -(-n // shards)
     for s in range(shards):
@@ -106,6 +110,67 @@ def test_past_the_threshold_an_ivf_index_keeps_recall_against_exact_search(tmp_p
     recall = np.mean([len({h.position for h in ix.search(q, 10, safe=False, dedup=False)} & set(e)) / 10
                       for q, e in zip(queries, exact)])
     assert recall >= 0.95, recall
+
+
+def crowded(seed: int = 0, dim: int = 64, sub: int = 48, clusters: int = 200):
+    """Draws of CLIP-like crowded vectors (bench/search.py's crowded384, scaled down): a
+    48-d subspace of flat spectrum, clusters of Pareto(0.7) sizes, a shared offset, noise."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.normal(size=(dim, sub)))[0].T
+    sd = 1 / np.arange(1, sub + 1) ** 0.25
+    centers = rng.normal(size=(clusters, sub)) * sd
+    scales = 0.3 * sd * np.exp(0.5 * rng.normal(size=(clusters, sub)))
+    p = rng.pareto(0.7, clusters) + 1
+
+    def draw(n: int) -> np.ndarray:
+        c = rng.choice(clusters, n, p=p / p.sum())
+        x = (centers[c] + scales[c] * rng.normal(size=(n, sub))) @ basis + 0.6 + 0.05 * rng.normal(size=(n, dim))
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    return draw
+
+
+def test_calibration_picks_the_smallest_probe_count_reaching_the_target_on_crowded_vectors(tmp_path):
+    draw = crowded()
+    release, x = synthetic_release(tmp_path, 0, vectors=draw(12000))
+    params = build_index(release, exact_max=1000)["params"]
+    tried = params["calibration"]  # [nprobe, recall after re-ranking], ascending, up to the first meeting the target
+    assert params["codec"] == "sq8u" and params["nlist"] == 128 and params["calibration_queries"] == 300
+    assert [n for n, _ in tried] == [n for n in NPROBES if n <= tried[-1][0]] and tried[-1][0] == params["nprobe"]
+    assert tried[-1][1] >= TARGET_RECALL > max(r for _, r in tried[:-1])
+    assert params["nprobe"] > 4  # crowded: the few nearest lists miss neighbours
+    ix = load_index(release)
+    queries = draw(200)  # held out: never indexed
+    exact = np.argsort(-(queries @ x.T), axis=1)[:, :10]
+    recall = np.mean([len({h.position for h in ix.search(q, 10, safe=False, dedup=False)} & set(e)) / 10
+                      for q, e in zip(queries, exact)])
+    assert recall >= 0.95, recall
+
+
+def test_an_ivf_loses_removed_keys_and_an_index_of_the_previous_codec_still_loads(tmp_path):
+    import faiss
+
+    release, x = synthetic_release(tmp_path, 6000)
+    doc = build_index(release, exact_max=1000)
+    path = load_index(release).path
+    gone = [f"{s:05d}{r:06d}" for s, r in ((0, 5), (2, 17))]
+    assert remove_keys(path, set(gone)) == 2
+    ix = load_index(release)
+    assert ix.count == 5998
+    assert not {h.key for q in x[:200] for h in ix.search(q, 10, safe=False, dedup=False)} & set(gone)
+    # format 1 as first written: IVF-SQ8 (per-dimension ranges), no rotation; it loads and searches as before
+    old = faiss.IndexIVFScalarQuantizer(faiss.IndexFlatIP(32), 32, 64, faiss.ScalarQuantizer.QT_8bit,
+                                        faiss.METRIC_INNER_PRODUCT)
+    old.train(x)
+    ids = ix.items.column("id").to_numpy()  # ids are rows of x, less the removed ones
+    old.add_with_ids(x[ids], ids)
+    for kind in ("img", "txt"):
+        with open(f"{path}/{kind}.faiss", "wb") as f:
+            f.write(faiss.serialize_index(old).tobytes())
+    with open(f"{path}/index.json", "w") as f:
+        json.dump({**doc, "params": {"codec": "sq8", "nlist": 64, "nprobe": 8, "rerank": 4}}, f)
+    ix = load_index(release)
+    assert ix.search(x[42], 1, safe=False, dedup=False)[0].key == "00000000042"
+    assert not {h.key for q in x[:200] for h in ix.search(q, 10, safe=False, dedup=False)} & set(gone)
 
 
 def test_excluded_and_removed_keys_are_never_returned(tmp_path):
