@@ -33,6 +33,30 @@ def shard_name(shard: int) -> str:
 
 
 @dataclass(frozen=True)
+class IndexDir:
+    """``releases/vN/index/<model-id>/``: one vector index of a release and its files."""
+
+    root: str
+
+    @property
+    def model_id(self) -> str:
+        return self.root.rstrip("/").rsplit("/", 1)[-1]
+
+    @property
+    def doc(self) -> str:
+        """index.json: what the index is (written last: its presence means complete)."""
+        return f"{self.root}/index.json"
+
+    @property
+    def items(self) -> str:
+        return f"{self.root}/items.arrow"
+
+    def faiss(self, kind: str) -> str:
+        """``kind``: img or txt."""
+        return f"{self.root}/{kind}.faiss"
+
+
+@dataclass(frozen=True)
 class DatasetDir:
     root: str
 
@@ -142,6 +166,13 @@ class DatasetDir:
     @property
     def index_dir(self) -> str:
         return self._join("index")
+
+    def index(self, model_id: str) -> IndexDir:
+        return IndexDir(self._join("index", model_id))
+
+    def index_docs_glob(self) -> str:
+        """index.json of every index of a release."""
+        return self._join("index", "*", "index.json")
 
     @property
     def card_dir(self) -> str:

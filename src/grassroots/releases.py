@@ -168,14 +168,14 @@ def rebuild_index(parent: DatasetDir, release: DatasetDir, runner, progress: boo
     if not io.exists(parent.index_dir):
         return "none: the parent release has no index"
     built = []
-    for path in sorted(io.glob(f"{parent.index_dir}/*/index.json")):
+    for path in sorted(io.glob(parent.index_docs_glob())):
         settings = json.loads(io.read_text(path))
         step = Index(settings["model_id"], settings.get("exact_max"))
         totals = run_step(step, release.root, runner, progress=progress)
         if totals.failed_shards:
             raise FatalError(f"{release.root}: rebuilding the {step.embeddings} index failed "
                              "(the console says why); run the takedown again to finish")
-        doc = json.loads(io.read_text(f"{step.outputs(release)[0]}/index.json"))
+        doc = json.loads(io.read_text(release.index(step.embeddings).doc))
         built.append(f"{doc['model_id']} ({doc['kind']}, {doc['count']} images)")
     if not built:
         return "none: the parent release's index/ holds no index (no index.json)"

@@ -12,8 +12,8 @@ import pyarrow.parquet as pq
 from grassroots import io
 from grassroots.embeddings import embedded_shards, embedding_models, model_info, read_embeddings
 from grassroots.errors import InputError
-from grassroots.index.items import head_tables, items_schema, shard_items
-from grassroots.layout import DatasetDir
+from grassroots.index.items import head_tables, items_schema, read_items, shard_items
+from grassroots.layout import DatasetDir, IndexDir
 
 FORMAT = 1
 EXACT_MAX = 50_000  # flat (exact) search up to here: ~11 ms a query at 50k x 512-d on this 2-core machine
@@ -25,10 +25,6 @@ NPROBES = (1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 
            256, 320, 384, 448, 512, 640, 768, 896, 1024)
 CALIBRATION_QUERIES = 300
 RERANK = 4  # an IVF search fetches RERANK * k candidates and re-ranks them exactly
-
-
-def index_dir(release: DatasetDir, model_id: str) -> str:
-    return f"{release.index_dir}/{model_id}"
 
 
 def pick_model(release: DatasetDir, model_id: str | None) -> str:
@@ -65,7 +61,7 @@ def build_index(release_dir: str, model_id: str | None = None, *, exclude_keys: 
         raise InputError(release.embeddings_dir(model_id), "holds no embedded shards")
     heads = head_tables(release)
     schema = items_schema(heads)
-    out = index_dir(release, model_id)
+    target = release.index(model_id)
     started = time.monotonic()
     count = sum(n for _, n in source) - len(exclude_keys)  # an upper bound is enough to pick the kind
     dim = int(info.get("embed_dim") or read_embeddings(release, model_id, source[0][0], mmap=True)[1].shape[1])
@@ -82,9 +78,9 @@ def build_index(release_dir: str, model_id: str | None = None, *, exclude_keys: 
             indexes[k] = _ivf(dim, nlist, seed)
             indexes[k].train(sample)
     trained = time.monotonic() - started
-    io.makedirs(out)
+    io.makedirs(target.root)
     next_id = 0
-    with io.atomic_write(f"{out}/items.arrow", "wb") as f, pa.ipc.new_file(f, schema) as writer:
+    with io.atomic_write(target.items, "wb") as f, pa.ipc.new_file(f, schema) as writer:
         for shard, _ in source:
             keys, img, txt = read_embeddings(release, model_id, shard, mmap=True)
             keep = np.array([k not in exclude_keys for k in keys], dtype=bool)
@@ -102,7 +98,7 @@ def build_index(release_dir: str, model_id: str | None = None, *, exclude_keys: 
         params = {"codec": "sq8u", "transform": "rotation", "quantizer": "flat", "nlist": nlist, "rerank": RERANK,
                   **_calibrate(indexes["img"], release, model_id, source, exclude_keys, seed)}
     for k, index in indexes.items():
-        with io.atomic_write(f"{out}/{k}.faiss", "wb") as f:
+        with io.atomic_write(target.faiss(k), "wb") as f:
             f.write(faiss.serialize_index(index).tobytes())
     doc = {"format": FORMAT, "model_id": model_id, "dim": dim, "count": next_id, "kind": kind, "exact_max": exact_max,
            "params": params,
@@ -110,7 +106,7 @@ def build_index(release_dir: str, model_id: str | None = None, *, exclude_keys: 
            "build_seconds": round(time.monotonic() - started, 2), "train_seconds": round(trained, 2),
            "source": source, "excluded": len(exclude_keys), "model": {k: info.get(k) for k in
                                                                        ("arch", "checkpoint", "checkpoint_sha256")}}
-    io.write_text_atomic(f"{out}/index.json", json.dumps(doc, indent=1))
+    io.write_text_atomic(target.doc, json.dumps(doc, indent=1))
     return doc
 
 
@@ -194,29 +190,28 @@ def _calibrate(index, release, model_id, source, exclude_keys, seed: int, querie
             "target_recall": TARGET_RECALL, "calibration": tried}
 
 
-def remove_keys(index_path: str, keys: set[str]) -> int:
+def remove_keys(index_path: str | IndexDir, keys: set[str]) -> int:
     """Delete samples from an existing index directory in place; how many were removed."""
     import faiss
     import pyarrow.compute as pc
 
-    from grassroots.index.load import read_items
-
-    items = read_items(index_path)
+    where = index_path if isinstance(index_path, IndexDir) else IndexDir(str(index_path))
+    items = read_items(where)
     gone = pc.is_in(items.column("key"), pa.array(sorted(keys), pa.string()))
     ids = items.column("id").filter(gone).to_numpy()
     if not len(ids):
         return 0
     for k in KINDS:
-        with io.open_file(f"{index_path}/{k}.faiss") as f:
+        with io.open_file(where.faiss(k)) as f:
             index = faiss.deserialize_index(np.frombuffer(f.read(), dtype=np.uint8))
         index.remove_ids(faiss.IDSelectorBatch(ids))
-        with io.atomic_write(f"{index_path}/{k}.faiss", "wb") as f:
+        with io.atomic_write(where.faiss(k), "wb") as f:
             f.write(faiss.serialize_index(index).tobytes())
     kept = items.filter(pc.invert(gone))
-    with io.atomic_write(f"{index_path}/items.arrow", "wb") as f, pa.ipc.new_file(f, kept.schema) as writer:
+    with io.atomic_write(where.items, "wb") as f, pa.ipc.new_file(f, kept.schema) as writer:
         writer.write_table(kept)
-    doc = json.loads(io.read_text(f"{index_path}/index.json"))
+    doc = json.loads(io.read_text(where.doc))
     doc["count"] = kept.num_rows
     doc["removed"] = doc.get("removed", 0) + len(ids)
-    io.write_text_atomic(f"{index_path}/index.json", json.dumps(doc, indent=1))
+    io.write_text_atomic(where.doc, json.dumps(doc, indent=1))
     return len(ids)

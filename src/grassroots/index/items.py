@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from grassroots import io
-from grassroots.layout import DatasetDir
+from grassroots.layout import DatasetDir, IndexDir
 from grassroots.samples import image_spans
 from grassroots.schema import Status
 
@@ -107,3 +107,12 @@ def shard_items(layout: DatasetDir, shard: int, keys: list[str], emb_rows: list[
         probs = _attribute_column(layout, h, h, shard)
         cols[h] = [probs.get(k) for k in keys]
     return pa.Table.from_pydict({f.name: cols[f.name] for f in schema}, schema=schema)
+
+
+def read_items(index: IndexDir) -> pa.Table:
+    """items.arrow, memory-mapped when local (nothing is copied until read)."""
+    path = index.items
+    if io.is_local(path):
+        return pa.ipc.open_file(pa.memory_map(io.fs_and_path(path)[1], "r")).read_all()
+    with io.open_file(path) as f:
+        return pa.ipc.open_file(pa.BufferReader(f.read())).read_all()

@@ -11,7 +11,8 @@ import pyarrow as pa
 
 from grassroots import io
 from grassroots.errors import InputError
-from grassroots.layout import DatasetDir
+from grassroots.index.items import read_items
+from grassroots.layout import DatasetDir, IndexDir
 
 MAX_FETCH = 4096  # candidates looked at for one query before giving up on filling k
 # Number of set bits of every byte value (PDQ Hamming distances over packed hashes).
@@ -25,15 +26,6 @@ class Hit:
     score: float  # cosine (img/txt) or 256 - Hamming distance bits (pdq)
 
 
-def read_items(index_path: str) -> pa.Table:
-    """items.arrow, memory-mapped when local (nothing is copied until read)."""
-    path = f"{index_path}/items.arrow"
-    if io.is_local(path):
-        return pa.ipc.open_file(pa.memory_map(io.fs_and_path(path)[1], "r")).read_all()
-    with io.open_file(path) as f:
-        return pa.ipc.open_file(pa.BufferReader(f.read())).read_all()
-
-
 class ReleaseIndex:
     """One loaded index directory. Thread-safe for searches (faiss releases the GIL)."""
 
@@ -41,8 +33,8 @@ class ReleaseIndex:
         import faiss
 
         self.path, self.release = path, release
-        self.doc = json.loads(io.read_text(f"{path}/index.json"))
-        self.items = read_items(path)
+        self.doc = json.loads(io.read_text(IndexDir(path).doc))
+        self.items = read_items(IndexDir(path))
         ids = self.items.column("id").to_numpy()
         self._ids = None if np.array_equal(ids, np.arange(len(ids))) else ids  # None: id == position
         keys = np.array(self.items.column("key").to_pylist(), dtype=str)
@@ -190,17 +182,14 @@ def _split_transforms(index) -> tuple[list[tuple[np.ndarray, np.ndarray]], objec
 
 
 def load_index(release_dir: str, model_id: str | None = None) -> ReleaseIndex:
-    from grassroots.index.build import index_dir
-
     release = DatasetDir(release_dir)
-    found = [p.rstrip("/").rsplit("/", 1)[-1] for p in io.glob(f"{release.index_dir}/*/index.json".replace(
-        "/index.json", "")) if io.exists(f"{p}/index.json")]
+    found = [p.rstrip("/").rsplit("/", 2)[-2] for p in io.glob(release.index_docs_glob())]
     if model_id is None:
         if len(found) != 1:
             raise InputError(release.index_dir, f"holds {len(found)} indexes ({', '.join(found) or 'none'})",
                              "run `grassroots index` first" if not found else "pass --embeddings MODEL_ID")
         model_id = found[0]
-    path = index_dir(release, model_id)
-    if not io.exists(f"{path}/index.json"):
-        raise InputError(path, "no index here", "run `grassroots index DATASET --release vN` first")
-    return ReleaseIndex(path, release)
+    index = release.index(model_id)
+    if not io.exists(index.doc):
+        raise InputError(index.root, "no index here", "run `grassroots index DATASET --release vN` first")
+    return ReleaseIndex(index.root, release)

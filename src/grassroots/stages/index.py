@@ -44,7 +44,7 @@ class Index:
                           params=(f"exact_max={self.exact_max}", "source=" + ",".join(f"{s}:{n}" for s, n in source)))]
 
     def outputs(self, layout: DatasetDir) -> list[str]:
-        return [f"{layout.index_dir}/{self.embeddings}"]
+        return [layout.index(self.embeddings).root]
 
     def __call__(self, task: ShardTask) -> ShardStats:
         from grassroots.index.build import EXACT_MAX, build_index
