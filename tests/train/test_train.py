@@ -173,3 +173,37 @@ def test_auto_precision_is_measured_on_the_model_and_recorded(scenes, tmp_path):
     meta = json.load(open(os.path.join(run, "run.json")))
     assert meta["device"] == "cpu" and meta["precision"] in ("fp32", "bf16")
     assert "a training step" in said and "measured" in said and f"{meta['precision']}" in said
+
+
+def test_train_takes_a_release_the_way_the_release_commands_do(scenes, tmp_path):
+    """`grassroots train DATASET --release vN` (as select, index, serve and card name a
+    release) trains on that release; a missing one is the one clear error."""
+    import shutil
+
+    from grassroots.releases import make_release
+    from grassroots.runner import LocalRunner
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from grassroots.layout import DatasetDir
+    from grassroots.ledger import finished_shards, kept_rows
+
+    ds = tmp_path / "ds"
+    shutil.copytree(scenes, ds)
+    layout = DatasetDir(str(ds))
+    for shard in finished_shards(str(ds)):  # an attribute table to select on: every other sample
+        keys = kept_rows(layout, shard, ["key"]).column("key").to_pylist()
+        (ds / "attributes" / "pick").mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.table({"key": keys, "even": [i % 2 == 0 for i in range(len(keys))]}),
+                       layout.attribute("pick", shard))
+    target, totals = make_release(str(ds), "v1", "even", LocalRunner(), progress=False)
+    missing = subprocess.run([*CLI, "train", str(ds), "--release", "v7", "-o", str(tmp_path / "m"), "--steps", "1"],
+                             capture_output=True, text=True)
+    assert missing.returncode == 2 and "no such release" in missing.stdout + missing.stderr
+    assert "Traceback" not in missing.stdout + missing.stderr
+    ok = subprocess.run([*CLI, "train", str(ds), "--release", "v1", "-o", str(tmp_path / "run"), "--steps", "1",
+                         "--precision", "fp32"], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    run = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert run["source"] == target and run["samples"] == totals.kept

@@ -29,8 +29,9 @@ def train_head(
 
 @command()
 def train(
-    source: Path = typer.Argument(..., help="A release (DATASET/releases/vN) or a dataset with shards/ to train on."),
+    source: Path = typer.Argument(..., help="A dataset (with --release: its release vN), a release's path (DATASET/releases/vN), or a dataset with shards/ to train on."),
     output: Path = typer.Option(..., "-o", "--output", help="Run directory: run.json, log.jsonl, checkpoints/last.pt."),
+    release: Optional[str] = typer.Option(None, help="Train on this release of the dataset (v1, v2 ...), as select, index, serve and card name it."),
     recipe: str = typer.Option("tiny", help="tiny (CPU minutes) | small (one GPU, < 1 h) | vit-b-32 (clusters); README \"Train\"."),
     minutes: Optional[float] = typer.Option(None, min=0.01, help="Train for about this long (steps fixed from measured speed)."),
     steps: Optional[int] = typer.Option(None, min=1, help="Train for exactly this many steps."),
@@ -50,6 +51,10 @@ def train(
 
     if sum(x is not None for x in (minutes, steps, epochs)) > 1:
         raise typer.BadParameter("give at most one of --minutes, --steps, --epochs")
+    if release is not None:
+        from grassroots.releases import Release
+
+        source = Release.named(str(source), release).require().root
     cfg = TrainConfig(str(source), str(output), recipe, minutes, steps, epochs, batch_size, lr, resume,
                       device.value, precision.value, seed, checkpoint_every, init=str(init) if init else None,
                       workers=workers)
