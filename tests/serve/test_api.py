@@ -181,3 +181,34 @@ def test_rate_limiter_slides_its_window():
     assert limiter.allow("b")[0]
     now[0] = 10.5
     assert limiter.allow("a")[0]
+
+
+@pytest.mark.parametrize("body", [
+    b'{"vector": [1e309, 1e309]}', b'{"vector": [NaN, 0.5]}', b'{"vector": [1e308, -1e309]}',
+    b'{"vector": [0.1, 0.2], "k": Infinity}', b'{"vector": [0.1], "k": 1e999}',
+    b'{"vector": [' + b"1" * 5000 + b"]}", b'{"vector": ' + b"[" * 50000 + b"]" * 50000 + b"}",
+    b'{"vector": [0.1], "over": "\xff\xfe"}', b"\xff\xfe\x00", b"",
+])
+def test_hostile_vector_bodies_are_4xx_with_a_json_body(api, body):
+    """Validation errors never echo what cannot be written as JSON (an infinite number made
+    FastAPI's own 422 a 500: issue 28); every answer is a 4xx whose body parses."""
+    base, _ = api
+    status, doc = post(f"{base}/api/search/vector", body, "application/json")
+    assert 400 <= status < 500 and isinstance(doc, dict) and "detail" in doc, (status, doc)
+
+
+def test_non_finite_and_huge_numbers_anywhere_are_4xx(api):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    base, _ = api
+    numbers = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-10**400, 10**400))
+
+    @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(vector=st.lists(numbers, min_size=1, max_size=8), k=numbers)
+    def check(vector, k):
+        body = json.dumps({"vector": vector, "k": k}).encode()  # Infinity, NaN and 400-digit integers as written
+        status, doc = post(f"{base}/api/search/vector", body, "application/json")
+        assert status < 500 and isinstance(doc, dict), (status, doc)
+
+    check()

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, File, Form, HTTPException, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
@@ -39,6 +40,13 @@ STATIC = Path(__file__).parent / "static"
 FORM_OVERHEAD = 64 * 1024  # multipart headers and small fields around an upload
 # A body a little over the limit is read and answered 413 by the handler (a client that is
 # still sending sees the answer); one over twice the limit is refused before it is read.
+
+
+def validation_error(err: dict) -> dict:
+    """One validation error as plain JSON: its location, message and type, never the
+    offending input (non-finite numbers, undecodable bytes, megabytes of it)."""
+    loc = [x if isinstance(x, (str, int)) and not isinstance(x, bool) else str(x) for x in err.get("loc", ())]
+    return {"loc": loc, "msg": str(err.get("msg", ""))[:500], "type": str(err.get("type", ""))}
 
 
 def create_app(config: ServeConfig, service: SearchService | None = None) -> FastAPI:
@@ -70,6 +78,12 @@ def create_app(config: ServeConfig, service: SearchService | None = None) -> Fas
     @app.exception_handler(InputError)
     async def _bad_input(request: Request, e: InputError):
         return JSONResponse({"detail": e.problem}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, e: RequestValidationError):
+        # FastAPI's own 422 echoes the input, and an infinite or NaN number (JSON's 1e309,
+        # NaN) cannot be written back as JSON: the answer became a 500. Where and what, only.
+        return JSONResponse({"detail": [validation_error(err) for err in e.errors()]}, status_code=422)
 
     def position(key: str) -> int:
         pos = service.position(key) if re.fullmatch(KEY_PATTERN, key) else None
