@@ -142,3 +142,4 @@ def test_card_of_a_missing_release_is_one_line(tmp_path):
     res = CliRunner().invoke(app, ["card", str(tmp_path), "--release", "v1"])
     assert res.exit_code == 2 and "no such release" in res.output and "Traceback" not in res.output
 
+

@@ -46,6 +46,8 @@ def test_the_whole_loop_runs_and_leaves_every_artifact(tmp_path):
     card = ds / "releases" / "v2" / "card"
     assert {"README.md", "DATASHEET.md", "EU_PUBLIC_SUMMARY.md"} <= {p.name for p in card.iterdir()}
     assert list((card / "plots").glob("*.png"))
+    assert_summary_names_the_tokens_honoured(ds, (card / "EU_PUBLIC_SUMMARY.md").read_text())
+    assert_no_local_paths(card, out)
     assert any((ds / "releases" / "v1" / "index").iterdir())
 
 
@@ -74,3 +76,33 @@ def test_the_model_half_on_ray_writes_the_same_releases_as_local(tmp_path):
                       for release in ("v1", "v2")}
     assert keys["local"]["v1"] and len(keys["local"]["v2"]) < len(keys["local"]["v1"])
     assert keys["ray"] == keys["local"]
+
+
+def assert_summary_names_the_tokens_honoured(ds, summary: str) -> None:
+    """The EU summary against manifest.json of the real run, field by field: a renamed field
+    (the card read `tokens_checked`, the manifest writes `ai_tokens`: "()" was published) fails."""
+    runs = [r for r in json.loads((ds / "manifest.json").read_text())["runs"] if r["stage"] == "download"]
+    rights = runs[-1]["config"]["rights"]["config"]
+    lines = summary.splitlines()
+    at = next(i for i, ln in enumerate(lines) if "honours robots.txt" in ln)
+    text = " ".join(lines[at:at + 2])
+    assert rights["user_agent"] in summary and "()" not in text, text
+    if rights["conservative_robots"]:
+        assert rights["ai_tokens"] and all(t in text for t in rights["ai_tokens"] if t != rights["user_agent"]), text
+    else:
+        assert "conservative mode off" in text, text
+
+
+def assert_no_local_paths(card, out) -> None:
+    """A published card names no folder of the operator's machine (the run wrote under
+    ``out``, an absolute path), no home folder, no host name: sources by file name only."""
+    import os
+    import socket
+
+    host = socket.gethostname()
+    leaks = [str(out), str(out.resolve()), os.path.expanduser("~") + "/", host if len(host) >= 4 else ""]
+    for doc in ("README.md", "DATASHEET.md", "EU_PUBLIC_SUMMARY.md"):
+        text = (card / doc).read_text()
+        found = [leak for leak in leaks if leak and leak in text]
+        assert not found, (doc, found)
+    assert "miniweb.warc.gz" in (card / "EU_PUBLIC_SUMMARY.md").read_text()  # the source, by its file name

@@ -6,19 +6,29 @@ only the model provider can say is marked "to be filled"."""
 from __future__ import annotations
 
 from grassroots.card.query import CardQuery
-from grassroots.card.text import (crawl, figure, fill, honoured, num, politeness, refusal_table, table,
-                                  top_domain_table)
+from grassroots.card.text import (crawl, figure, fill, honoured, num, politeness, public_name, refusal_table,
+                                  table, top_domain_table)
+
+
+def ai_tokens(c) -> str:
+    """What the summary says of the AI-training tokens the crawl also honoured (from manifest.json)."""
+    if c is None:
+        return " (other tokens: see manifest.json)"
+    tokens = c.ai_tokens_checked
+    if not tokens:
+        return " only (conservative mode off: other crawlers' rules were not applied)"
+    return f" and, conservatively, for common AI-training tokens ({', '.join(tokens)})"
 
 
 def _measures(q: CardQuery) -> str:
     rows = []
     c = crawl(q)
-    blocklists = (c.rights.get("blocklist_paths") if c else None) or []
+    blocklists = [public_name(p) for p in (c.rights.get("blocklist_paths") if c else None) or []]
     rows.append(["hash blocklists at download (md5, sha256, URL hash, PDQ)", ", ".join(blocklists) or "none given"])
     thresholds = q.thresholds()
     for name, path in q.safety_heads():
         rule = f"{name} {thresholds[name][0]} {thresholds[name][1]:g}" if name in thresholds else "scored, not thresholded"
-        rows.append([f"safety head `{name}` ({path})", rule])
+        rows.append([f"safety head `{name}` ({public_name(path)})", rule])
     lists = q.takedown_list_lines()
     rows.append(["takedown blocklist of this dataset (refused by later downloads)", f"{num(lists['blocklist'])} hashes"])
     return table(["measure", "setting"], rows)
@@ -66,8 +76,7 @@ Sections a dataset provider can answer are filled from the dataset's ledger; fie
 ### 2.3 Data crawled and scraped from online sources
 - Crawler: `{c.user_agent if c else "GrassrootsBot"}` (product token `GrassrootsBot`, contact URL in the user agent).
 - Purpose of the crawler: collecting image-text pairs to train and evaluate image-text models.
-- Behaviour: it identifies itself; honours robots.txt (RFC 9309) for its own token and, conservatively,
-  for common AI-training tokens ({", ".join(c.rights.get("tokens_checked", [])) if c else "see manifest.json"});
+- Behaviour: it identifies itself; honours robots.txt (RFC 9309) and ai.txt for its own token{ai_tokens(c)};
   honours every opt-out below before fetching or before storing; does not log in, solve captchas or pass
   paywalls; caps requests per host ({politeness(c)}).
 - Period of data collection: {start or "unknown"} to {end or "unknown"} (first and last fetch in the ledger).

@@ -42,9 +42,32 @@ class Crawl:
 
     user_agent: str
     politeness: dict
-    rights: dict
+    rights: dict  # the download step's rights config as manifest.json records it (RightsConfig's fields)
     inputs: list[str]
     runs: int
+
+    @property
+    def ai_tokens_checked(self) -> list[str]:
+        """The other product tokens robots.txt and ai.txt were read for besides the crawler's
+        own (``RightsConfig.tokens``: the AI-training tokens, in conservative mode only)."""
+        import dataclasses
+
+        from grassroots.rights.config import RightsConfig
+
+        known = {f.name for f in dataclasses.fields(RightsConfig)}
+        cfg = RightsConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in self.rights.items() if k in known})
+        return [t for t in cfg.tokens() if t.lower() != cfg.user_agent.lower()]
+
+
+def public_name(path: str) -> str:
+    """How a published card names a file the operator used: its file name for a local
+    path (never the folders above it: they name the operator's machine and user), its
+    URL's scheme and host for an object store or the web. The operator adds more by hand."""
+    path = str(path)
+    scheme, sep, rest = path.partition("://")
+    if sep and scheme not in ("file", "local"):
+        return f"{scheme}://{rest.split('/', 1)[0]}"
+    return (rest if sep else path).rstrip("/").rsplit("/", 1)[-1] or path
 
 
 def crawl(q: CardQuery) -> Crawl | None:
@@ -60,7 +83,7 @@ def crawl(q: CardQuery) -> Crawl | None:
         conf = run.get("config", {})
         inputs += list(conf.get("inputs") or []) or [conf.get("source", {}).get("path", "?")]
     return Crawl(fetch.get("user_agent", "GrassrootsBot"), politeness, cfg.get("rights", {}).get("config", {}),
-                 list(dict.fromkeys(inputs)), len(runs))
+                 list(dict.fromkeys(public_name(i) for i in inputs)), len(runs))
 
 
 def politeness(c: Crawl | None) -> str:
