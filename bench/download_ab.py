@@ -20,11 +20,8 @@ README's figure from its table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
-import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -34,7 +31,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from download_vs_img2dataset import WORK, build_corpus, free_port, start_nginx, write_url_list  # noqa: E402
+from download_vs_img2dataset import WORK, build_corpus, served_corpus, write_url_list  # noqa: E402
 
 PYTHON = ROOT / ".venv" / "bin" / "python"
 
@@ -83,9 +80,7 @@ def main() -> None:
     source = build_corpus()
     sha, ref_src = checkout(a.ref)
     subprocess.run([str(PYTHON), "-m", "compileall", "-q", str(ref_src), str(ROOT / "src")], check=True)
-    port = free_port()
-    nginx = start_nginx(WORK / "corpus" / "www", port)
-    try:
+    with served_corpus() as port:
         urls, n = write_url_list(port, a.limit)
         cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?")
         print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}); corpus: {source}, {n} images, "
@@ -113,9 +108,6 @@ def main() -> None:
         for p, walls, a_best, b_best, kept, same in table:
             print(f"| {p} | {', '.join(f'{w:.1f}' for w in walls['A'])} | {', '.join(f'{w:.1f}' for w in walls['B'])} "
                   f"| {kept / a_best:.0f} | {kept / b_best:.0f} | {a_best / b_best:.2f}x | {kept}, {same} |")
-    finally:
-        nginx.send_signal(signal.SIGQUIT)
-        nginx.wait(timeout=10)
 
 
 if __name__ == "__main__":

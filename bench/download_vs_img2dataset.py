@@ -21,6 +21,7 @@ limit x processes), with 100% of rows accounted for.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import glob
 import json
@@ -99,6 +100,18 @@ http {{
         except OSError:
             time.sleep(0.05)
     raise RuntimeError("nginx did not start")
+
+
+@contextlib.contextmanager
+def served_corpus():
+    """The corpus served by nginx on a free loopback port (yields the port); stopped after."""
+    port = free_port()
+    nginx = start_nginx(CORPUS / "www", port)
+    try:
+        yield port
+    finally:
+        nginx.send_signal(signal.SIGQUIT)
+        nginx.wait(timeout=10)
 
 
 def write_url_list(port: int, limit: int) -> tuple[Path, int]:
@@ -198,9 +211,7 @@ def main() -> None:
     a = ap.parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     source = build_corpus()
-    port = free_port()
-    nginx = start_nginx(CORPUS / "www", port)
-    try:
+    with served_corpus() as port:
         urls, n = write_url_list(port, a.limit)
         exe = ensure_img2dataset()
         print(f"corpus: {source}, {n} images, served by nginx on 127.0.0.1:{port}; processes={a.processes}")
@@ -226,9 +237,6 @@ def main() -> None:
         print(f"ratio: {o_ips / max(t_ips, 1e-9):.2f}x img2dataset (target >= 4x)")
         print(f"share of the decode+resize+encode limit x {a.processes}: "
               f"{100 * o_ips / (limit * a.processes):.0f}% (target >= 50%)")
-    finally:
-        nginx.send_signal(signal.SIGQUIT)
-        nginx.wait(timeout=10)
 
 
 if __name__ == "__main__":

@@ -226,8 +226,8 @@ def main() -> None:
     print(f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores ({cpu}); grassroots --processes 1 with {PYTHON}; "
           f"load average at start {os.getloadavg()[0]:.2f}")
     results = [bench_shape(shape, wat, py, args.rounds, args.also) for shape, wat in wats.items()]
-    print(f"\n| shape | MB gz | cc2dataset parse (s wall / CPU) | grassroots extract (s wall / CPU) | "
-          f"ratio wall | ratio CPU | without lang ID + dedup: ratio wall | candidates gr / cc |")
+    print("\n| shape | MB gz | cc2dataset parse (s wall / CPU) | grassroots extract (s wall / CPU) | "
+          "ratio wall | ratio CPU | without lang ID + dedup: ratio wall | candidates gr / cc |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for r in results:
         print(f"| {r['shape']} | {r['mb']:.1f} | {r['cc_s']:.2f} / {r['cc_cpu']:.2f} | {r['gr_s']:.2f} / "

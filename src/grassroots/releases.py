@@ -94,6 +94,15 @@ def source_of(dataset: str, from_release: str | None) -> str:
     return Release.named(dataset, from_release).require().root if from_release else DatasetDir(dataset).root
 
 
+def new_release(dataset: str, release: str, from_release: str | None) -> tuple[str, str]:
+    """(parent, target) directories of a release about to be made, both checked."""
+    target = Release.named(dataset, release).root
+    parent = source_of(dataset, from_release)
+    if parent == target:
+        raise InputError(release, "a release cannot be made from itself")
+    return parent, target
+
+
 def dry_run(parent: str, where: str) -> tuple[int, int, Counter]:
     """(kept samples of the parent, how many the expression selects, drops by first failing clause)."""
     layout = DatasetDir(parent)
@@ -138,19 +147,16 @@ def remove_tree(path: str) -> None:
 def make_release(dataset: str, release: str, where: str, runner, *, parent_release: str | None = None,
                  overwrite: bool = False, progress: bool = True) -> tuple[str, ShardStats]:
     """Select from the dataset (or its release ``parent_release``) into releases/<release>/."""
-    target = Release.named(dataset, release)
-    parent = source_of(dataset, parent_release)
-    if parent == target.root:
-        raise InputError(release, "a release cannot be made from itself")
+    parent, target = new_release(dataset, release, parent_release)
     step = Select(parent, where)
-    if io.exists(target.root):
+    if io.exists(target):
         if not overwrite:
-            raise InputError(target.root, "exists", "pick a new release name, or pass --overwrite to replace it")
+            raise InputError(target, "exists", "pick a new release name, or pass --overwrite to replace it")
         step.clauses(DatasetDir(parent), finished_shards(parent)[0])  # refuse bad input before deleting
-        remove_tree(target.root)
-    totals = run_step(step, target.root, runner, progress=progress)
-    record_release(target.root, parent, totals, where=where, filtered=dict(totals.reasons))
-    return target.root, totals
+        remove_tree(target)
+    totals = run_step(step, target, runner, progress=progress)
+    record_release(target, parent, totals, where=where, filtered=dict(totals.reasons))
+    return target, totals
 
 
 @dataclass
@@ -209,10 +215,7 @@ def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAs
     if not len(ask):
         raise InputError("takedown", "nothing to remove",
                          "pass --requests (takedowns/requests.jsonl) or lists: --urls --domains --keys --sha256 --md5 --pdq")
-    target = Release.named(dataset, release).root
-    parent = source_of(dataset, from_release)
-    if parent == target:
-        raise InputError(release, "a release cannot be made from itself")
+    parent, target = new_release(dataset, release, from_release)
     layout = DatasetDir(target)
     if io.exists(target) and not io.exists(layout.run_plan(Takedown.name)):
         raise InputError(target, "exists and was not made by a takedown", "pick a new release name")
