@@ -13,7 +13,7 @@ from pathlib import Path
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 # What stands above the steps: applications and services built on them.
-ABOVE_STAGES = {"releases", "accounting", "serve", "card", "cli", "demo", "demo_models", "train", "eval", "__main__"}
+ABOVE_STAGES = {"releases", "purge", "accounting", "serve", "card", "cli", "demo", "demo_models", "train", "eval", "__main__"}
 
 
 def _modules() -> dict[str, Path]:

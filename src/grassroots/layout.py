@@ -12,6 +12,7 @@ No other module builds dataset paths by string editing.
       attributes/neardup/pairs-NNNNN.parquet  centroids-<model-id>.npy   (neardup's working files)
       releases/<vN>/  shards/ (a family)  embeddings/  attributes/  index/  card/  manifest.json
       takedowns/requests.jsonl  registry.txt  blocklist.txt   (requests in; what later downloads refuse)
+      takedowns/removed.csv           (every key any takedown removed: what every step skips)
       releases/<vN>/takedown.json  takedown_removed.txt        (a takedown release: what was asked, keys removed)
       _runs/<step>/plan.json          (the step's tasks, one format for every step)
       _runs/<step>/NNNNN.json         (completion marker + stats)
@@ -142,6 +143,9 @@ class DatasetDir:
         """Near-duplicate pairs found by one task of the neardup step."""
         return self._join("attributes", "neardup", f"pairs-{shard_name(part)}.parquet")
 
+    def neardup_pairs_glob(self) -> str:
+        return self._join("attributes", "neardup", "pairs-*.parquet")
+
     def neardup_centroids(self, model_id: str) -> str:
         return self._join("attributes", "neardup", f"centroids-{model_id}.npy")
 
@@ -195,6 +199,26 @@ class DatasetDir:
     def takedown_blocklist(self) -> str:
         """Hashes taken down: a hash blocklist (grassroots.rights.blocklist)."""
         return self._join("takedowns", "blocklist.txt")
+
+    @property
+    def takedown_removed_all(self) -> str:
+        """Every sample key any takedown removed, the one list every step reads
+        (grassroots.taken_down: ``key,release,reason`` lines)."""
+        return self._join("takedowns", "removed.csv")
+
+    @property
+    def dataset_root(self) -> str:
+        """The dataset this directory belongs to: itself, or DATASET for DATASET/releases/<vN>."""
+        head, _, name = self.root.rpartition("/")
+        parent, _, folder = head.rpartition("/")
+        return parent if folder == "releases" and name and parent else self.root
+
+    def releases_glob(self) -> str:
+        return self._join("releases", "v*")
+
+    @property
+    def runs_root(self) -> str:
+        return self._join("_runs")
 
     @property
     def takedown_record(self) -> str:

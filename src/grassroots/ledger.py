@@ -59,15 +59,34 @@ def read_samples(dataset: str, columns: list[str] | None = None) -> list[dict]:
     return sorted(rows, key=lambda r: r.get("key") or "")
 
 
-def kept_rows(layout: DatasetDir, shard: int, columns: list[str] | None = None, family: str = "shards"):
-    """The kept (success) rows of one shard's ledger as a pyarrow Table, in ledger order."""
+def kept_rows(layout: DatasetDir, shard: int, columns: list[str] | None = None, family: str = "shards", *,
+              taken_down: bool = False):
+    """The kept (success) rows of one shard's ledger as a pyarrow Table, in ledger order,
+    without the samples taken down (grassroots.taken_down: every step that reads
+    samples reads them here). ``taken_down=True``: with them (select and takedown write
+    them as refused rows of a release)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    want = None if columns is None else list(dict.fromkeys([*columns, "status"]))
-    with io.open_file(layout.shard_parquet(shard, family)) as f:
+    from grassroots.taken_down import ROW_COLUMNS, TakenDown
+
+    guard = None if taken_down else TakenDown.of(layout.root)
+    path = layout.shard_parquet(shard, family)
+    want = None
+    if columns is not None:
+        want = list(dict.fromkeys([*columns, "status"]))
+        if guard:
+            with io.open_file(path) as f:
+                names = pq.read_schema(f).names
+            want = list(dict.fromkeys([*want, *(c for c in ROW_COLUMNS if c in names)]))
+    with io.open_file(path) as f:
         table = pq.read_table(f, columns=want)
     table = table.filter(pc.equal(table.column("status"), Status.SUCCESS.value))
-    return table if columns is None or "status" in columns else table.drop_columns(["status"])
+    if guard:
+        table = table.filter(pa.array([not gone for gone in guard.mask(table)], pa.bool_()))
+    if columns is not None:
+        table = table.select(columns)
+    return table
 
 
 def step_problems(dataset: str, step, shards) -> list[str]:

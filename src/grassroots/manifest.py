@@ -35,9 +35,12 @@ def code_version() -> dict:
 
 def config_dict(obj) -> dict:
     """A JSON-able view of a (nested) frozen dataclass config, for manifest.json.
-    Fields declared with ``repr=False`` (test hooks such as a socket factory) are left out."""
+    Fields declared with ``repr=False`` (test hooks such as a socket factory) are left out;
+    a value with ``public_config()`` is written as that (what a published file may say)."""
 
     def conv(v):
+        if hasattr(v, "public_config"):
+            return conv(v.public_config())
         if is_dataclass(v) and not isinstance(v, type):
             return {f.name: conv(getattr(v, f.name)) for f in fields(v) if f.repr}
         if isinstance(v, dict):

@@ -17,9 +17,14 @@ releases live here too, above the steps they run:
     3. vN+1/takedown.json (what was asked, what matched, counts, request ids handled) and
        vN+1/takedown_removed.txt (the keys removed);
     4. the dataset's registry and blocklist gain the asked and removed URLs and hashes
-       (grassroots.takedown.lists), so later downloads refuse them;
-    5. with ``purge_parent``, vN is deleted atomically (``purge``: renamed away, then removed).
-  Steps 2-5 run only when every shard of vN+1 is written and accounted for.
+       (grassroots.takedown.lists; illegal content's URLs by hash only), so later downloads
+       refuse them; DATASET/takedowns/removed.csv gains the removed keys
+       (grassroots.taken_down), which every later step skips;
+    5. everything else under the dataset is purged of them: the dataset's shards,
+       embeddings, attributes and candidates, every other release and its index
+       (grassroots.purge.purge_everywhere); takedown.json says which;
+    6. with ``purge_parent``, vN is deleted atomically (``purge``: renamed away, then removed).
+  Steps 2-6 run only when every shard of vN+1 is written and accounted for.
 """
 
 from __future__ import annotations
@@ -49,9 +54,12 @@ from grassroots.stages.release_files import attribute_tables
 from grassroots.stages.select import Select, joined, verdicts
 from grassroots.stages.takedown import Takedown
 from grassroots.stats import ShardStats
+from grassroots.purge import purge_everywhere
+from grassroots.rights.blocklist import url_hash
 from grassroots.takedown.lists import append_to_lists
 from grassroots.takedown.match import with_copies
 from grassroots.takedown.record import TakedownCounts, TakedownRecord
+from grassroots.taken_down import append_removed
 from grassroots.takedown.requests import KINDS, TakedownAsk
 
 RELEASE_NAME = r"v[0-9]+[A-Za-z0-9._-]*"
@@ -164,6 +172,7 @@ class TakedownResult:
     release: str
     totals: ShardStats
     record: TakedownRecord | None  # takedown.json (None when shards failed: rerun to finish)
+    stale_cards: tuple[str, ...] = ()  # releases whose card the purge made out of date
 
 
 def rebuild_index(parent: DatasetDir, release: DatasetDir, runner, progress: bool = True) -> str:
@@ -188,12 +197,20 @@ def rebuild_index(parent: DatasetDir, release: DatasetDir, runner, progress: boo
     return "rebuilt: " + ", ".join(built)
 
 
-def removed_rows(release: DatasetDir) -> list[dict]:
-    rows = []
+def removed_rows(release: DatasetDir, parent: DatasetDir) -> list[dict]:
+    """The samples the takedown removed: the parent's ledger rows (URLs and hashes as they
+    were), each with ``illegal`` (removed as illegal content: the release's row withholds its URLs)."""
+    gone = {}
     for path in sorted(io.glob(release.shard_parquets_glob())):
         with io.open_file(path) as f:
-            t = pq.read_table(f, columns=["key", "url", "sha256", "md5", "pdq", "pdq_quality", "reason"])
-        rows += t.filter(pc.equal(t.column("reason"), Reason.TAKEDOWN.value)).to_pylist()
+            t = pq.read_table(f, columns=["key", "reason", "error_message"])
+        t = t.filter(pc.equal(t.column("reason"), Reason.TAKEDOWN.value))
+        gone.update({r["key"]: "illegal content" in (r["error_message"] or "") for r in t.to_pylist()})
+    rows = []
+    for path in sorted(io.glob(parent.shard_parquets_glob())):
+        with io.open_file(path) as f:
+            t = pq.read_table(f, columns=["key", "url", "final_url", "sha256", "md5", "pdq", "pdq_quality"])
+        rows += [{**r, "illegal": gone[r["key"]]} for r in t.to_pylist() if r["key"] in gone]
     return rows
 
 
@@ -219,24 +236,31 @@ def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAs
     layout = DatasetDir(target)
     if io.exists(target) and not io.exists(layout.run_plan(Takedown.name)):
         raise InputError(target, "exists and was not made by a takedown", "pick a new release name")
-    step = Takedown(parent, with_copies(ask, DatasetDir(parent)))
+    step = Takedown(parent, with_copies(ask, DatasetDir(parent)), asked=Takedown(parent, ask).digest())
     totals = run_step(step, target, runner, progress=progress)
     if totals.failed_shards:
         return TakedownResult(target, totals, None)
     problems = accounting_problems(target)
     if problems:
         raise FatalError(f"{target}: the takedown release breaks the accounting invariant: {problems[0]}")
-    rows = removed_rows(layout)
+    rows = removed_rows(layout, DatasetDir(parent))
     io.write_text_atomic(layout.takedown_removed, "".join(f"{k}\n" for k in sorted(r["key"] for r in rows)))
-    index = rebuild_index(DatasetDir(parent), layout, runner, progress)
     lists = append_to_lists(
         dataset, note=f"takedown {from_release} -> {release}",
-        urls=list(dict.fromkeys([*ask.values("urls"), *(r["url"] for r in rows if r["url"])])),
+        urls=list(dict.fromkeys([*(u for u in ask.values("urls") if not ask.withheld("urls", u)),
+                                 *(r["url"] for r in rows if r["url"] and not r["illegal"])])),
+        url_hashes=list(dict.fromkeys(url_hash(u) for u in [
+            *(u for u in ask.values("urls") if ask.withheld("urls", u)),
+            *(u for r in rows if r["illegal"] for u in (r["url"], r["final_url"]) if u)])),
         domains=ask.values("domains"),
         sha256=list(dict.fromkeys([*ask.values("sha256"), *(r["sha256"] for r in rows if r["sha256"])])),
         md5=list(dict.fromkeys([*ask.values("md5"), *(r["md5"] for r in rows if r["md5"])])),
         pdq=list(dict.fromkeys([*((h, None) for h in ask.values("pdq")),
                                 *((r["pdq"], r["pdq_quality"]) for r in rows if r["pdq"])])))
+    index = rebuild_index(DatasetDir(parent), layout, runner, progress)
+    append_removed(dataset, release, {r["key"]: r["illegal"] for r in rows})
+    purged = purge_everywhere(dataset, release, runner, progress)
+    top = DatasetDir(dataset).root
     record = TakedownRecord(
         parent=from_release,
         release=release,
@@ -245,16 +269,20 @@ def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAs
         requests=tuple({"id": r.id, "time": r.time, "release": r.release, "reason": r.reason.value,
                         "matched": totals.counters.get(f"request:{r.id}", 0)} for r in ask.requests),
         matched_by={k: totals.counters.get(f"matched_by:{k}", 0) for k in KINDS},
-        counts=TakedownCounts(totals.candidates, totals.kept, totals.reasons.get(Reason.TAKEDOWN.value, 0)),
+        counts=TakedownCounts(totals.candidates, totals.kept, totals.reasons.get(Reason.TAKEDOWN.value, 0),
+                              totals.counters.get("illegal_content", 0)),
         removed_keys=os.path.basename(layout.takedown_removed),
         index=index,
-        lists_appended={"registry": DatasetDir(dataset).takedown_registry, "registry_lines": lists["registry"],
-                        "blocklist": DatasetDir(dataset).takedown_blocklist, "blocklist_lines": lists["blocklist"]},
+        lists_appended={"registry": "takedowns/registry.txt", "registry_lines": lists["registry"],
+                        "blocklist": "takedowns/blocklist.txt", "blocklist_lines": lists["blocklist"]},
         parent_purged=purge_parent,
+        purged=tuple({"dir": "dataset" if p.root == top else p.root[len(top) + 1:], "removed": p.removed}
+                     for p in purged if p.removed),
     )
     record.write(layout)
     record_release(target, parent, totals, takedown=os.path.basename(layout.takedown_record),
                    removed=record.counts.removed)
     if purge_parent:
         purge(parent)
-    return TakedownResult(target, totals, record)
+    return TakedownResult(target, totals, record,
+                          tuple(p.root.rsplit("/", 1)[-1] for p in purged if p.card_stale and p.root != parent))

@@ -337,3 +337,21 @@ def test_truncated_or_corrupt_gzip_tail_is_detected(tmp_path):
     assert "truncated" in _gzip_tail_problem(_io.BytesIO(members[:-10]), second)
     assert "bad gzip" in _gzip_tail_problem(_io.BytesIO(members + b"\x00garbage" * 5), second)
     assert _gzip_tail_problem(_io.BytesIO(b"WARC/1.1\r\n..."), 0) is None  # not gzip: nothing to check
+
+
+def test_extract_into_a_dataset_refuses_what_its_takedowns_list(tmp_path):
+    """The dataset's takedown lists (registry: URL, domain; blocklist: a URL's hash) drop a
+    candidate as ``takedown`` before it is written: a later download never sees it."""
+    from grassroots.rights.blocklist import url_hash
+    from grassroots.takedown.lists import append_to_lists
+
+    ds = tmp_path / "ds"
+    append_to_lists(str(ds), urls=["https://example.com/gone.jpg"], domains=["optout.example.org"],
+                    url_hashes=[url_hash("http://example.com/illegal.jpg")], sha256=[], md5=[], pdq=[], note="test")
+    body = ("<img src='http://example.com/gone.jpg' alt='taken down picture'>"
+            "<img src='http://cdn.optout.example.org/x.jpg' alt='opted out domain'>"
+            "<img src='/illegal.jpg' alt='listed by hash only'>"
+            "<img src='/kept.jpg' alt='a kept picture'>")
+    totals, rows, _ = run(tmp_path, [html_page(PAGE, body)])
+    assert totals.reasons == {"takedown": 3}
+    assert [r["url"] for r in rows] == ["http://example.com/kept.jpg"]

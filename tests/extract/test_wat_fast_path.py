@@ -71,7 +71,7 @@ def test_one_search_per_page_flags_what_the_url_rule_flags():
     assert non_content_urls([]) == []
 
 
-def _reference_page_images(self, page, rules, rows, stats, seen):
+def _reference_page_images(self, page, rules, rows, stats, seen, guard=None):
     """extract's per-image loop before issue 12: every rule per image, in order."""
     for img in page.images:
         caption = clean_caption(img.alt)

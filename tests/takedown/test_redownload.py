@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 from grassroots.cli import app
 from grassroots.layout import DatasetDir
 from grassroots.ledger import read_samples
+from grassroots.samples import read_sample_files
 from tests.conftest import assert_accounted
 from tests.fetch.conftest import jpeg, server  # noqa: F401  (the counting loopback server fixture)
 from tests.stages.test_download import serve_images, write_list
@@ -71,3 +72,47 @@ def test_redownloading_the_original_list_refuses_what_was_taken_down(tmp_path, s
     assert "Crawler: `GrassrootsBot/" in eu and "host_concurrency=8" in eu
     assert f"{min(r['fetched_at'] for r in first_run).date()} to" in eu
     assert "Takedown requests received: 0" in eu and "samples removed by takedowns in\nthis release's line: 2" in eu
+
+
+def test_illegal_content_leaves_nothing_but_hashes_and_is_still_refused(tmp_path, server):  # noqa: F811
+    """--reason illegal-content: the image, caption and URL are gone from every file under the
+    dataset (the audit keeps key and hashes); the URL is refused by its hash before any request."""
+    serve_images(server, 6)
+    src = write_list(tmp_path / "urls.jsonl", server, 6)
+    ds = str(tmp_path / "ds")
+    layout = DatasetDir(ds)
+    cli("download", str(src), "-o", ds, "--allow-loopback", "--processes", "1")
+    cli("hash", ds, "--processes", "1")
+    cli("select", ds, "--release", "v1", "--where", "phash IS NOT NULL", "--processes", "1")
+    bad_url = server.url("/img/3.jpg")
+    row = next(r for r in read_samples(ds) if r["url"] == bad_url)
+    image = next(iter(read_sample_files(layout, 0, keys={row["key"]}).values()))["jpg"]
+    needles = [bad_url.encode(), bad_url.split("://", 1)[1].encode(), row["caption"].encode(),
+               image]  # whole: a flat-colour JPEG's middle repeats in its neighbours
+
+    def holders() -> list[str]:
+        return sorted(str(p.relative_to(ds)) for p in Path(ds).rglob("*")
+                      if p.is_file() and any(n in p.read_bytes() for n in needles))
+
+    assert holders()  # the scan finds it before
+    (tmp_path / "bad.txt").write_text(bad_url + "\n")
+    res = cli("takedown", ds, "--from", "v1", "--release", "v2", "--urls", str(tmp_path / "bad.txt"),
+              "--reason", "illegal-content", "--processes", "1")
+    assert "1 removed as illegal content" in res.output and "copies already published elsewhere" in res.output
+    assert holders() == [], [(f, [n[:40] for n in needles if n in Path(ds, f).read_bytes()]) for f in holders()]
+    for root in (ds, layout.release("v1").root, layout.release("v2").root):
+        gone = {r["key"]: r for r in read_samples(root)}[row["key"]]
+        assert (gone["status"], gone["reason"], gone["url"], gone["caption"]) == ("refused", "takedown", "", None)
+        assert gone["sha256"] == row["sha256"] and "illegal content" in gone["error_message"]
+        assert_accounted(root)
+    assert f"{row['key']},v2,illegal-content" in Path(layout.takedown_removed_all).read_text()
+    cli("card", ds, "--release", "v2")
+    eu = Path(layout.release("v2").card_dir, "EU_PUBLIC_SUMMARY.md").read_text()
+    assert "illegal content in this release's line: 1" in " ".join(eu.split())
+
+    server.hits.clear()
+    cli("download", str(src), "-o", str(tmp_path / "ds2"), "--allow-loopback", "--processes", "1",
+        "--blocklist", layout.takedown_blocklist)
+    again = {r["url"]: r for r in read_samples(str(tmp_path / "ds2"))}
+    assert (again[bad_url]["status"], again[bad_url]["reason"]) == ("refused", "hash_blocklist")
+    assert "/img/3.jpg" not in server.hits  # refused before any request

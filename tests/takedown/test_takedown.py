@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import io as _io
 import json
+import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +23,15 @@ from grassroots.embeddings import embedded_shards, read_embeddings
 from grassroots.errors import InputError
 from grassroots.imaging.hashes import pdq
 from grassroots.layout import DatasetDir
-from grassroots.ledger import read_samples
+from grassroots.ledger import kept_rows, read_samples
 from grassroots.rights.blocklist import Blocklist, pdq_words
 from grassroots.rights.registry import Registry
 from grassroots.index import load_index
 from grassroots.runner import LocalRunner, run_step
 from grassroots.samples import read_sample_files
 from grassroots.stages import Index
-from grassroots.releases import make_takedown
+from grassroots.releases import make_release, make_takedown, remove_tree
+from grassroots.samples import stored_keys
 from grassroots.takedown.requests import append_request, build_ask, new_request, read_requests
 from tests.conftest import assert_accounted
 from tests.stages.test_score_select import jpeg
@@ -54,6 +57,58 @@ def write_requests(ds: str) -> None:
     Path(layout.takedown_requests).write_text("".join(json.dumps(r) + "\n" for r in reqs))
 
 
+def files_under(path: str) -> list[Path]:
+    return [p for p in Path(path).rglob("*") if p.is_file()]
+
+
+def vectors_of(release: DatasetDir) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    out = {}
+    for s in embedded_shards(release, MODEL):
+        keys, img, txt = read_embeddings(release, MODEL, s)
+        out.update({k: (np.array(img[i]), np.array(txt[i])) for i, k in enumerate(keys)})
+    return out
+
+
+def needles_of(images: dict[str, bytes], vectors: dict) -> dict[str, list[bytes]]:
+    """What a byte scan looks for, per removed key: pieces of the entropy-coded image data
+    (headers and tables are shared by every JPEG of a quality), its vectors, its caption."""
+    out = {}
+    for key in EXPECTED:
+        data = images[key]
+        out[key] = [data[len(data) // 2:len(data) // 2 + 48], data[-80:-2], *(v.tobytes() for v in vectors[key]),
+                    f"a secret caption {int(key[:5])}-{int(key[5:])}".encode()]
+    return out
+
+
+def found(root: str, needles: dict[str, list[bytes]]) -> dict[str, set[str]]:
+    """Removed key -> the files under ``root`` that hold a piece of it."""
+    hits: dict[str, set[str]] = {}
+    for path in files_under(root):
+        blob = path.read_bytes()
+        for k, ns in needles.items():
+            if any(n in blob for n in ns):
+                hits.setdefault(k, set()).add(str(path.relative_to(root)))
+    return hits
+
+
+@dataclass
+class Taken:
+    ds: str
+    images: dict[str, bytes]
+    res: object
+    root: Path
+    v1_kept: set[str]  # before the takedown
+    vectors: dict  # v1's vectors, before the takedown
+    found_before: dict[str, set[str]]
+
+    @property
+    def backup(self) -> Path:
+        return self.root / "backup-v1"  # v1 as copied before the takedown
+
+    def __iter__(self):
+        return iter((self.ds, self.images, self.res, self.root))
+
+
 @pytest.fixture(scope="module")
 def taken(tmp_path_factory):
     root = tmp_path_factory.mktemp("takedown")
@@ -71,12 +126,12 @@ def taken(tmp_path_factory):
     (root / "sha.txt").write_text(hashlib.sha256(stored).hexdigest() + "\n")
     ask = build_ask(layout.takedown_requests, {"keys": [root / "keys.txt"], "pdq": [root / "pdq.txt"],
                                                "sha256": [root / "sha.txt"]})
+    v1_kept = {r["key"] for r in read_samples(v1.root) if r["status"] == "success"}
+    vectors = vectors_of(v1)
+    before = found(ds, needles_of(images, vectors))
+    shutil.copytree(v1.root, root / "backup-v1")
     res = make_takedown(ds, "v1", "v2", ask, LocalRunner(processes=1), progress=False)
-    return ds, images, res, root
-
-
-def files_under(path: str) -> list[Path]:
-    return [p for p in Path(path).rglob("*") if p.is_file()]
+    return Taken(ds, images, res, root, v1_kept, vectors, before)
 
 
 def test_the_asked_samples_and_only_they_are_removed_and_accounted(taken):
@@ -91,46 +146,85 @@ def test_the_asked_samples_and_only_they_are_removed_and_accounted(taken):
         assert rows[key]["error_message"].startswith(f"takedown: {kind} "), rows[key]["error_message"]
     assert "distance" in rows["000010002"]["error_message"] and "file:" in rows["000010002"]["error_message"]
     assert "request:r-2" in rows["000010005"]["error_message"]
-    v1_kept = {r["key"] for r in read_samples(DatasetDir(ds).release("v1").root) if r["status"] == "success"}
+    v1_kept = taken.v1_kept
     assert set(rows) == v1_kept and {k for k, r in rows.items() if r["status"] == "success"} == v1_kept - removed
     assert_accounted(v2.root)
     rec = json.loads(Path(v2.takedown_record).read_text())
-    assert rec["counts"] == {"candidates": len(v1_kept), "kept": len(v1_kept) - 8, "removed": 8}
+    assert rec["counts"] == {"candidates": len(v1_kept), "kept": len(v1_kept) - 8, "removed": 8, "illegal_content": 0}
     assert {r["id"]: r["matched"] for r in rec["requests"]} == {"r-1": 2, "r-2": 3, "r-3": 0}
     assert rec["matched_by"] == {"keys": 1, "urls": 1, "domains": 3, "sha256": 1, "md5": 0, "pdq": 2}
     assert "copy-of:000000002" in rows["000010006"]["error_message"]
-    assert rec["asked"]["pdq"] == [Path(taken[3], "pdq.txt").read_text().split(",")[0]]  # as asked, no copies
+    assert rec["asked"]["pdq"] == [Path(taken.root, "pdq.txt").read_text().split(",")[0]]  # as asked, no copies
     assert "artist@example.org" not in json.dumps(rec) and "A. Artist" not in json.dumps(rec)
     assert Path(v2.takedown_removed).read_text().split() == sorted(EXPECTED)
     manifest = json.loads(Path(v2.manifest).read_text())
     assert manifest["release"]["removed"] == 8 and manifest["release"]["parent"].endswith("releases/v1")
 
 
-def test_no_byte_of_a_removed_image_caption_or_embedding_is_in_any_file_of_the_new_release(taken):
+def test_no_byte_of_a_removed_image_caption_or_embedding_is_in_any_file_under_the_dataset(taken):
+    """Not only the new release: the dataset's shards, embeddings and attributes, the parent
+    release and its index, scratch files: the same scan found them everywhere before."""
     ds, images, _, _ = taken
     layout = DatasetDir(ds)
-    v1, v2 = layout.release("v1"), layout.release("v2")
-    vectors = {}
-    for s in embedded_shards(v1, MODEL):
-        keys, img, txt = read_embeddings(v1, MODEL, s)
-        vectors.update({k: (img[i].tobytes(), txt[i].tobytes()) for i, k in enumerate(keys)})
-    needles = {}
-    for key in EXPECTED:
-        data = images[key]
-        # Pieces of the entropy-coded data (headers and tables are shared by every JPEG of a quality).
-        needles[key] = [data[len(data) // 2:len(data) // 2 + 48], data[-80:-2], *vectors[key],
-                        f"a secret caption {int(key[:5])}-{int(key[5:])}".encode()]
-    def found(root: str) -> set[str]:
-        hits = set()
-        for path in files_under(root):
-            blob = path.read_bytes()
-            hits |= {k for k, ns in needles.items() if any(n in blob for n in ns)}
-        return hits
-
-    assert found(v1.root) == set(EXPECTED)  # the scan finds them where they are
-    assert found(v2.root) == set()
+    before = taken.found_before
+    assert set(before) == set(EXPECTED)  # the scan finds them where they are
+    for where in ("shards/00000.tar", "releases/v1/shards/00000.tar", "releases/v1/index/"):
+        assert any(f.startswith(where) for fs in before.values() for f in fs), where
+    assert found(ds, needles_of(images, taken.vectors)) == {}
     kept_key = next(k for k in images if k not in EXPECTED and k.startswith("00000"))
-    assert images[kept_key][len(images[kept_key]) // 2:][:48] in Path(v2.shard_tar(0)).read_bytes()
+    for tar in (layout.shard_tar(0), layout.release("v1").shard_tar(0), layout.release("v2").shard_tar(0)):
+        assert images[kept_key][len(images[kept_key]) // 2:][:48] in Path(tar).read_bytes()
+
+
+def test_the_dataset_and_every_release_are_purged_and_still_accounted(taken):
+    ds, *_ = taken
+    layout = DatasetDir(ds)
+    rec = json.loads(Path(layout.release("v2").takedown_record).read_text())
+    assert {p["dir"]: p["removed"] for p in rec["purged"]} == {"dataset": 8, "releases/v1": 8}
+    assert rec["lists_appended"]["registry"] == "takedowns/registry.txt"  # no operator path in a release
+    for root in (ds, layout.release("v1").root):
+        rows = {r["key"]: r for r in read_samples(root)}
+        for key in EXPECTED:
+            assert rows[key]["status"] == "refused" and rows[key]["reason"] == "takedown", (root, key)
+            assert rows[key]["caption"] is None and rows[key]["url"] == url_of(int(key[:5]), int(key[5:]))
+        assert_accounted(root)
+        manifest = json.loads(Path(DatasetDir(root).manifest).read_text())
+        assert manifest["purged"][-1]["by_takedown"] == "v2" and manifest["purged"][-1]["removed"] == 8
+    removed = Path(layout.takedown_removed_all).read_text().splitlines()
+    assert removed[0] == "key,release,reason" and sorted(removed[1:]) == sorted(f"{k},v2," for k in EXPECTED)
+
+
+def test_a_release_selected_from_the_base_after_the_takedown_brings_nothing_back(taken):
+    ds, *_ = taken
+    layout = DatasetDir(ds)
+    target, totals = make_release(ds, "v5", "clip >= -1", LocalRunner(processes=1), progress=False)
+    rows = {r["key"]: r for r in read_samples(target)}
+    assert not {k for k, r in rows.items() if r["status"] == "success"} & set(EXPECTED)
+    assert not set(EXPECTED) & (stored_keys(DatasetDir(target), 0) | stored_keys(DatasetDir(target), 1))
+    assert_accounted(target)
+    remove_tree(target)
+
+
+def test_a_copy_made_before_the_takedown_and_put_back_is_skipped_by_every_step(taken):
+    """A release restored from a backup still holds the samples: select refuses them
+    (refused/takedown rows), the steps that read samples never see them, index leaves them out."""
+    ds, *_ = taken
+    layout = DatasetDir(ds)
+    restored = layout.release("v8")
+    shutil.copytree(taken.backup, restored.root)
+    assert {r["key"] for r in read_samples(restored.root) if r["status"] == "success"} >= set(EXPECTED)
+    assert not set(EXPECTED) & set(kept_rows(restored, 0, ["key"]).column("key").to_pylist()
+                                   + kept_rows(restored, 1, ["key"]).column("key").to_pylist())
+    target, _ = make_release(ds, "v9", "clip >= -1", LocalRunner(processes=1), parent_release="v8", progress=False)
+    rows = {r["key"]: r for r in read_samples(target)}
+    assert all(rows[k]["status"] == "refused" and rows[k]["reason"] == "takedown" and rows[k]["caption"] is None
+               for k in EXPECTED)
+    assert not set(EXPECTED) & (stored_keys(DatasetDir(target), 0) | stored_keys(DatasetDir(target), 1))
+    assert_accounted(target)
+    run_step(Index(MODEL), restored.root, LocalRunner(processes=1), progress=False)
+    assert not set(EXPECTED) & set(load_index(restored.root).items.column("key").to_pylist())
+    remove_tree(target)
+    remove_tree(restored.root)
 
 
 def test_no_search_of_a_removed_sample_finds_it(taken):
@@ -146,28 +240,25 @@ def test_no_search_of_a_removed_sample_finds_it(taken):
         img.append(np.asarray(i, np.float32))
     matrix = np.concatenate(img)
     assert not set(keys) & set(EXPECTED)
-    for s in embedded_shards(v1, MODEL):
-        k1, i1, _ = read_embeddings(v1, MODEL, s)
-        for key, vec in zip(k1, np.asarray(i1, np.float32)):
-            if key in EXPECTED:
-                top = np.argsort(-(matrix @ vec))[:5]
-                assert not {keys[t] for t in top} & set(EXPECTED)
+    for key in EXPECTED:
+        vec = np.asarray(taken.vectors[key][0], np.float32)
+        top = np.argsort(-(matrix @ vec))[:5]
+        assert not {keys[t] for t in top} & set(EXPECTED)
     # The parent's index holds removed keys: it is never copied; vN+1's is built again from
     # vN+1's embeddings with the parent's settings, and no query of it returns a removed key.
     assert res.record.index == f"rebuilt: {MODEL} (ivf, {len(keys)} images)"
+    # vN+1's index is built from vN+1's embeddings with the parent's settings; the parent's
+    # own index is built again without them (the purge).
     old_index, new_index = load_index(v1.root), load_index(v2.root)
-    assert set(EXPECTED) <= set(old_index.items.column("key").to_pylist())
+    assert not set(EXPECTED) & set(old_index.items.column("key").to_pylist())
     assert sorted(new_index.items.column("key").to_pylist()) == sorted(keys)
     assert json.loads(Path(v2.index_dir, MODEL, "index.json").read_text())["exact_max"] == 4
-    for s in embedded_shards(v1, MODEL):
-        k1, i1, t1 = read_embeddings(v1, MODEL, s)
-        for key, vec, txt in zip(k1, np.asarray(i1, np.float32), np.asarray(t1, np.float32)):
-            if key in EXPECTED:
-                for over, query in (("img", vec), ("txt", txt)):
-                    before = old_index.search(query, k=5, over=over, safe=False, dedup=False)
-                    assert key in {h.key for h in before}  # the probe finds it where it is
-                    hits = new_index.search(query, k=len(keys), over=over, safe=False, dedup=False)
-                    assert hits and not {h.key for h in hits} & set(EXPECTED), (key, over)
+    for key in EXPECTED:
+        vec, txt = (np.asarray(v, np.float32) for v in taken.vectors[key])
+        for index in (old_index, new_index):
+            for over, query in (("img", vec), ("txt", txt)):
+                hits = index.search(query, k=index.count, over=over, safe=False, dedup=False)
+                assert hits and not {h.key for h in hits} & set(EXPECTED), (key, over)
     kept = [r for r in read_samples(v2.root) if r["status"] == "success"]
     stored = {k: f["jpg"] for s in (0, 1) for k, f in read_sample_files(v2, s).items()}
     for key in EXPECTED:

@@ -116,6 +116,10 @@ Measures before training:
 
 {_measures(q)}
 
+Samples removed on request as illegal content in this release's line: {num(q.takedown_illegal())} (removed
+from the dataset and every release, with their image bytes, captions and embeddings; the audit trail
+keeps their hashes only, and later downloads refuse them by hash of their URL and of their bytes).
+
 Selection expression applied to this release: `{where or "none"}`.
 {fill("other measures against illegal content (e.g. CSAM hash lists used, and their source)")}
 

@@ -17,11 +17,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 
+import pyarrow.parquet as pq
+
 from grassroots import io
 from grassroots.layout import DatasetDir
 from grassroots.accounting import stage_totals
 from grassroots.manifest import read_manifest
-from grassroots.schema import Status
+from grassroots.schema import Reason, Status
 from grassroots.takedown.record import TakedownRecord
 
 SIZE_CATEGORIES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
@@ -134,13 +136,20 @@ class CardQuery:
 
     def refusals(self) -> list[tuple[str, int]]:
         """Rows refused at download, by the protocol that refused them (one reason per row,
-        so a sample refused by several signals counts once), and takedowns along the chain."""
+        so a sample refused by several signals counts once), and the samples taken down along
+        the chain, each once (a takedown marks it in the dataset and every release it purges)."""
         out = Counter(dict(self.rows(f"SELECT reason, count(*) FROM dataset_ledger WHERE status = "
-                                     f"'{Status.REFUSED.value}' GROUP BY reason")))
+                                     f"'{Status.REFUSED.value}' AND reason <> '{Reason.TAKEDOWN.value}' GROUP BY reason")))
+        taken = {k for (k,) in self.rows(f"SELECT key FROM dataset_ledger WHERE reason = '{Reason.TAKEDOWN.value}'")}
         for link in self.chain()[:-1]:
-            for reason, n in link.drops.items():
-                if reason == "takedown":
-                    out[reason] += n
+            if link.drops.get("takedown"):
+                layout = DatasetDir(self.dataset).release(link.name)
+                for path in io.glob(layout.shard_parquets_glob()):
+                    with io.open_file(path) as f:
+                        t = pq.read_table(f, columns=["key", "reason"])
+                    taken |= {r["key"] for r in t.to_pylist() if r["reason"] == Reason.TAKEDOWN.value}
+        if taken:
+            out["takedown"] = len(taken)
         return sorted(out.items(), key=lambda kv: (-kv[1], kv[0]))
 
     def download_runs(self) -> list[dict]:
@@ -163,12 +172,13 @@ class CardQuery:
             if not info:
                 break
             record = TakedownRecord.read(layout)
-            drops = dict(self.con.execute(
-                f"SELECT reason, count(*) FROM read_parquet({sorted(io.glob(layout.shard_parquets_glob()))!r}, "
-                f"union_by_name=true) WHERE status <> 'success' GROUP BY reason ORDER BY reason").fetchall())
+            ledger = f"read_parquet({sorted(io.glob(layout.shard_parquets_glob()))!r}, union_by_name=true)"
+            drops = dict(self.con.execute(f"SELECT reason, count(*) FROM {ledger} WHERE status <> 'success' "
+                                          "GROUP BY reason ORDER BY reason").fetchall())
+            rows, kept = self.con.execute(f"SELECT count(*), count(*) FILTER (status = 'success') "
+                                          f"FROM {ledger}").fetchone()  # now: a takedown may have purged it since
             links.append(Link(layout.root.rsplit("/", 1)[-1], "takedown" if record else "select",
-                              info.get("where"), record, int(info.get("candidates", 0)),
-                              int(info.get("selected", 0)), drops))
+                              info.get("where"), record, int(rows), int(kept), drops))
             layout = DatasetDir(info["parent"])
         downloaded = dict(self.rows("SELECT reason, count(*) FROM dataset_ledger WHERE status <> 'success' "
                                     "GROUP BY reason ORDER BY reason"))
@@ -186,6 +196,10 @@ class CardQuery:
     def takedown_removed(self) -> int:
         """Samples removed by the takedowns in this release's line."""
         return sum(rec.counts.removed for _, rec in self.takedowns())
+
+    def takedown_illegal(self) -> int:
+        """Of those, removed as illegal content (their URLs are withheld everywhere)."""
+        return sum(rec.counts.illegal_content for _, rec in self.takedowns())
 
     def thresholds(self) -> dict[str, tuple[str, float]]:
         """column -> (operator, value) of the simple comparisons in the select expression."""

@@ -9,6 +9,7 @@ import typer
 
 from grassroots.cli.common import RUNNER_HELP, command, console, default_processes, finish, runner_of
 from grassroots.runner import RunnerKind
+from grassroots.takedown.requests import RequestReason as TakedownReason
 
 
 @command()
@@ -52,12 +53,15 @@ def takedown(
     md5: list[Path] = typer.Option([], help="File: md5 digests, one per line."),
     pdq: list[Path] = typer.Option([], help="File: PDQ hashes (64 hex); matches within Hamming distance 31 (re-encoded, resized copies)."),
     keys: list[Path] = typer.Option([], help="File: sample keys, one per line."),
+    reason: TakedownReason = typer.Option(TakedownReason.OTHER, help="Why the listed values go (a request carries its own). illegal-content: nothing of the sample is kept anywhere, not even its URL; the audit trail keeps its hashes."),
     purge_parent: bool = typer.Option(False, help="Then delete the --from release atomically."),
     runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
     processes: int = typer.Option(default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
 ) -> None:
-    """Write a release without the samples asked to be removed: tars, ledger, attributes, embeddings, index."""
+    """Write a release without the samples asked to be removed, and remove them from everything else under
+    DATASET: the dataset's shards, embeddings, attributes and candidates, every release and its index.
+    Every later step skips them."""
     from grassroots.layout import DatasetDir
     from grassroots.report import print_stats
     from grassroots.releases import make_takedown
@@ -65,7 +69,8 @@ def takedown(
 
     layout = DatasetDir(str(dataset))
     ask = build_ask(layout.takedown_requests if requests else None,
-                    {"urls": urls, "domains": domains, "sha256": sha256, "md5": md5, "pdq": pdq, "keys": keys})
+                    {"urls": urls, "domains": domains, "sha256": sha256, "md5": md5, "pdq": pdq, "keys": keys},
+                    reason=reason.value)
     res = make_takedown(str(dataset), from_release, release, ask, runner_of(runner, processes, ray_address),
                         purge_parent=purge_parent)
     print_stats(console, f"takedown {from_release} -> {res.release}", res.totals)
@@ -75,8 +80,19 @@ def takedown(
                       f"{len(rec.requests)} requests handled; index: {rec.index}", highlight=False)
         console.print(f"later downloads refuse them: {rec.lists_appended['registry']}, "
                       f"{rec.lists_appended['blocklist']}", highlight=False)
+        for p in rec.purged:
+            console.print(f"purged {p['removed']} samples from {p['dir']}", highlight=False)
+        if rec.counts.illegal_content:
+            console.print(f"{rec.counts.illegal_content} removed as illegal content: only their hashes are kept",
+                          highlight=False)
         if rec.parent_purged:
             console.print(f"deleted {layout.release(from_release).root}", highlight=False)
+        for name in res.stale_cards:
+            console.print(f"the card of {name} counts the removed samples: write it again with "
+                          f"`grassroots card {dataset} --release {name}`", highlight=False)
+        console.print("[bold]copies already published elsewhere are not reached[/bold]: a release copied or "
+                      "uploaded before this takedown still holds these samples; replace those copies with "
+                      f"{res.release} (which releases were copied out is yours to know)")
     finish(Path(res.release), res.totals)
 
 

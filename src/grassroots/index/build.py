@@ -63,7 +63,10 @@ def build_index(release_dir: str, model_id: str | None = None, *, exclude_keys: 
     schema = items_schema(heads)
     target = release.index(model_id)
     started = time.monotonic()
-    count = sum(n for _, n in source) - len(exclude_keys)  # an upper bound is enough to pick the kind
+    if exclude_keys:  # only those in the release count (a dataset's takedown list names others too)
+        exclude_keys = frozenset(k for s, _ in source for k in read_embeddings(release, model_id, s, mmap=True)[0]
+                                 if k in exclude_keys)
+    count = sum(n for _, n in source) - len(exclude_keys)
     dim = int(info.get("embed_dim") or read_embeddings(release, model_id, source[0][0], mmap=True)[1].shape[1])
     kind = "flat" if count <= exact_max else "ivf"
     nlist = 0

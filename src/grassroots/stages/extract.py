@@ -4,7 +4,8 @@ One shard per input file, in sorted order of the expanded inputs (rerun with the
 same inputs to resume: finished shards are skipped). Every ``<img>`` seen is a
 candidate; it is kept (a row in the shard's parquet, CANDIDATE_SCHEMA) or
 dropped with one reason, first match wins (details in grassroots.extract.rules):
-caption_too_short, bad_scheme, non_content_image, duplicate.
+caption_too_short, bad_scheme, non_content_image, takedown (a URL or page the
+dataset's takedowns list: grassroots.taken_down), duplicate.
 
 Dedup scope: per input file. A (normalised URL, caption) pair already kept in
 the same shard is a duplicate. Pairs repeated across files are not dropped here:
@@ -111,7 +112,7 @@ class Extract:
         source = PageSource(path, stats, self.max_page_bytes)
         with _no_gc_passes(), io.atomic_write(DatasetDir(task.dataset).candidates(task.shard), "wb") as f:
             with pq.ParquetWriter(f, CANDIDATE_SCHEMA, compression="zstd") as writer:
-                self._read(source, rules, rows, stats, writer)
+                self._read(source, rules, rows, stats, writer, taken_down(task.dataset))
                 if rows.page_rows or not rows.groups_written:  # the rest; an empty file has one empty group
                     self._write_group(rows, len(rows.page_rows), writer)
             stats.bytes_written = f.tell()
@@ -119,12 +120,12 @@ class Extract:
         stats.seconds = time.monotonic() - started
         return stats
 
-    def _read(self, source: PageSource, rules: Rules, rows: "_Rows", stats: ShardStats, writer) -> None:
+    def _read(self, source: PageSource, rules: Rules, rows: "_Rows", stats: ShardStats, writer, guard) -> None:
         seen: set[tuple[str, str]] = set()  # (url, caption) pairs kept in this file; freed when it ends
         for page in source:
             stats.candidates += len(page.images)  # every image seen must leave: kept or dropped
             first = len(rows.url)
-            self._page_images(page, rules, rows, stats, seen)
+            self._page_images(page, rules, rows, stats, seen, guard)
             n = len(rows.url) - first
             if n:
                 stats.keep(n)
@@ -141,10 +142,12 @@ class Extract:
         langs = detect_languages(rows.lang_texts[:pages]) if self.detect_language else None
         writer.write_table(rows.pop_table(pages, langs))
 
-    def _page_images(self, page, rules: Rules, rows: "_Rows", stats: ShardStats, seen: set) -> None:
+    def _page_images(self, page, rules: Rules, rows: "_Rows", stats: ShardStats, seen: set, guard=None) -> None:
         """Apply the rules to the page's images (first matching reason wins, in the
         order caption, URL, non-content, duplicate); kept ones go to ``rows`` (the
-        caller counts them). The URL rule runs once per page over its candidates."""
+        caller counts them). The URL rule runs once per page over its candidates.
+        ``guard``: the dataset's takedowns (None when it has none): a URL or page they
+        list is refused (``takedown``)."""
         min_chars, context_chars = self.min_caption_chars, self.context_chars
         resolve = PageResolver(page.base)
         passed: list[tuple] = []  # (img, url, caption) past the caption and URL rules
@@ -168,6 +171,11 @@ class Extract:
                 non_content += len(flagged)
                 drop = set(flagged)
                 passed = [c for i, c in enumerate(passed) if i not in drop]
+        if guard is not None and passed:
+            kept = [c for c in passed if not guard.removes({"url": c[1], "page_url": page.url})]
+            if len(kept) < len(passed):
+                stats.drop(Reason.TAKEDOWN, len(passed) - len(kept))
+                passed = kept
         urls, captions, contexts = rows.url, rows.caption, rows.context
         duplicates = 0
         for img, url, caption in passed:
@@ -189,6 +197,14 @@ class Extract:
             rows.lang_texts.append(page_text(page.title, page.meta("description"), rows.caption[first:]))
         signals = page_signals_from_meta(page.metas)
         rows.add_page(n, (page.url, page.title, None, page.record_id, page.crawl_date, signals, page.license))
+
+
+def taken_down(dataset: str):
+    """The takedowns of the dataset extract writes into, or None when it has none."""
+    from grassroots.taken_down import TakenDown
+
+    taken = TakenDown.of(dataset)
+    return taken if taken else None
 
 
 class _Rows:

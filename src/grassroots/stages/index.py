@@ -3,7 +3,8 @@
 A whole-release step with one task: it trains on a sample and adds the
 embeddings shard by shard (memory: the index's codes and the sample, never all
 vectors). The task's params name the embedding shards and their row counts, so
-a release that changed (a takedown) is indexed again instead of skipped.
+a release that changed (a takedown) is indexed again instead of skipped. A key that
+was taken down (grassroots.taken_down) is never indexed.
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ class Index:
 
     def __call__(self, task: ShardTask) -> ShardStats:
         from grassroots.index.build import EXACT_MAX, build_index
+        from grassroots.taken_down import TakenDown
 
-        doc = build_index(task.dataset, self.embeddings,
+        doc = build_index(task.dataset, self.embeddings, exclude_keys=frozenset(TakenDown.of(task.dataset).keys),
                           exact_max=EXACT_MAX if self.exact_max is None else self.exact_max)
         stats = ShardStats(candidates=doc["count"])
         stats.keep(doc["count"])

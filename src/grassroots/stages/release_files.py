@@ -23,9 +23,16 @@ from grassroots.errors import ShardError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import kept_rows
 from grassroots.samples import IMAGE_EXTS
+from grassroots.schema import Reason, Status
 from grassroots.writer import ShardWriter
 
 NOT_ATTRIBUTES = ("dedup",)  # attribute folders that are not per-shard key tables
+# Ledger columns a removed sample keeps: identity and hashes (what the audit and the
+# blocklist need). Every other nullable column (caption, page, rights, sizes) is blanked;
+# for illegal content the URLs and domain go too (the audit keeps hashes only).
+KEPT_ON_REMOVAL = ("key", "url", "status", "reason", "error_message", "domain", "sha256", "md5", "pdq",
+                   "pdq_quality")
+URL_COLUMNS = ("url", "final_url", "page_url", "domain")
 
 
 def attribute_tables(layout: DatasetDir) -> list[str]:
@@ -48,8 +55,9 @@ def copy_model_info(parent: DatasetDir, release: DatasetDir) -> None:
 
 def kept_ledger(parent: DatasetDir, shard: int) -> pa.Table:
     """The parent's kept samples of one shard, in ledger order, without image columns:
-    the candidates of a release made from it."""
-    ledger = kept_rows(parent, shard)
+    the candidates of a release made from it (taken-down samples included: the release
+    writes them as refused rows, see ``mark_removed``)."""
+    ledger = kept_rows(parent, shard, taken_down=True)
     return ledger.drop_columns([c for c in IMAGE_EXTS if c in ledger.column_names])
 
 
@@ -59,6 +67,29 @@ def set_columns(ledger: pa.Table, values: dict[str, list]) -> pa.Table:
         i = ledger.schema.get_field_index(name)
         ledger = ledger.set_column(i, ledger.schema.field(i), pa.array(column, ledger.schema.field(i).type))
     return ledger
+
+
+def mark_removed(ledger: pa.Table, removed: list[bool], messages: list[str | None],
+                 illegal: list[bool] | None = None) -> pa.Table:
+    """``ledger`` with the ``removed`` rows made ``refused``/``takedown`` rows: ``messages``
+    say why, every column but KEPT_ON_REMOVAL blanked, and for ``illegal`` rows the URL
+    columns too (a non-nullable URL becomes ""). Other rows are left as they are."""
+    illegal = illegal or [False] * len(removed)
+    values = {}
+    for f in ledger.schema:
+        old = ledger.column(f.name).to_pylist()
+        if f.name == "status":
+            values[f.name] = [Status.REFUSED.value if gone else v for v, gone in zip(old, removed)]
+        elif f.name == "reason":
+            values[f.name] = [Reason.TAKEDOWN.value if gone else v for v, gone in zip(old, removed)]
+        elif f.name == "error_message":
+            values[f.name] = [m if gone else v for v, m, gone in zip(old, messages, removed)]
+        elif f.name in URL_COLUMNS:
+            blank = None if f.nullable else ""
+            values[f.name] = [blank if gone and bad else v for v, gone, bad in zip(old, removed, illegal)]
+        elif f.nullable and f.name not in KEPT_ON_REMOVAL:
+            values[f.name] = [None if gone else v for v, gone in zip(old, removed)]
+    return set_columns(ledger, values)
 
 
 def write_shards(parent: DatasetDir, release: DatasetDir, shard: int, keep: set[str], ledger: pa.Table) -> int:

@@ -2,7 +2,9 @@
 
 For each shard of the parent (the dataset, or an earlier release), the attribute
 tables are joined on ``key`` in DuckDB and every kept sample is tested against
-the ``--where`` clauses in order. The release gets, under the same shard
+the ``--where`` clauses in order; a sample that was taken down
+(grassroots.taken_down) is never selected, whatever the clauses: it becomes a
+``refused``/``takedown`` row. The release gets, under the same shard
 numbers and keys: tars of the selected samples; a ledger with every parent
 sample, selected (success) or ``filtered`` with the reason ``filtered:<first
 failing clause>``; the selected rows of every attribute table and embedding.
@@ -26,11 +28,12 @@ from grassroots.errors import InputError, ShardError
 from grassroots.layout import DatasetDir
 from grassroots.ledger import finished_shards
 from grassroots.step import Resources, ShardTask
-from grassroots.schema import Status, selection_reason
+from grassroots.schema import Reason, Status, selection_reason
 from grassroots.select_expr import Clause, parse
 from grassroots.stages import release_files
-from grassroots.stages.release_files import (attribute_tables, copy_model_info, kept_ledger, set_columns,
-                                             write_release_shard)
+from grassroots.stages.release_files import (attribute_tables, copy_model_info, kept_ledger, mark_removed,
+                                             set_columns, write_release_shard)
+from grassroots.taken_down import TakenDown
 from grassroots.stats import ShardStats
 
 def joined(parent: DatasetDir, shard: int, tables: list[str]) -> pa.Table:
@@ -112,6 +115,13 @@ class Select:
             "status": [Status.SUCCESS.value if v is None else Status.FILTERED.value for v in verdict],
             "reason": reasons,
             "error_message": [None if v is None else f"select: failed the clause on {v}" for v in verdict]})
+        taken = TakenDown.of(parent.root)
+        gone = taken.mask(ledger) if taken else [False] * len(keys)
+        if any(gone):  # taken down, but the parent still holds it (it was not purged): never selected
+            ledger = mark_removed(ledger, gone, ["takedown: removed earlier"] * len(keys),
+                                  [k in taken.illegal for k in keys])
+            selected -= {k for k, g in zip(keys, gone) if g}
+            reasons = [Reason.TAKEDOWN.value if g else r for r, g in zip(reasons, gone)]
         stats = ShardStats(candidates=len(keys))
         stats.keep(len(selected))
         for r in reasons:

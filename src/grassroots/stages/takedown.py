@@ -6,8 +6,12 @@ sample the ask matches (grassroots.takedown.match) becomes a ledger row with sta
 ``refused``, reason ``takedown`` and a message naming what matched and who asked; its
 tar members, attribute rows, embeddings and key-map rows are not copied. Its caption and
 page columns are blanked in the ledger; its URL and hashes stay, so the audit trail
-(and the blocklist) can name it. The orchestration (takedown.json, the dataset's
-registry and blocklist, the index, --purge-parent) is grassroots.releases.make_takedown.
+(and the blocklist) can name it. Illegal content (a request or ``--reason`` says so)
+keeps its hashes only: URLs, domain and the matched value are withheld. A sample an
+earlier takedown removed (grassroots.taken_down) is removed again, whatever the
+ask. The orchestration (takedown.json, the dataset's registry and blocklist, the
+index, the purge of everything else under the dataset, --purge-parent) is
+grassroots.releases.make_takedown.
 """
 
 from __future__ import annotations
@@ -25,12 +29,9 @@ from grassroots.schema import Reason, Status
 from grassroots.stages import release_files
 from grassroots.stats import ShardStats
 from grassroots.takedown.match import Matcher
+from grassroots.taken_down import TakenDown
 from grassroots.takedown.requests import TakedownAsk
 
-# Ledger columns a removed sample keeps: identity and hashes (what the audit and the
-# blocklist need). Every other nullable column (caption, page, rights, sizes) is blanked.
-KEPT_ON_REMOVAL = ("key", "url", "status", "reason", "error_message", "domain", "sha256", "md5", "pdq",
-                   "pdq_quality")
 
 
 @dataclass(frozen=True)
@@ -42,10 +43,15 @@ class Takedown:
     ask: TakedownAsk
     pdq_max_distance: int = 31
     pdq_min_quality: int = 50
+    asked: str = ""  # digest of the ask as the user gave it (before copies were added), when known
 
     def digest(self) -> str:
-        """Names the ask in the plan: a rerun with another ask redoes every shard."""
-        doc = json.dumps([self.ask.entries, self.pdq_max_distance, self.pdq_min_quality], sort_keys=True)
+        """Names the ask in the plan: a rerun with another ask redoes every shard. The ask as
+        given, when known: the copies found depend on the parent, which the purge changes."""
+        if self.asked:
+            return self.asked
+        doc = json.dumps([self.ask.entries, self.ask.file_reason.value, [r.reason.value for r in self.ask.requests],
+                          self.pdq_max_distance, self.pdq_min_quality], sort_keys=True)
         return hashlib.sha256(doc.encode()).hexdigest()[:16]
 
     def plan(self, dataset: str) -> list[ShardTask]:
@@ -69,27 +75,31 @@ class Takedown:
                 if c in ledger.column_names]
         rows = ledger.select(cols).to_pylist()
         matches = [matcher.match(r, stored.get(r["key"])) for r in rows]
+        earlier = TakenDown.of(self.parent)  # taken down before (the parent was not purged of it)
+        removed, messages, illegal = [], [], []
         stats = ShardStats(candidates=len(rows))
         keep = set()
         for row, m in zip(rows, matches):
-            if m is None:
+            bad = bool(m and self.ask.illegal(m.origins)) or row["key"] in earlier.illegal
+            gone = m is not None or earlier.removes(row)
+            removed.append(gone)
+            illegal.append(gone and bad)
+            messages.append(m.message(withhold=bad) if m else
+                            f"takedown: removed earlier{' (illegal content)' if bad else ''}" if gone else None)
+            if not gone:
                 keep.add(row["key"])
                 stats.keep()
-            else:
-                stats.drop(Reason.TAKEDOWN)
-                stats.count(f"matched_by:{m.kind}")
-                for origin in m.origins:
-                    if origin.startswith("request:"):
-                        stats.count(origin)
-        removed = [m is not None for m in matches]
-        blank = {f.name: [None] * len(rows) for f in ledger.schema
-                 if f.nullable and f.name not in KEPT_ON_REMOVAL}
-        values = {name: [None if gone else v for v, gone in zip(ledger.column(name).to_pylist(), removed)]
-                  for name in blank}
-        values["status"] = [Status.REFUSED.value if gone else s
-                             for s, gone in zip(ledger.column("status").to_pylist(), removed)]
-        values["reason"] = [Reason.TAKEDOWN.value if gone else None for gone in removed]
-        values["error_message"] = [m.message() if m else None for m in matches]
-        ledger = release_files.set_columns(ledger, values)
+                continue
+            stats.drop(Reason.TAKEDOWN)
+            stats.count(f"matched_by:{m.kind}" if m else "matched_by:earlier")
+            if bad:
+                stats.count("illegal_content")
+            for origin in (m.origins if m else ()):
+                if origin.startswith("request:"):
+                    stats.count(origin)
+        ledger = release_files.set_columns(ledger, {
+            "status": [Status.SUCCESS.value] * len(rows), "reason": [None] * len(rows),
+            "error_message": [None] * len(rows)})
+        ledger = release_files.mark_removed(ledger, removed, messages, illegal)
         stats.bytes_written = release_files.write_release_shard(parent, release, shard, keep, ledger)
         return stats

@@ -3,7 +3,8 @@
     DATASET/takedowns/registry.txt    an opt-out registry (grassroots.rights.registry):
                                       `url,<URL>` and `domain,<domain>` lines, checked before any request
     DATASET/takedowns/blocklist.txt   a hash blocklist (grassroots.rights.blocklist):
-                                      `sha256,` `md5,` `pdq,<hex>,<quality>` lines, checked before writing
+                                      `sha256,` `md5,` `pdq,<hex>,<quality>` lines, checked before writing;
+                                      `url_sha256,` lines (illegal content's URLs, by hash), before any request
 
 A takedown appends every URL, domain and hash it was asked to remove, and the URL and
 hashes of every sample it removed (so a copy at another URL is refused by its bytes).
@@ -41,12 +42,14 @@ def _append(path: str, lines: list[str], header: str) -> int:
 
 
 def append_to_lists(dataset: str, *, urls: list[str], domains: list[str], sha256: list[str], md5: list[str],
-                    pdq: list[tuple[str, int | None]], note: str) -> dict[str, int]:
+                    pdq: list[tuple[str, int | None]], note: str, url_hashes: list[str] = ()) -> dict[str, int]:
     """Append to the dataset's registry and blocklist; lines added to each. Every line is
-    checked by the same parser downloads use, so a file a takedown wrote always loads."""
+    checked by the same parser downloads use, so a file a takedown wrote always loads.
+    ``url_hashes``: URLs of illegal content, listed by hash only (``url_sha256``: refused
+    before any request all the same)."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     registry = [f"url,{u}" for u in urls] + [f"domain,{d}" for d in domains]
-    blocklist = ([f"sha256,{h}" for h in sha256] + [f"md5,{h}" for h in md5]
+    blocklist = ([f"url_sha256,{h}" for h in url_hashes] + [f"sha256,{h}" for h in sha256] + [f"md5,{h}" for h in md5]
                  + [f"pdq,{h}" + (f",{q}" if q is not None else "") for h, q in pdq])
     check_registry, check_blocklist = Registry(), Blocklist()
     for line in registry:

@@ -28,7 +28,10 @@ class Match:
     origins: tuple[str, ...]  # request:<id> / file:<path>
     detail: str = ""  # e.g. the PDQ distance
 
-    def message(self) -> str:
+    def message(self, withhold: bool = False) -> str:
+        """Why the sample went; ``withhold`` (illegal content): the matched value is not named."""
+        if withhold:
+            return f"takedown: illegal content, matched by {self.kind}; asked by {', '.join(self.origins)}"
         extra = f" ({self.detail})" if self.detail else ""
         return f"takedown: {self.kind} {self.value}{extra}; asked by {', '.join(self.origins)}"
 
@@ -122,7 +125,7 @@ def with_copies(ask: TakedownAsk, parent, pdq_max_distance: int = 31, pdq_min_qu
     from grassroots.takedown.requests import AskBuilder
 
     matcher = Matcher(ask, pdq_max_distance, pdq_min_quality)
-    builder = AskBuilder(requests=list(ask.requests))
+    builder = AskBuilder(requests=list(ask.requests), file_reason=ask.file_reason)
     for kind, value, origins in ask.entries:
         for origin in origins:
             builder.add(kind, value, origin)

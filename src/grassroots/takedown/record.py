@@ -15,6 +15,7 @@ class TakedownCounts:
     candidates: int = 0  # samples of the parent release
     kept: int = 0
     removed: int = 0
+    illegal_content: int = 0  # of removed: as illegal content (hashes kept only)
 
 
 @dataclass(frozen=True)
@@ -30,10 +31,12 @@ class TakedownRecord:
     index: str = ""  # what was done to the release's vector indexes
     lists_appended: dict = field(default_factory=dict)  # registry/blocklist paths and lines added
     parent_purged: bool = False
+    purged: tuple[dict, ...] = ()  # {"dir": "dataset" | "releases/vK", "removed": n}: what else was purged
 
     def to_dict(self) -> dict:
         doc = asdict(self)
         doc["requests"] = list(self.requests)
+        doc["purged"] = list(self.purged)
         return doc
 
     @classmethod
@@ -42,7 +45,8 @@ class TakedownRecord:
                    asked=doc.get("asked") or {}, requests=tuple(doc.get("requests") or ()),
                    matched_by=doc.get("matched_by") or {}, counts=TakedownCounts(**(doc.get("counts") or {})),
                    removed_keys=doc.get("removed_keys", "takedown_removed.txt"), index=doc.get("index", ""),
-                   lists_appended=doc.get("lists_appended") or {}, parent_purged=bool(doc.get("parent_purged")))
+                   lists_appended=doc.get("lists_appended") or {}, parent_purged=bool(doc.get("parent_purged")),
+                   purged=tuple(doc.get("purged") or ()))
 
     def write(self, release: DatasetDir) -> None:
         io.write_text_atomic(release.takedown_record, json.dumps(self.to_dict(), indent=1))

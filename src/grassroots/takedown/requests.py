@@ -238,6 +238,19 @@ class TakedownAsk:
 
     entries: tuple[tuple[str, str, tuple[str, ...]], ...] = ()  # (kind, normal value, origins)
     requests: tuple[Request, ...] = ()
+    file_reason: RequestReason = RequestReason.OTHER  # why the list files' values go (--reason)
+
+    def illegal(self, origins: tuple[str, ...]) -> bool:
+        """Whether values asked by ``origins`` are illegal content (the request's reason,
+        or --reason for list files): nothing but their hashes may be kept."""
+        bad = {f"request:{r.id}" for r in self.requests if r.reason is RequestReason.ILLEGAL_CONTENT}
+        if self.file_reason is RequestReason.ILLEGAL_CONTENT:
+            bad |= {o for o in origins if o.startswith("file:")}
+        return any(o in bad for o in origins)
+
+    def withheld(self, kind: str, value: str) -> bool:
+        """A URL asked as illegal content: published files name its hash, not the URL."""
+        return kind == "urls" and self.illegal(self.origins(kind, value))
 
     def values(self, kind: str) -> list[str]:
         return [v for k, v, _ in self.entries if k == kind]
@@ -248,14 +261,25 @@ class TakedownAsk:
     def __len__(self) -> int:
         return len(self.entries)
 
+    def public_config(self) -> dict:
+        """For manifest.json: what was asked (``to_dict``), why, and the request ids; never
+        a requester's name or contact, a list file's local path, or a withheld URL."""
+        return {"asked": self.to_dict(), "file_reason": self.file_reason.value,
+                "requests": [{"id": r.id, "reason": r.reason.value} for r in self.requests]}
+
     def to_dict(self) -> dict:
-        return {kind: self.values(kind) for kind in KINDS}
+        """What was asked, for takedown.json: a withheld URL as ``url_sha256:<hex>``."""
+        from grassroots.rights.blocklist import url_hash
+
+        return {kind: [f"url_sha256:{url_hash(v)}" if self.withheld(kind, v) else v for v in self.values(kind)]
+                for kind in KINDS}
 
 
 @dataclass
 class AskBuilder:
     found: dict[tuple[str, str], list[str]] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
+    file_reason: RequestReason = RequestReason.OTHER
 
     def add(self, kind: str, value: str, origin: str) -> None:
         origins = self.found.setdefault((kind, check_value(kind, value)), [])
@@ -265,12 +289,14 @@ class AskBuilder:
     def build(self) -> TakedownAsk:
         order = {k: i for i, k in enumerate(KINDS)}
         entries = sorted(((k, v, tuple(o)) for (k, v), o in self.found.items()), key=lambda e: (order[e[0]], e[1]))
-        return TakedownAsk(tuple(entries), tuple(self.requests))
+        return TakedownAsk(tuple(entries), tuple(self.requests), self.file_reason)
 
 
-def build_ask(requests_path: str | None, files: dict[str, list[str | Path]]) -> TakedownAsk:
-    """One TakedownAsk from the requests queue (when given) and list files by kind."""
-    ask = AskBuilder()
+def build_ask(requests_path: str | None, files: dict[str, list[str | Path]],
+              reason: RequestReason | str = RequestReason.OTHER) -> TakedownAsk:
+    """One TakedownAsk from the requests queue (when given) and list files by kind;
+    ``reason``: why the list files' values go (a request carries its own)."""
+    ask = AskBuilder(file_reason=RequestReason(reason))
     if requests_path is not None:
         for req in read_requests(requests_path):
             ask.requests.append(req)
