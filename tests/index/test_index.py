@@ -64,6 +64,9 @@ def test_safety_filter_and_near_duplicate_folding(rel):
     folded = ix.search(q, 24, safe=False, dedup=True)
     clusters = [ix.item(h.position)["neardup_cluster"] for h in folded]
     assert len(clusters) == len(set(clusters)) == len(set(ix.items.column("neardup_cluster").to_pylist()))
+    # each hit says how many copies were folded into it: every other one of the 24 is one
+    assert sum(h.folded for h in folded) == 24 - len(folded) == 3 and {h.folded for h in folded} == {0, 1}
+    assert all(h.folded == 0 for h in everything)
 
 
 def test_pdq_finds_the_exact_copy_and_the_planted_near_copies(rel):

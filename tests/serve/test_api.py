@@ -61,6 +61,10 @@ def test_results_fold_near_duplicates(api):
     keys = [r["key"] for r in folded["results"]]
     clusters = [get_json(f"{base}/api/sample/{k}")[1]["attributes"]["neardup"]["neardup_cluster"] for k in keys]
     assert len(set(clusters)) == len(clusters) == 21  # 24 samples, 3 planted copies
+    # the page says how many copies were folded into each result: one each for the 3 planted pairs
+    assert sorted(r["folded"] for r in folded["results"]) == [0] * 18 + [1] * 3
+    _, everything = get_json(f"{base}/api/search?q=picture&k=24&safe=false&dedup=false")
+    assert len(everything["results"]) == 24 and all(r["folded"] == 0 for r in everything["results"])
 
 
 def test_sample_detail_and_image_bytes(api):

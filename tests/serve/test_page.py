@@ -57,6 +57,11 @@ def test_search_open_find_and_opt_out_in_a_real_browser(browser, site, tmp_path)
     assert cards.count() >= 10
     assert page.locator("#results .result .caption").first.inner_text().startswith("a picture number")
     assert page.locator("#results .result a.source").first.get_attribute("href").startswith("http://artist")
+    # near-duplicates are folded, and the page says so (3 planted copies; the safety filter may hide some)
+    folded = page.locator("#results .result .folded").all_inner_texts()
+    assert folded and set(folded) == {"+1 near-duplicate"}
+    n = len(folded)
+    assert f"({n} near-duplicate{'s' if n > 1 else ''} folded)" in page.locator("#status").inner_text()
     page.screenshot(path=os.path.join(ARTIFACTS, "search.png"), full_page=False)
 
     # open a result: its detail with licence and rights signals

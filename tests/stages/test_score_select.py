@@ -7,6 +7,7 @@ clear refusals of bad input."""
 from __future__ import annotations
 
 import io as _io
+import json
 import os
 
 import numpy as np
@@ -104,10 +105,11 @@ def scored(tmp_path_factory):
                                    str(root / "labels.parquet"), "-o", str(root / "nsfw.safetensors")])
     assert res.exit_code == 0, res.output
     head = str(root / "nsfw.safetensors")
-    # A random-weights model puts every image within cosine 0.999 of every other: near-duplicates by
-    # embedding need a trained model (tested on planted vectors below); here PDQ finds them.
+    # A random-weights model puts every image within cosine 0.999 of every other: score measures
+    # that and leaves the embedding threshold out (PDQ finds the copies here; embedding
+    # near-duplicates are tested on planted vectors below and in test_neardup).
     res = CliRunner().invoke(app, ["score", ds, "--embeddings", embed.model_id, "--head", f"nsfw={head}",
-                                   "--cosine", "0", "--processes", "1"])
+                                   "--processes", "1"])
     assert res.exit_code == 0, res.output
     return ds, embed.model_id, labels, head, res.output
 
@@ -130,6 +132,12 @@ def test_attribute_tables_line_up_with_the_kept_samples(scored):
     assert image["000020004"]["width"] == 100 and image["000000000"]["aspect"] == 1.0
     assert 0 < image["000000000"]["bytes_per_pixel"] < 3
     assert "AUC" not in output  # score says nothing of training
+
+
+def test_a_random_weights_model_threshold_is_not_used(scored):
+    ds, model_id, _, _, output = scored
+    assert "of random pairs of " + model_id in output and "the embedding threshold was not used" in output
+    assert json.loads(open(DatasetDir(ds).attribute_info("neardup")).read())["embedding_pairs"] is False
 
 
 def test_safety_head_separates_the_labelled_images(scored):

@@ -277,7 +277,7 @@ def score(
     head: list[str] = typer.Option([], help="A safety head NAME=FILE (e.g. nsfw=nsfw.safetensors); repeatable."),
     neardup: bool = typer.Option(True, help="Also cluster near-duplicate images (PDQ and embeddings)."),
     pdq_distance: int = typer.Option(31, min=-1, help="PDQ Hamming distance <= this is a near-duplicate (found for sure up to 15, mostly up to 31); -1: off."),
-    cosine: float = typer.Option(0.95, min=0, max=1, help="Embedding cosine >= this is a near-duplicate; 0: off."),
+    cosine: float = typer.Option(0.95, min=0, max=1, help="Embedding cosine >= this is a near-duplicate; 0: off. Not used for a model where more than 1% of random pairs pass it (PDQ only; the console says so)."),
     runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
     processes: int = typer.Option(default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),

@@ -24,6 +24,7 @@ class Hit:
     position: int  # row of items.arrow
     key: str
     score: float  # cosine (img/txt) or 256 - Hamming distance bits (pdq)
+    folded: int = 0  # search with dedup: copies (same near-duplicate cluster) left out in its favour
 
 
 class ReleaseIndex:
@@ -85,7 +86,10 @@ class ReleaseIndex:
     def search(self, vector: np.ndarray, k: int, over: str = "img", safe: bool = True, threshold: float = 0.5,
                dedup: bool = True) -> list[Hit]:
         """Top ``k`` samples by cosine to ``vector`` (normalised here), unsafe ones
-        left out (``safe``), one per near-duplicate cluster (``dedup``)."""
+        left out (``safe``), one per near-duplicate cluster (``dedup``): a hit's
+        ``folded`` counts the copies that ranked above the last hit and were left out
+        for it. Clusters are stars (every member a near-duplicate of its representative,
+        grassroots.stages.neardup), so folding never empties a page."""
         q = np.ascontiguousarray(vector, dtype=np.float32).reshape(1, -1)
         if q.shape[1] != self.doc["dim"]:
             raise InputError("vector", f"has {q.shape[1]} dimensions; this index has {self.doc['dim']}")
@@ -101,20 +105,22 @@ class ReleaseIndex:
             positions = ids if self._ids is None else np.searchsorted(self._ids, ids)
             scores = self._exact(q[0], positions, over) if self._rerank else scores[0][:len(ids)]
             order = np.argsort(-scores, kind="stable")
-            hits, seen = [], set()
+            hits, folded, where = [], [], {}  # where: cluster -> its hit
             for s, pos in zip(scores[order], positions[order]):
                 pos = int(pos)
                 if safe and self.unsafe(pos, threshold):
                     continue
                 group = self._cluster[pos] or str(self._keys[pos])
-                if dedup and group in seen:
+                if dedup and group in where:
+                    folded[where[group]] += 1
                     continue
-                seen.add(group)
-                hits.append(Hit(pos, str(self._keys[pos]), float(s)))
+                where[group] = len(hits)
+                hits.append((pos, float(s)))
+                folded.append(0)
                 if len(hits) == k:
-                    return hits
-            if fetch >= min(MAX_FETCH, self.count):
-                return hits
+                    break
+            if len(hits) == k or fetch >= min(MAX_FETCH, self.count):
+                return [Hit(p, str(self._keys[p]), s, n) for (p, s), n in zip(hits, folded)]
             fetch = min(fetch * 4, MAX_FETCH)
 
     def _faiss_search(self, q: np.ndarray, over: str, n: int) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ class Result(BaseModel):
     score: float | None = None
     distance: int | None = None  # find-my-work: PDQ Hamming distance in bits
     exact: bool | None = None
+    folded: int | None = None  # search: near-duplicates of this result (its cluster) left out of the page
     caption: str | None
     url: str | None
     page_url: str | None

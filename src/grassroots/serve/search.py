@@ -100,7 +100,7 @@ class SearchService:
 
     def search(self, vector: np.ndarray, k: int, over: str, safe: bool, dedup: bool = True) -> list[dict]:
         hits = self.index.search(vector, k, over, safe, self.config.safety_threshold, dedup)
-        return [self.result(h.position, score=round(h.score, 5)) for h in hits]
+        return [self.result(h.position, score=round(h.score, 5), folded=h.folded) for h in hits]
 
     def result(self, position: int, **extra) -> dict:
         item = self.index.item(position)

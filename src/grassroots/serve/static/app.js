@@ -40,8 +40,16 @@ function card(r) {
   const out = el("button", { type: "button", class: "optout" }, "Opt out");
   out.addEventListener("click", () => prefillOptOut({ keys: [r.key], urls: r.url ? [r.url] : [] }));
   img.addEventListener("click", () => showDetail(r.key));
-  c.append(img, cap, src, meta, open, out);
+  c.append(img, cap, src, meta);
+  if (r.folded > 0)  // copies of this image left out of the page (dedup)
+    c.append(el("p", { class: "folded muted" }, `+${r.folded} near-duplicate${r.folded > 1 ? "s" : ""}`));
+  c.append(open, out);
   return c;
+}
+
+function foldedNote(results) {
+  const n = results.reduce((sum, r) => sum + (r.folded || 0), 0);
+  return n ? ` (${n} near-duplicate${n > 1 ? "s" : ""} folded)` : "";
 }
 
 function showResults(results, target = $("#results")) {
@@ -55,7 +63,7 @@ async function searchText(q) {
   const t0 = performance.now();
   const body = await api(`/api/search?${params}`);
   showResults(body.results);
-  statusLine(`${body.results.length} results in ${Math.round(performance.now() - t0)} ms`);
+  statusLine(`${body.results.length} results${foldedNote(body.results)} in ${Math.round(performance.now() - t0)} ms`);
 }
 
 async function searchImage(file) {
@@ -66,7 +74,7 @@ async function searchImage(file) {
   statusLine("searching by image…");
   const body = await api("/api/search/image", { method: "POST", body: form });
   showResults(body.results);
-  statusLine(`${body.results.length} results like ${file.name}`);
+  statusLine(`${body.results.length} results like ${file.name}${foldedNote(body.results)}`);
 }
 
 let current = null;
@@ -157,7 +165,7 @@ $("#detail-similar").addEventListener("click", guard(async () => {
   const body = await api(`/api/similar/${encodeURIComponent(current.key)}?k=24`);
   $("#detail").close();
   showResults(body.results);
-  statusLine(`${body.results.length} images like ${current.key}`);
+  statusLine(`${body.results.length} images like ${current.key}${foldedNote(body.results)}`);
 }));
 for (const zone of [$("#q"), $("#results")]) {
   zone.addEventListener("dragover", (e) => e.preventDefault());

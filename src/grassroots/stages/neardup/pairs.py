@@ -19,6 +19,8 @@ from grassroots.ledger import finished_shards, shard_stats, kept_rows
 from grassroots.step import Resources, ShardTask
 from grassroots.stats import ShardStats
 
+from grassroots.stages.neardup.spread import measure, read_info, sample_embeddings, write_info
+
 BANDS = 16
 MIN_PDQ_QUALITY = 50
 PER_CLUSTER = 1000  # images per k-means cluster (sets the number of clusters)
@@ -47,11 +49,16 @@ class NearDupPairs:
         rows = sum(st.kept for st in (shard_stats(dataset, "download") or shard_stats(dataset, "select")).values())
         n = self.config.partitions or max(1, math.ceil(rows / 2_000_000))
         inputs = [layout.shards_dir]
+        spread = None
         if self.config.embeddings and self.config.cosine > 0:
             model_info(layout, self.config.embeddings)
-            inputs.append(layout.embeddings_dir(self.config.embeddings))
-            _fit_centroids(layout, self.config.embeddings, max(1, rows // PER_CLUSTER))
-        params = self.params()
+            sample = sample_embeddings(layout, self.config.embeddings)
+            spread = measure(sample, self.config.embeddings, self.config.cosine)
+            if spread.usable:  # else PDQ only: a threshold most pairs pass finds no copies
+                inputs.append(layout.embeddings_dir(self.config.embeddings))
+                _fit_centroids(layout, self.config.embeddings, max(1, rows // PER_CLUSTER), sample)
+        write_info(layout, self.config.embeddings, self.config.cosine, spread)
+        params = (*self.params(), f"embedding_pairs={'on' if len(inputs) > 1 else 'off'}")
         return [ShardTask(p, dataset, tuple(inputs), (0, max(shards) + 1), (p, n), params) for p in range(n)]
 
     def params(self) -> tuple[str, ...]:
@@ -66,6 +73,8 @@ class NearDupPairs:
         part, parts = task.partition
         shards = range(*task.rows)
         stats = ShardStats()
+        if part == 0 and (note := read_info(layout).get("note")):
+            stats.note(note)  # said once, by the first partition
         found: list[np.ndarray] = []
         if self.config.pdq_distance >= 0:
             ids, bits = _pdq_hashes(layout, shards)
@@ -129,17 +138,9 @@ def _pairs(a: np.ndarray, b: np.ndarray, kind: str, score) -> np.ndarray:
     return out
 
 
-def _fit_centroids(layout: DatasetDir, model_id: str, k: int, sample: int = 50_000, iters: int = 10) -> None:
-    """k-means (spherical, seeded) on a sample of the image embeddings (drawn shard by
-    shard from memory-mapped files), saved for the tasks."""
+def _fit_centroids(layout: DatasetDir, model_id: str, k: int, x: np.ndarray, iters: int = 10) -> None:
+    """k-means (spherical, seeded) on a sample ``x`` of the image embeddings, saved for the tasks."""
     rng = np.random.default_rng(0)
-    shards = embedded_shards(layout, model_id)
-    parts = []
-    for s in shards:
-        _, img, _ = read_embeddings(layout, model_id, s, mmap=True)
-        take = min(len(img), -(-sample // max(len(shards), 1)))
-        parts.append(np.asarray(img[np.sort(rng.choice(len(img), take, replace=False))], dtype=np.float32))
-    x = np.concatenate(parts) if parts else np.zeros((0, 1), np.float32)
     k = max(1, min(k, len(x)))
     c = x[rng.permutation(len(x))[:k]].copy()
     for _ in range(iters):
