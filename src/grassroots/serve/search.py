@@ -98,8 +98,20 @@ class SearchService:
         with self._lock:
             return self._model.image(image)
 
+    def taken_down(self) -> set[str]:
+        """Keys taken down since the index was loaded (or ever): never answered, even by an
+        index built before the takedown (grassroots.taken_down, re-read when it changes)."""
+        from grassroots.taken_down import TakenDown
+
+        return TakenDown.of(self.dataset.root).keys
+
+    def live(self, position: int) -> bool:
+        return self.index.item(position)["key"] not in self.taken_down()
+
     def search(self, vector: np.ndarray, k: int, over: str, safe: bool, dedup: bool = True) -> list[dict]:
-        hits = self.index.search(vector, k, over, safe, self.config.safety_threshold, dedup)
+        gone = self.taken_down()
+        hits = self.index.search(vector, k + min(len(gone), 1000), over, safe, self.config.safety_threshold, dedup)
+        hits = [h for h in hits if not gone or self.index.item(h.position)["key"] not in gone][:k]
         return [self.result(h.position, score=round(h.score, 5), folded=h.folded) for h in hits]
 
     def result(self, position: int, **extra) -> dict:
@@ -114,7 +126,7 @@ class SearchService:
 
         digest, quality = pdq(image)
         matches = [self.result(p, distance=d, exact=d == 0)
-                   for p, d in self.index.pdq_matches(bytes.fromhex(digest), self.config.pdq_distance)]
+                   for p, d in self.index.pdq_matches(bytes.fromhex(digest), self.config.pdq_distance) if self.live(p)]
         similar = []
         if self._model is not None:
             similar = self.search(self.encode_image(image), k, "img", safe=False, dedup=False)
@@ -123,6 +135,8 @@ class SearchService:
 
     # --- samples -------------------------------------------------------------
     def position(self, key: str) -> int | None:
+        if key in self.taken_down():
+            return None
         return self.index.position_of(key)
 
     def sample(self, position: int) -> dict:

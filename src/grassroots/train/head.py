@@ -50,6 +50,21 @@ def train_head_from_dataset(dataset: str, model_id: str, labels_path: str, outpu
     return head
 
 
+def _split(labels: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(held-out, training) row indices, stratified: ``holdout`` of each class (at least one
+    of a class with two or more rows) is held out, so the held-out AUC is defined whenever
+    both classes have two rows (a plain random split of 8 positives in 40 rows held out no
+    positive one run in ten: AUC NaN)."""
+    rng = np.random.default_rng(seed)
+    test, train = [], []
+    for c in (0, 1):
+        rows = rng.permutation(np.flatnonzero(labels == c))
+        n = max(1, int(round(len(rows) * holdout))) if len(rows) >= 2 else 0
+        test.append(rows[:n])
+        train.append(rows[n:])
+    return rng.permutation(np.concatenate(test)), rng.permutation(np.concatenate(train))
+
+
 def train_head(name: str, embedding_model: str, emb: np.ndarray, labels: np.ndarray, *, hidden: int = 0,
                epochs: int = 200, lr: float = 0.05, holdout: float = 0.2, seed: int = 0) -> Head:
     """Logistic regression (hidden=0) or a 2-layer MLP, trained on (1 - holdout) of
@@ -60,10 +75,7 @@ def train_head(name: str, embedding_model: str, emb: np.ndarray, labels: np.ndar
         raise InputError("--labels", f"need at least 4 labelled embeddings, got {len(labels)}")
     if set(np.unique(labels)) - {0, 1}:
         raise InputError("--labels", "labels must be 0 or 1")
-    rng = np.random.default_rng(seed)
-    idx = rng.permutation(len(emb))
-    n_test = max(1, int(len(emb) * holdout))
-    test, trainset = idx[:n_test], idx[n_test:]
+    test, trainset = _split(labels, holdout, seed)
     torch.manual_seed(seed)
     x = torch.tensor(emb.astype(np.float32))
     y = torch.tensor(labels.astype(np.float32))
