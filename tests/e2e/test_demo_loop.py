@@ -71,10 +71,15 @@ def test_the_model_half_on_ray_writes_the_same_releases_as_local(tmp_path):
             run_model_loop(str(out / "dataset"), res.truth, str(out), runner,
                            LoopConfig(train_steps=6, batch_size=32, heldout_per_class=2, processes=2, progress=False),
                            say=lambda msg: None)
-        keys[kind] = {release: sorted(r["key"] for r in read_samples(str(out / "dataset" / "releases" / release),
-                                                                       ["key", "status"]) if r["status"] == "success")
-                      for release in ("v1", "v2")}
-    assert keys["local"]["v1"] and len(keys["local"]["v2"]) < len(keys["local"]["v1"])
+        keys[kind] = {(release, outcome): sorted(
+            r["key"] for r in read_samples(str(out / "dataset" / "releases" / release), ["key", "status", "reason"])
+            if (r["status"], r["reason"]) == outcome) for release in ("v1", "v2")
+            for outcome in (("success", None), ("refused", "takedown"))}
+    local = keys["local"]
+    # the takedown removed samples from v2, and purged them from v1 too
+    assert local[("v2", ("refused", "takedown"))] and local[("v1", ("success", None))]
+    assert local[("v1", ("refused", "takedown"))] == local[("v2", ("refused", "takedown"))]
+    assert local[("v1", ("success", None))] == local[("v2", ("success", None))]
     assert keys["ray"] == keys["local"]
 
 
