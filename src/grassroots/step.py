@@ -94,6 +94,10 @@ class Runner(Protocol):
 
     def describe(self) -> dict: ...
 
+    def notes(self) -> list[str]:
+        """What the last step's summary should say about the workers (e.g. nodes lost, retries)."""
+        ...
+
     def session(self) -> ContextManager["Runner"]:
         """Keep the runner's workers (a Ray cluster connection) up across several steps."""
         ...

@@ -95,6 +95,11 @@ class _ShardCall:
     def __call__(self, task: ShardTask) -> ShardStats:
         return run_shard(self.step, task, self.retry)
 
+    def lost(self, task: ShardTask, error: BaseException) -> ShardStats:
+        """The runner lost the task for good (its node or worker died, again and again):
+        a failure record, as for any failed task; the rerun redoes it."""
+        return _record_failure(self.step, task, error, attempts=0)
+
 
 def run_step(
     step: Step,
@@ -127,6 +132,8 @@ def run_step(
             results.append(stats)
             bar.advance(stats)
     total = ShardStats.total(results, stage=step.name)
+    for note in runner.notes():
+        total.note(note)
     problems = _accounting(step, dataset, results)
     record_run(
         dataset,

@@ -47,6 +47,9 @@ class LocalRunner:
     def describe(self) -> dict:
         return {"runner": "local", "processes": self.processes}
 
+    def notes(self) -> list[str]:
+        return []
+
     @contextlib.contextmanager
     def session(self):
         yield self

@@ -2,9 +2,23 @@
 
 Starts a local Ray (num_cpus = processes) when no cluster address is given,
 and shuts it down afterwards; joins an existing cluster with ``address``.
-Ray's own task retries are off: retries happen once, in run_shard. A step's
-``resources`` become the task's ``num_cpus``/``num_gpus``/``memory``; GPUs asked
+A step's ``resources`` become the task's ``num_cpus``/``num_gpus``/``memory``; GPUs asked
 of a cluster that has none are dropped (with a note) rather than waited for forever.
+
+Failures, two kinds:
+- the task's own (bad input, a bug): run_shard retries what is transient and records
+  the rest once; Ray never runs it again (``retry_exceptions`` is off);
+- the system's (the node died, the worker was killed or ran out of memory, its result
+  was lost): the task is submitted again, on any node alive, up to ``SYSTEM_RETRIES``
+  times (resubmitted here rather than by Ray's ``max_retries``, so each retry is counted
+  and the summary can say which shards moved). Past that, the runner gives the item
+  back to the driver as lost (``fn.lost(item, error)``: a failure record; the rerun
+  redoes it) and the other tasks go on.
+Every task is safe to run twice, even at once (a zombie on a partitioned node): its
+outputs are written under temporary names and renamed, the completion marker last.
+When no node that can run a task is left for ``NO_NODES_SECONDS``, the step stops with
+one line instead of waiting forever. ``stats`` (nodes seen and lost, retries) reach the
+console and manifest.json through ``describe()`` and ``notes()``.
 """
 
 from __future__ import annotations
@@ -12,19 +26,44 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
 
+from grassroots.errors import FatalError, InputError
 from grassroots.step import Resources
+
+
+def _system_failures() -> tuple[type, ...]:
+    import ray.exceptions as e
+
+    return (e.WorkerCrashedError, e.NodeDiedError, e.ObjectLostError, e.LocalRayletDiedError, e.OutOfMemoryError,
+            e.TaskUnschedulableError, e.RaySystemError)
+
+
+SYSTEM_RETRIES = 3  # resubmissions of a task whose node or worker was lost
+NO_NODES_SECONDS = 60.0  # how long the cluster may have no node able to run a pending task
 
 
 @dataclass(frozen=True)
 class RayRunner:
     processes: int = 1
     address: str | None = None
+    no_nodes_seconds: float = NO_NODES_SECONDS  # then a step with tasks no node can run stops
+    stats: dict = field(default_factory=dict, compare=False, hash=False, repr=False)  # of the last map
 
     def describe(self) -> dict:
-        return {"runner": "ray", "processes": self.processes, "address": self.address}
+        return {"runner": "ray", "processes": self.processes, "address": self.address, **self.stats}
+
+    def notes(self) -> list[str]:
+        """What the last step's summary should say about the cluster (nothing when all went well)."""
+        s = self.stats
+        if not (s.get("nodes_lost") or s.get("retries") or s.get("lost_tasks")):
+            return []
+        n = s.get("retries", 0)
+        return [f"ray: {s.get('nodes_seen', 0)} nodes seen, {s.get('nodes_lost', 0)} lost; {n} "
+                f"{'task' if n == 1 else 'tasks'} run again after a node or worker was lost "
+                f"(shards {', '.join(map(str, s.get('retried', [])))}); {s.get('lost_tasks', 0)} given up"]
 
     def _init(self) -> bool:
         import ray
@@ -32,7 +71,7 @@ class RayRunner:
         if ray.is_initialized():
             return False
         if self.address:
-            ray.init(address=self.address, log_to_driver=True)
+            _join(self.address)
         else:
             # Workers of a local Ray see the driver's import path, so stages
             # defined outside the installed package (tests, user code) resolve.
@@ -69,22 +108,129 @@ class RayRunner:
 
     def map(self, fn: Callable, items: Iterable, resources: Resources = Resources()) -> Iterator:
         import ray
-        from ray.exceptions import RayTaskError
 
         started_here = self._init()
         try:
-            remote = ray.remote(max_retries=0, **ray_options(resources, ray.cluster_resources()))(_call)
-            pending = [remote.remote(fn, item) for item in items]
+            remote = ray.remote(max_retries=0, retry_exceptions=False,
+                                **ray_options(resources, ray.cluster_resources()))(_call)
+            tracker = _Cluster(self.stats, resources, self.no_nodes_seconds)
+            items = list(items)
+            attempts = [0] * len(items)
+            pending = {remote.remote(fn, item): i for i, item in enumerate(items)}
             while pending:
-                done, pending = ray.wait(pending, num_returns=1)
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+                if not done:
+                    tracker.check_schedulable()
+                    continue
+                i = pending.pop(done[0])
                 try:
                     yield ray.get(done[0])
-                except RayTaskError as e:
-                    cause = e.as_instanceof_cause()
-                    raise (getattr(e, "cause", None) or cause) from None
+                except ray.exceptions.RayTaskError as e:  # the task's own exception (a bug, a fatal error)
+                    raise (getattr(e, "cause", None) or e.as_instanceof_cause()) from None
+                except _system_failures() as e:
+                    tracker.lost_node_check(e)
+                    if attempts[i] < SYSTEM_RETRIES:
+                        attempts[i] += 1
+                        tracker.retried(items[i])
+                        pending[remote.remote(fn, items[i])] = i
+                    elif hasattr(fn, "lost"):
+                        tracker.gave_up()
+                        yield fn.lost(items[i], e)
+                    else:
+                        raise
+            tracker.lost_node_check()
         finally:
             if started_here:
                 ray.shutdown()
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    import socket
+    from urllib.parse import urlsplit
+
+    if address == "auto":
+        return
+    parts = urlsplit(address if "://" in address else f"ray-gcs://{address}")
+    try:
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        host = port = None
+    if not host or not port:
+        raise InputError(address, "is not a Ray cluster address", "use host:port (6379), ray://host:10001 or auto")
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError as e:
+        raise InputError(address, f"no Ray cluster answers there ({e.strerror or type(e).__name__})",
+                         "start one with `ray start --head`, or check --ray-address") from None
+
+
+class _Cluster:
+    """What the runner saw of the cluster during one map: nodes, losses, retries."""
+
+    def __init__(self, stats: dict, resources: Resources, patience: float):
+        import ray
+
+        self.stats, self.resources, self.patience = stats, resources, patience
+        stats.clear()
+        self.alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
+        self.seen, self.dead = set(self.alive), set()
+        stats.update(nodes_seen=len(self.seen), nodes_lost=0, retries=0, retried=[], lost_tasks=0)
+        self.starved_since: float | None = None
+
+    def lost_node_check(self, error: BaseException | None = None) -> None:
+        """Nodes seen and lost so far: Ray's node table (a killed node is marked dead only when
+        its heartbeats have been missed for a while), and the node a NodeDiedError names."""
+        import re
+
+        import ray
+
+        for n in ray.nodes():
+            (self.seen.add if n["Alive"] else self.dead.add)(n["NodeID"])
+        if isinstance(error, ray.exceptions.NodeDiedError):
+            self.dead.update(m for m in re.findall(r"node ID: ([0-9a-f]{16,})", str(error)) if m in self.seen)
+        self.stats.update(nodes_seen=len(self.seen), nodes_lost=len(self.dead & self.seen))
+
+    def retried(self, item) -> None:
+        self.stats["retries"] += 1
+        self.stats["retried"].append(getattr(item, "shard", item))
+
+    def gave_up(self) -> None:
+        self.stats["lost_tasks"] += 1
+
+    def check_schedulable(self) -> None:
+        """Raise once no node able to run a task has been alive for ``patience`` seconds."""
+        import ray
+
+        self.lost_node_check()
+        total = ray.cluster_resources()
+        if total.get("CPU", 0) >= self.resources.cpus:
+            self.starved_since = None
+            return
+        now = time.monotonic()
+        self.starved_since = self.starved_since or now
+        if now - self.starved_since >= self.patience:
+            raise FatalError(f"the Ray cluster has had no node with {self.resources.cpus:g} CPU for "
+                             f"{self.patience:.0f} s ({len(self.dead & self.seen)} of {len(self.seen)} nodes lost): add nodes "
+                             "and run the same command again (finished shards are kept)")
+
+
+def _join(address: str) -> None:
+    """Connect to the cluster at ``address``; one clear error when it cannot be. A
+    ``host:port`` or ``ray://host:port`` is dialled first (5 s): Ray itself waits for an
+    unreachable cluster for minutes, retrying without end."""
+    import ray
+
+    _reachable(address)
+    try:
+        ray.init(address=address, log_to_driver=True)
+    except ConnectionError as e:
+        raise InputError(address, f"no Ray cluster answers there ({str(e).splitlines()[0][:200]})",
+                         "start one with `ray start --head`, or check --ray-address") from None
+    except RuntimeError as e:
+        if "version" in str(e).lower():
+            raise FatalError(f"the Ray cluster at {address} runs another version of Ray or Python than this "
+                             f"machine ({str(e).splitlines()[0][:200]}): install the same versions on every node") from None
+        raise
 
 
 def ray_options(resources: Resources, cluster: dict) -> dict:

@@ -1,0 +1,178 @@
+"""A real multi-node Ray cluster on one machine, losing a node mid-step, as a user meets it.
+
+Run by tests/runner/test_ray_cluster.py inside a network namespace of its own (``unshare -n``
+with only loopback up), so that no node binds or dials anything but 127.0.0.1:
+
+    python -m tests.runner.ray_cluster OUT
+
+- an image server on 127.0.0.1 (distinct pictures, each answer delayed so shards take seconds);
+- the reference: ``grassroots download``, ``embed``, ``score`` with the local runner;
+- a cluster (``ray.cluster_utils.Cluster``: a head that runs no task and a worker node with 3
+  CPUs, its own temp dir), and the same three commands with ``--runner ray --ray-address``; during each,
+  once the step has finished ``KILL_AFTER`` tasks, the worker node is killed (not gracefully)
+  and a fresh one joins;
+- OUT/result.json: each command's exit code and output, and when the node was killed.
+The test compares OUT/ref and OUT/ray.
+"""
+
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+from PIL import Image
+
+IMAGES, PER_SHARD, DELAY = 120, 10, 0.4
+KILL_AFTER = {"download": 2, "embed-": 1, "score-": 1}  # finished tasks before the node dies
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def picture(i: int) -> bytes:
+    rng = np.random.default_rng(i)
+    small = rng.integers(0, 255, size=(6, 6, 3), dtype=np.uint8)
+    img = Image.fromarray(small).resize((96, 80), Image.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802
+        if self.path.startswith("/img/"):
+            time.sleep(DELAY)
+            body, ctype, status = picture(int(self.path.rsplit("/", 1)[-1].split(".")[0])), "image/jpeg", 200
+        else:
+            body, ctype, status = b"not here", "text/plain", 404
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+def cli(*args: str, tick: Callable[[], None] | None = None) -> dict:
+    """Run a grassroots command; ``tick`` is called every 50 ms while it runs (in this, the
+    main thread: Ray's cluster_utils starts nodes only from the main thread)."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "src"), ROOT])}
+    started = time.monotonic()
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "grassroots.cli", *args], env=env, stdout=log,
+                                stderr=subprocess.STDOUT, text=True)
+        while proc.poll() is None:
+            if tick is not None:
+                tick()
+            if time.monotonic() - started > 600:
+                proc.kill()
+            time.sleep(0.05)
+        log.seek(0)
+        output = log.read()
+    return {"args": list(args), "rc": proc.returncode, "seconds": round(time.monotonic() - started, 1),
+            "output": output[-4000:]}
+
+
+class Killer:
+    """Kills the worker node once the step's run folder holds ``after`` completion markers
+    (and its plan), then a fresh node joins: called from cli's tick."""
+
+    def __init__(self, cluster, runs: str, after: int):
+        self.cluster, self.runs, self.after, self.killed_at = cluster, runs, after, None
+
+    def __call__(self) -> None:
+        if self.killed_at is not None:
+            return
+        planned = glob.glob(os.path.join(self.runs, "plan.json"))
+        done = [p for p in glob.glob(os.path.join(self.runs, "[0-9]*.json")) if os.path.basename(p).count(".") == 1]
+        if planned and len(done) >= self.after:
+            worker = next(iter(self.cluster.worker_nodes))
+            self.cluster.remove_node(worker, allow_graceful=False)
+            self.killed_at = len(done)
+            self.cluster.add_node(num_cpus=3, node_ip_address="127.0.0.1")
+
+
+def no_nodes(address: str, ds: str) -> dict:
+    from grassroots.errors import FatalError
+    from grassroots.runner import RayRunner, run_step
+    from grassroots.stages import Hash
+
+    started = time.monotonic()
+    try:
+        run_step(Hash(), ds, RayRunner(processes=3, address=address, no_nodes_seconds=5), progress=False)
+        error = None
+    except FatalError as e:
+        error = str(e)
+    return {"error": error, "seconds": round(time.monotonic() - started, 1)}
+
+
+def main(out: str) -> None:
+    from ray.cluster_utils import Cluster
+
+    from grassroots.models.clip import init_checkpoint
+
+    os.makedirs(out, exist_ok=True)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    listed = os.path.join(out, "list.jsonl")
+    with open(listed, "w") as f:
+        for i in range(IMAGES):
+            f.write(json.dumps({"url": f"{base}/img/{i}.jpg", "caption": f"picture number {i}"}) + "\n")
+    ckpt = os.path.join(out, "tiny.pt")
+    init_checkpoint("grassroots-tiny", ckpt)
+
+    def steps(ds: str) -> list[tuple[str, list[str] | Callable[[], list[str]]]]:
+        """(the step's _runs folder, the command) in order; score names the model embed wrote."""
+        def model() -> str:
+            return sorted(os.listdir(os.path.join(ds, "embeddings")))[0]
+        return [("download", ["download", listed, "-o", ds, "--allow-loopback", "--samples-per-shard", str(PER_SHARD)]),
+                ("embed-", ["embed", ds, "--model", "grassroots-tiny", "--checkpoint", ckpt, "--device", "cpu",
+                            "--batch-size", "8"]),
+                ("score-", lambda: ["score", ds, "--embeddings", model()])]
+
+    result: dict = {"local": [], "ray": []}
+    ref = os.path.join(out, "ref")
+    for _, args in steps(ref):
+        result["local"].append(cli(*(args() if callable(args) else args), "--processes", "2"))
+
+    temp = tempfile.mkdtemp(prefix="gr-ray-", dir="/tmp")  # its own (AF_UNIX paths: at most 107 bytes)
+    # The head runs no task (as on most clusters), so every task in flight is on the worker node
+    # that dies: each kill costs retries for certain, never a lucky miss.
+    cluster = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False, "temp_dir": temp})
+    cluster.add_node(num_cpus=3, node_ip_address="127.0.0.1")
+    cluster.wait_for_nodes()
+    ds = os.path.join(out, "ray")
+    try:
+        for stage, args in steps(ds):
+            args = args() if callable(args) else args
+            killer = Killer(cluster, os.path.join(ds, "_runs", f"{stage}*" if stage.endswith("-") else stage),
+                            KILL_AFTER[stage])
+            run = cli(*args, "--runner", "ray", "--ray-address", cluster.address, "--processes", "3", tick=killer)
+            run["node_killed_after_tasks"] = killer.killed_at
+            result["ray"].append(run)
+        # No node left that can run a task: the step stops with one line instead of waiting.
+        cluster.remove_node(next(iter(cluster.worker_nodes)), allow_graceful=False)
+        result["no_nodes"] = no_nodes(cluster.address, ds)
+    finally:
+        cluster.shutdown()
+        server.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
+    with open(os.path.join(out, "result.json"), "w") as f:
+        json.dump(result, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
