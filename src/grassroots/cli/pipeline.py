@@ -1,4 +1,4 @@
-"""The pipeline's commands: extract, download, hash, embed, score, stats, and the demo."""
+"""The pipeline's commands: extract, download, hash, safety, embed, score, stats, and the demo."""
 
 from __future__ import annotations
 
@@ -220,6 +220,31 @@ def hash_images(
     started = time.monotonic()
     totals = run_step(Hash(), str(dataset), runner_of(runner, processes, ray_address))
     print_stats(console, f"hash -> {dataset}/attributes/{Hash.attribute}", totals, time.monotonic() - started)
+    finish(dataset, totals)
+
+
+@command()
+def safety(
+    dataset: str = typer.Argument(..., help="A dataset directory with shards/ from download."),
+    batch_size: int = typer.Option(16, min=1, help="Images per onnxruntime call."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    processes: int = typer.Option(default_processes(), min=1, help="Worker processes (local) or Ray CPUs; each runs its share of the cores' threads."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """NudeNet's 18 body-part classes + nsfw, and caption_offensive, of every kept sample -> attributes/safety/."""
+    import os
+
+    from grassroots.report import print_stats
+    from grassroots.runner import run_step
+    from grassroots.stages import Safety
+
+    threads = max(1, (os.cpu_count() or 1) // processes)
+    started = time.monotonic()
+    totals = run_step(Safety(threads=threads, batch_size=batch_size), str(dataset), runner_of(runner, processes, ray_address))
+    wall = time.monotonic() - started
+    print_stats(console, f"safety -> {dataset}/attributes/{Safety.attribute}", totals, wall)
+    if totals.counters.get("images"):
+        console.print(f"{totals.counters['images'] / wall:.1f} images/s", highlight=False)
     finish(dataset, totals)
 
 

@@ -5,6 +5,7 @@
     dedup     candidates            -> attributes/dedup/partition-NNNNN.parquet (stages/dedup.py)
     download  candidates (- dedup)  -> shards/NNNNN.tar + .parquet ledger       (stages/download/)
     hash      shards/NNNNN.tar      -> attributes/imghash/NNNNN.parquet         (stages/hash.py)
+    safety    shards/NNNNN.tar      -> attributes/safety/NNNNN.parquet          (stages/safety.py)
     embed     shards/NNNNN.tar      -> embeddings/<model-id>/{img,txt,keys}/NNNNN (stages/embed.py)
     score     ledger + embeddings   -> attributes/{clip,caption,image,<head>}/NNNNN.parquet (stages/score.py)
     neardup-pairs, neardup  PDQ + embeddings -> attributes/neardup/NNNNN.parquet (stages/neardup/)
@@ -28,6 +29,7 @@ _MODULES = {
     "Dedup": "dedup",
     "Download": "download",
     "Hash": "hash",
+    "Safety": "safety",
     "Embed": "embed",
     "Score": "score",
     "NearDupPairs": "neardup.pairs",

@@ -1,0 +1,133 @@
+"""The safety step: NudeNet's own answers on real stored images, batched; resume,
+accounting, a corrupt image, local/Ray parity, and a missing onnxruntime."""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from grassroots.cli import app
+from grassroots.layout import DatasetDir
+from grassroots.models import safety as det
+from grassroots.runner import LocalRunner, RayRunner, run_step
+from grassroots.schema import SAMPLE_SCHEMA
+from grassroots.stages import Safety
+from grassroots.stats import ShardStats
+from grassroots.writer import ShardWriter
+from tests.conftest import assert_accounted
+
+# Small public-domain images (Open Clip Art, from the benchmark corpus) on which NudeNet finds body parts.
+IMAGES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "data", "safety", "*.jpg")))
+CAPTIONS = ["a drawing of a person", "what the fuck is this shit", "feet on a beach", "a red circle"]
+
+
+def make_dataset(ds: str, shards: int = 2) -> list[bytes]:
+    """Download-shaped shards of the real images (as stored bytes), a failed row and,
+    in shard 1, a corrupt image; with download's completion markers."""
+    layout = DatasetDir(ds)
+    stored = [open(p, "rb").read() for p in IMAGES]
+    for s in range(shards):
+        stats = ShardStats(stage="download", shard=s, candidates=len(stored) + 2)
+        with ShardWriter(ds, s, schema=SAMPLE_SCHEMA) as w:
+            for r, data in enumerate([*stored, b"not an image" if s == 1 else stored[0], None]):
+                key = f"{s:05d}{r:04d}"
+                if data is None:
+                    w.add_row({"key": key, "url": f"http://x/{key}", "status": "failed", "reason": "timeout"})
+                    stats.drop("timeout")
+                    continue
+                caption = CAPTIONS[r % len(CAPTIONS)]
+                w.add_sample(key, {"jpg": data, "txt": caption})
+                w.add_row({"key": key, "url": f"http://x/{key}", "caption": caption, "status": "success"})
+                stats.keep()
+        os.makedirs(layout.runs_dir("download"), exist_ok=True)
+        with open(layout.run_marker("download", s), "w") as f:
+            f.write(stats.to_json())
+    return stored
+
+
+def rows(ds: str, shard: int) -> list[dict]:
+    return pq.read_table(DatasetDir(ds).attribute("safety", shard)).to_pylist()
+
+
+def nudenet_scores(data: bytes) -> dict[str, float]:
+    from nudenet import NudeDetector
+
+    out: dict[str, float] = {}
+    for d in NudeDetector().detect(data):
+        out[d["class"].lower()] = max(out.get(d["class"].lower(), 0.0), d["score"])
+    return out
+
+
+def test_scores_equal_nudenet_on_real_stored_images(tmp_path):
+    assert len(IMAGES) >= 3
+    ds = str(tmp_path / "ds")
+    stored = make_dataset(ds, shards=1)
+    totals = run_step(Safety(batch_size=3), ds, LocalRunner(), progress=False)
+    assert totals.kept == len(stored) + 1 and not totals.reasons
+    found = 0
+    for row, data in zip(rows(ds, 0), stored):
+        ref = nudenet_scores(data)
+        found += len(ref)
+        for c in det.COLUMNS:
+            assert abs(row[c] - ref.get(c, 0.0)) <= 0.05, (row["key"], c, row[c], ref)
+            assert (row[c] >= 0.25) == (ref.get(c, 0.0) >= 0.25)
+        assert row["nsfw"] == max(row[c.lower()] for c in det.EXPLICIT)
+    assert found >= 3  # the images are ones where NudeNet finds something: parity is not all zeros
+
+
+def test_accounting_corrupt_image_captions_and_resume(tmp_path):
+    ds = str(tmp_path / "ds")
+    make_dataset(ds)
+    totals = run_step(Safety(), ds, LocalRunner(), progress=False)
+    n = len(IMAGES) + 1
+    assert (totals.candidates, totals.kept, dict(totals.reasons)) == (2 * n, 2 * n - 1, {"decode_error": 1})
+    r0, r1 = rows(ds, 0), rows(ds, 1)
+    assert [r["key"] for r in r0] == [f"00000{i:04d}" for i in range(n)]  # kept only, ledger order
+    bad = r1[-1]
+    assert bad["key"] == f"00001{n - 1:04d}" and bad["nsfw"] is None and bad["face_female"] is None
+    assert bad["caption_offensive"] is not None
+    offensive = {r["key"]: r["caption_offensive"] for r in r0}
+    assert offensive["000000001"] > 0.9 and offensive["000000003"] < 0.2
+    assert_accounted(ds)
+    again = run_step(Safety(), ds, LocalRunner(), progress=False)
+    assert again.skipped_shards == 2 and again.kept == 2 * n - 1
+
+
+@pytest.mark.slow
+def test_safety_local_and_ray_agree(tmp_path):
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    make_dataset(a)
+    make_dataset(b)
+    ta = run_step(Safety(), a, LocalRunner(processes=2), progress=False)
+    tb = run_step(Safety(), b, RayRunner(processes=2), progress=False)
+    assert (ta.kept, ta.reasons) == (tb.kept, tb.reasons)
+    assert all(rows(a, s) == rows(b, s) for s in range(2))
+
+
+def test_safety_cli(tmp_path):
+    ds = tmp_path / "ds"
+    make_dataset(str(ds), shards=1)
+    res = CliRunner().invoke(app, ["safety", str(ds), "--processes", "1"])
+    assert res.exit_code == 0, res.output
+    assert "images/s" in res.output and len(rows(str(ds), 0)) == len(IMAGES) + 1
+
+
+def test_a_missing_onnxruntime_is_one_line(tmp_path, monkeypatch):
+    ds = tmp_path / "ds"
+    make_dataset(str(ds), shards=1)
+    det.session.cache_clear()
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime raises ImportError
+    try:
+        res = CliRunner().invoke(app, ["safety", str(ds), "--processes", "1"])
+    finally:
+        det.session.cache_clear()
+    assert res.exit_code != 0 and "Traceback" not in res.output
+    lines = [ln for ln in res.output.splitlines() if "onnxruntime" in ln]
+    assert lines and "make install" in lines[0], res.output
+    assert not os.path.exists(DatasetDir(str(ds)).attribute("safety", 0))
