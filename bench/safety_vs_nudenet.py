@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import argparse
 import csv
+import glob
 import json
 import os
+import random
 import shutil
 import sys
 import time
@@ -49,7 +51,8 @@ def build(corpus: Path, limit: int, image_size: int, per_shard: int = 200) -> tu
         return str(ds), json.loads(index.read_text())
     shutil.rmtree(ds, ignore_errors=True)
     with open(corpus / "urls.csv") as f:
-        rows = [r for r in csv.DictReader(f)][:limit]
+        rows = list(csv.DictReader(f))
+    rows = random.Random(0).sample(rows, min(limit, len(rows)))  # the csv is sorted by category
     layout, cfg, sources = DatasetDir(str(ds)), ImageConfig(image_size=image_size), {}
     for s in range(0, len(rows), per_shard):
         shard, part = s // per_shard, rows[s:s + per_shard]
@@ -57,14 +60,14 @@ def build(corpus: Path, limit: int, image_size: int, per_shard: int = 200) -> tu
         with ShardWriter(str(ds), shard, schema=SAMPLE_SCHEMA) as w:
             for i, r in enumerate(part):
                 key = f"{shard:05d}{i:04d}"
-                path = corpus / "www" / r["url"].lstrip("/")
+                path = corpus / "www" / r["path"]
                 res = process_image(path.read_bytes(), cfg)
                 if res.error:
-                    w.add_row({"key": key, "url": r["url"], "status": "failed", "reason": res.error.value})
+                    w.add_row({"key": key, "url": r["path"], "status": "failed", "reason": res.error.value})
                     stats.drop(res.error.value)
                     continue
                 w.add_sample(key, {res.ext: res.data, "txt": r["caption"]})
-                w.add_row({"key": key, "url": r["url"], "caption": r["caption"], "status": "success"})
+                w.add_row({"key": key, "url": r["path"], "caption": r["caption"], "status": "success"})
                 stats.keep()
                 sources[key] = str(path)
         os.makedirs(layout.runs_dir("download"), exist_ok=True)
@@ -124,7 +127,8 @@ def main() -> None:
 
     import pyarrow.parquet as pq
 
-    ours = {r["key"]: r for r in pq.read_table(DatasetDir(ds).attributes_dir("safety")).to_pylist()}
+    files = sorted(glob.glob(DatasetDir(ds).attribute_shards_glob("safety")))
+    ours = {r["key"]: r for f in files for r in pq.read_table(f).to_pylist()}
     worst, same, flagged, classes = 0.0, 0, [], Counter()
     for k, dets in ref.items():
         want = dict.fromkeys(COLUMNS, 0.0)

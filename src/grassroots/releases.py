@@ -152,6 +152,37 @@ def remove_tree(path: str) -> None:
     fs.rm(local, recursive=True) if not io.is_local(path) else shutil.rmtree(local)
 
 
+def safety_columns(parent: DatasetDir) -> list[str]:
+    """Columns that hold a safety score: the safety step's table (attributes/safety) and
+    every safety head's probability. Empty when the parent has neither."""
+    from grassroots.index.items import DETECTOR_COLUMNS, head_tables
+
+    cols = [h for h in head_tables(parent) if h not in DETECTOR_COLUMNS]
+    for path in sorted(io.glob(parent.attribute_shards_glob("safety")))[:1]:
+        with io.open_file(path) as f:
+            cols += [c for c in pq.read_schema(f).names if c != "key"]
+    return cols
+
+
+def safety_thresholds(parent: str, where: str) -> list[str] | None:
+    """The ``--where`` clauses that threshold a safety score (e.g. ``nsfw < 0.5``);
+    None when the parent has no safety table or head (nothing to threshold)."""
+    from grassroots.select_expr import tokens
+
+    cols = {c.lower() for c in safety_columns(DatasetDir(parent))}
+    if not cols:
+        return None
+    clauses = parse(where, columns_of_parent(parent))
+    return [c.sql for c in clauses if any(k == "name" and t.lower() in cols for k, t in tokens(c.sql))]
+
+
+def columns_of_parent(parent: str) -> list[str]:
+    from grassroots.stages.select import columns_of
+
+    layout = DatasetDir(parent)
+    return columns_of(layout, attribute_tables(layout), finished_shards(parent)[0])
+
+
 def make_release(dataset: str, release: str, where: str, runner, *, parent_release: str | None = None,
                  overwrite: bool = False, progress: bool = True) -> tuple[str, ShardStats]:
     """Select from the dataset (or its release ``parent_release``) into releases/<release>/."""
@@ -163,7 +194,8 @@ def make_release(dataset: str, release: str, where: str, runner, *, parent_relea
         step.clauses(DatasetDir(parent), finished_shards(parent)[0])  # refuse bad input before deleting
         remove_tree(target)
     totals = run_step(step, target, runner, progress=progress)
-    record_release(target, parent, totals, where=where, filtered=dict(totals.reasons))
+    record_release(target, parent, totals, where=where, filtered=dict(totals.reasons),
+                   safety_thresholds=safety_thresholds(parent, where))
     return target, totals
 
 

@@ -25,6 +25,15 @@ def _takedowns(q: CardQuery) -> str:
     return table(["release", "from", "at", "requests", "samples removed"], rows)
 
 
+def safety_line(q: CardQuery) -> str:
+    """The safety step's flags, by detector and rule (empty when it did not run)."""
+    flags = q.safety_flags()
+    if not flags:
+        return ""
+    parts = [f"{d} `{rule}`: {num(n)} flagged, {num(x)} excluded from this release" for d, _, rule, n, x in flags]
+    return "\n- **Flagged by the safety detectors** (samples of the dataset): " + "; ".join(parts) + "."
+
+
 def render(q: CardQuery, plots: dict[str, tuple[str, str]]) -> str:
     c = crawl(q)
     start, end = q.collection_period()
@@ -52,7 +61,7 @@ fields marked "to be filled" need a person.
 - **Languages of the source pages:** {", ".join(f"{lang} {pct(s)} ({num(n)})" for lang, n, s in langs)}.
 - **Licences found on the pages:** {", ".join(f"{lic} ({num(n)})" for lic, n in licences)}.
 - **Labels:** none; captions are the alt text found, not written for the dataset.
-- **Confidential or offensive data:** web images can contain both; see the safety measures below. {fill("known issues")}
+- **Confidential or offensive data:** web images can contain both; see the safety measures below. {fill("known issues")}{safety_line(q)}
 {figure(plots, "domains")}
 {top_domain_table(q)}
 {figure(plots, "languages")}{figure(plots, "image_sizes")}{figure(plots, "caption_lengths")}

@@ -29,6 +29,9 @@ def _measures(q: CardQuery) -> str:
     for name, path in q.safety_heads():
         rule = f"{name} {thresholds[name][0]} {thresholds[name][1]:g}" if name in thresholds else "scored, not thresholded"
         rows.append([f"safety head `{name}` ({public_name(path)})", rule])
+    for detector, column, rule, flagged, excluded in q.safety_flags():
+        rows.append([f"safety detector {detector} (`{column}`, weights in its package)",
+                     f"{rule}: {num(flagged)} samples flagged, {num(excluded)} of them not in this release"])
     lists = q.takedown_list_lines()
     rows.append(["takedown blocklist of this dataset (refused by later downloads)", f"{num(lists['blocklist'])} hashes"])
     return table(["measure", "setting"], rows)

@@ -222,6 +222,28 @@ class CardQuery:
                 heads += [tuple(h) for h in run.get("config", {}).get("heads", [])]
         return list(dict.fromkeys(heads))
 
+    def safety_flags(self) -> list[tuple[str, str, str, int, int]]:
+        """(detector with its version, column, rule, samples of the dataset flagged by the rule,
+        of those not in the release) for the safety step's scores (attributes/safety). The rule
+        is the release's threshold on the column, or ``>= 0.5`` when it sets none."""
+        files = sorted(io.glob(self.root.attribute_shards_glob("safety")))
+        if not files:
+            return []
+        info_path = self.root.attribute_info("safety")
+        found = json.loads(io.read_text(info_path)).get("detectors", {}) if io.exists(info_path) else {}
+        limits = self.thresholds()
+        out = []
+        for column, pkg in (("nsfw", "nudenet"), ("caption_offensive", "alt-profanity-check")):
+            op, value = limits.get(column, (">=", 0.5))
+            # a sample is flagged where the rule would drop it: the opposite side of a '<' threshold
+            flag = {"<": ">=", "<=": ">", ">": "<=", ">=": "<"}[op] if column in limits else ">="
+            flagged, excluded = self.con.execute(
+                f"SELECT count(*), count(*) FILTER (WHERE k.key IS NULL) FROM read_parquet({files!r}) s "
+                f"LEFT JOIN kept k ON k.key = s.key WHERE s.\"{column}\" {flag} {value}").fetchone()
+            rule = f"{column} {op} {value:g}" if column in limits else f"{column} >= 0.5 flagged, not thresholded"
+            out.append((f"{pkg} {found.get(pkg, '?')}", column, rule, int(flagged), int(excluded)))
+        return out
+
     def takedown_requests(self) -> tuple[int, int]:
         """(requests received in takedowns/requests.jsonl, requests handled by any takedown release)."""
         path = self.root.takedown_requests

@@ -35,6 +35,12 @@ def select(
         for clause, n in drops.most_common():
             console.print(f"  filtered:{clause:<24} {n:>8}", highlight=False)
         return
+    from grassroots.releases import safety_thresholds
+
+    if safety_thresholds(source_of(str(dataset), from_release), where) == []:
+        console.print("[yellow]warning: no safety threshold is applied: the dataset has safety scores "
+                      "(attributes/safety or a safety head) but --where thresholds none of them; "
+                      "e.g. add \"AND nsfw < 0.5\"[/]", highlight=False)
     target, totals = make_release(str(dataset), release, where, runner_of(runner, processes, ray_address),
                                   parent_release=from_release, overwrite=overwrite)
     print_stats(console, f"select -> {target}", totals)

@@ -19,7 +19,9 @@ from grassroots.samples import image_spans
 from grassroots.schema import Status
 
 LEDGER_COLUMNS = ("caption", "url", "page_url", "domain", "license", "sha256", "pdq")
-BUILTIN_TABLES = ("clip", "caption", "image", "neardup", "imghash", "dedup")
+BUILTIN_TABLES = ("clip", "caption", "image", "neardup", "imghash", "dedup", "safety")
+# Detector scores the page filters on like a head's probability: items column -> (table, column).
+DETECTOR_COLUMNS = {"safety_nsfw": ("safety", "nsfw")}
 
 
 def items_schema(heads: list[str]) -> pa.Schema:
@@ -35,8 +37,10 @@ def items_schema(heads: list[str]) -> pa.Schema:
 
 
 def head_tables(layout: DatasetDir) -> list[str]:
-    """Attribute tables written from a safety head: not a built-in table, and holding a
-    column of its own name (score writes ``attributes/<head>/NNNNN.parquet``: key, <head>)."""
+    """The items columns a sample is hidden by when ``safe`` is on: attribute tables written
+    from a safety head (not a built-in table, and holding a column of its own name: score
+    writes ``attributes/<head>/NNNNN.parquet``: key, <head>), then the safety step's
+    detector scores (DETECTOR_COLUMNS) where that table exists."""
     out = []
     for p in sorted(io.glob(layout.attribute_shards_glob("*"))):
         name = p.rsplit("/", 2)[-2]
@@ -44,6 +48,9 @@ def head_tables(layout: DatasetDir) -> list[str]:
             with io.open_file(p) as f:
                 if name in pq.read_schema(f).names:
                     out.append(name)
+    for column, (table, _) in DETECTOR_COLUMNS.items():
+        if io.glob(layout.attribute_shards_glob(table)):
+            out.append(column)
     return out
 
 
@@ -104,7 +111,7 @@ def shard_items(layout: DatasetDir, shard: int, keys: list[str], emb_rows: list[
     cluster = _attribute_column(layout, "neardup", "neardup_cluster", shard)
     cols["neardup_cluster"] = [cluster.get(k) for k in keys]
     for h in heads:
-        probs = _attribute_column(layout, h, h, shard)
+        probs = _attribute_column(layout, *DETECTOR_COLUMNS.get(h, (h, h)), shard)
         cols[h] = [probs.get(k) for k in keys]
     return pa.Table.from_pydict({f.name: cols[f.name] for f in schema}, schema=schema)
 

@@ -47,8 +47,10 @@ def joined(parent: DatasetDir, shard: int, tables: list[str]) -> pa.Table:
     con = duckdb.connect()
     con.register("ledger", ledger)
     sql = "SELECT ledger.key, ledger.__row"
-    joins = ""
-    for i, name in enumerate(tables):
+    joins, seen = "", set()
+    # The safety step's table first: its ``nsfw`` is the detector's. A column a table
+    # before already has (a head named nsfw) is ``<table>_<column>`` (nsfw_nsfw).
+    for i, name in enumerate(sorted(tables, key=lambda t: t != "safety")):
         path = parent.attribute(name, shard)
         if not io.exists(path):
             continue
@@ -56,7 +58,8 @@ def joined(parent: DatasetDir, shard: int, tables: list[str]) -> pa.Table:
             attrs = pq.read_table(f)
         con.register(f"t{i}", attrs)
         cols = [c for c in attrs.column_names if c != "key"]
-        sql += "".join(f", t{i}.\"{c}\"" for c in cols)
+        sql += "".join(f", t{i}.\"{c}\"" + (f" AS \"{name}_{c}\"" if c in seen else "") for c in cols)
+        seen.update(cols)
         joins += f" LEFT JOIN t{i} ON t{i}.key = ledger.key"
     sql += f" FROM ledger{joins} WHERE ledger.status = '{Status.SUCCESS.value}'"
     return con.sql(f"SELECT * FROM ({sql}) ORDER BY __row").to_arrow_table()
