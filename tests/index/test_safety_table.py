@@ -82,3 +82,18 @@ def test_cards_count_flagged_and_excluded_by_detector(rel):
     assert "alt-profanity-check 1.9.1" in eu and "caption_offensive >= 0.5 flagged, not thresholded: 1 samples flagged, 0 of" in eu
     sheet = open(f"{card}/DATASHEET.md").read()
     assert "Flagged by the safety detectors" in sheet and "3 excluded from this release" in sheet
+
+
+def test_train_head_from_the_detector_prints_its_agreement(rel, tmp_path):
+    out = tmp_path / "detector.safetensors"
+    res = CliRunner().invoke(app, ["train-head", rel.dataset, "--embeddings", rel.model_id, "--labels-from",
+                                   "safety:nsfw>=0.8", "--name", "nsfw_detector", "-o", str(out)])
+    assert res.exit_code == 0, res.output
+    said = " ".join(res.output.split())  # the console wraps long lines
+    assert out.exists() and "agreement with safety:nsfw>=0.8 at 0.5:" in said and "(3 positive)" in said
+    res = CliRunner().invoke(app, ["train-head", rel.dataset, "--embeddings", rel.model_id, "--labels-from",
+                                   "safety:nsfw>=0.95", "-o", str(out)])
+    assert res.exit_code != 0 and "nothing to learn" in " ".join(res.output.split()) and "Traceback" not in res.output
+    res = CliRunner().invoke(app, ["train-head", rel.dataset, "--embeddings", rel.model_id, "--labels-from",
+                                   "safety:nsfw", "-o", str(out)])
+    assert res.exit_code != 0 and "TABLE:COLUMN>=VALUE" in " ".join(res.output.split())

@@ -14,17 +14,28 @@ from grassroots.cli.common import Device, Precision, app, command, console, one_
 def train_head(
     dataset: Path = typer.Argument(..., help="A dataset directory with embeddings/."),
     embeddings: str = typer.Option(..., help="The model id under embeddings/."),
-    labels: Path = typer.Option(..., help="Parquet (or csv) with columns key, label (0/1)."),
+    labels: Optional[Path] = typer.Option(None, help="Parquet (or csv) with columns key, label (0/1)."),
+    labels_from: Optional[str] = typer.Option(None, help="Label by a detector instead: TABLE:COLUMN>=VALUE, e.g. safety:nsfw>=0.8 (the head learns the detector's answers)."),
     output: Path = typer.Option(..., "-o", "--output", help="Head file to write (.safetensors)."),
     name: str = typer.Option("nsfw", help="What the head scores: its attribute table's name."),
     hidden: int = typer.Option(0, min=0, help="0: logistic regression; N: a 2-layer MLP with N hidden units."),
     epochs: int = typer.Option(300, min=1, help="Full-batch training steps."),
 ) -> None:
     """Train a safety head (nsfw, watermark ...) on image embeddings; prints the held-out AUC."""
+    from grassroots.train.head import labels_from as read_rule
     from grassroots.train.head import train_head_from_dataset
 
-    head = train_head_from_dataset(str(dataset), embeddings, str(labels), str(output), name, hidden, epochs)
+    if (labels is None) == (labels_from is None):
+        raise typer.BadParameter("give one of --labels and --labels-from")
+    source = str(labels) if labels is not None else read_rule(str(dataset), labels_from)
+    head = train_head_from_dataset(str(dataset), embeddings, source, str(output), name, hidden, epochs)
     console.print(f"wrote {output}: {name} head on {embeddings}, held-out AUC {head.auc:.3f}", highlight=False)
+    if labels_from is not None:
+        from grassroots.train.head import agreement
+
+        agree, pos, n, heldout = agreement(str(dataset), embeddings, head, source)
+        console.print(f"agreement with {labels_from} at 0.5: {agree:.1%} of {n} labelled samples ({pos} positive); "
+                      f"held-out {heldout:.1%}", highlight=False)
 
 
 @command()

@@ -3,6 +3,8 @@ labels file (key, label): logistic regression or a 2-layer MLP, its held-out AUC
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -31,11 +33,54 @@ def read_labels(path: str) -> dict[str, int]:
     return out
 
 
-def train_head_from_dataset(dataset: str, model_id: str, labels_path: str, output: str, name: str,
+_RULE = re.compile(r"^\s*([a-z][a-z0-9_]*)\s*:\s*([a-z][a-z0-9_]*)\s*(>=|>)\s*([0-9]*\.?[0-9]+)\s*$")
+
+
+def labels_from(dataset: str, rule: str) -> dict[str, int]:
+    """Labels from an attribute table: ``TABLE:COLUMN>=VALUE`` (e.g. ``safety:nsfw>=0.8``) is
+    1 where the column reaches the value, 0 elsewhere (null scores are left out): a
+    detector's answers, so a model's embedding space gets a cheap head of the same thing."""
+    m = _RULE.match(rule)
+    if not m:
+        raise InputError("--labels-from", f"cannot read {rule!r}", "write TABLE:COLUMN>=VALUE, e.g. safety:nsfw>=0.8")
+    table, column, op, value = m[1], m[2], m[3], float(m[4])
+    files = sorted(io.glob(DatasetDir(dataset).attribute_shards_glob(table)))
+    if not files:
+        raise InputError(f"{dataset}/attributes/{table}", "has no table",
+                         "run the step that writes it first (e.g. grassroots safety DATASET)")
+    out = {}
+    for path in files:
+        with io.open_file(path) as f:
+            if column not in pq.read_schema(f).names:
+                raise InputError(path, f"has no column {column!r}")
+            f.seek(0)
+            t = pq.read_table(f, columns=["key", column])
+        for k, v in zip(t.column("key").to_pylist(), t.column(column).to_pylist()):
+            if v is not None:
+                out[k] = int(v >= value if op == ">=" else v > value)
+    return out
+
+
+def train_head_from_dataset(dataset: str, model_id: str, labels: str | dict[str, int], output: str, name: str,
                             hidden: int = 0, epochs: int = 300) -> Head:
+    """``labels``: a labels file (key, label) or key -> label (e.g. from labels_from)."""
     layout = DatasetDir(dataset)
     model_info(layout, model_id)
-    labels = read_labels(labels_path)
+    labels_path = labels if isinstance(labels, str) else "--labels-from"
+    labels = read_labels(labels) if isinstance(labels, str) else labels
+    if len(set(labels.values())) < 2:
+        raise InputError(labels_path, f"every labelled sample is {next(iter(labels.values()), 0)}: nothing to learn",
+                         "a head needs both positives and negatives (lower the threshold, or label by hand)")
+    emb, ys = _labelled(layout, model_id, labels)
+    if not len(emb):
+        raise InputError(labels_path, "no labelled key has an embedding", f"keys must be sample keys of {dataset}")
+    head = train_head(name, model_id, emb, ys, hidden=hidden, epochs=epochs)
+    save_head(head, output)
+    return head
+
+
+def _labelled(layout: DatasetDir, model_id: str, labels: dict[str, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(image embeddings, labels) of the labelled keys, in embedding order."""
     embs, ys = [], []
     for shard in embedded_shards(layout, model_id):
         keys, img, _ = read_embeddings(layout, model_id, shard)
@@ -43,11 +88,16 @@ def train_head_from_dataset(dataset: str, model_id: str, labels_path: str, outpu
             if k in labels:
                 embs.append(img[i])
                 ys.append(labels[k])
-    if not embs:
-        raise InputError(labels_path, "no labelled key has an embedding", f"keys must be sample keys of {dataset}")
-    head = train_head(name, model_id, np.stack(embs), np.array(ys), hidden=hidden, epochs=epochs)
-    save_head(head, output)
-    return head
+    return (np.stack(embs) if embs else np.zeros((0, 0), np.float32)), np.array(ys, dtype=np.int64)
+
+
+def agreement(dataset: str, model_id: str, head: Head, labels: dict[str, int]) -> tuple[float, int, int, float]:
+    """How often the head (probability >= 0.5) says what the labels say: (on every labelled
+    sample, positives, labelled samples, on the held-out split train_head kept aside)."""
+    emb, ys = _labelled(DatasetDir(dataset), model_id, labels)
+    same = (head.predict(emb) >= 0.5) == (ys == 1)
+    test, _ = _split(ys, 0.2, 0)
+    return float(same.mean()), int(ys.sum()), len(ys), float(same[test].mean()) if len(test) else float("nan")
 
 
 def _split(labels: np.ndarray, holdout: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
