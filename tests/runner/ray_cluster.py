@@ -74,7 +74,7 @@ def cli(*args: str, tick: Callable[[], None] | None = None) -> dict:
                                 stderr=subprocess.STDOUT, text=True)
         while proc.poll() is None:
             if tick is not None:
-                tick()
+                tick(proc) if isinstance(tick, DriverKiller) else tick()
             if time.monotonic() - started > 600:
                 proc.kill()
             time.sleep(0.05)
@@ -101,6 +101,35 @@ class Killer:
             self.cluster.remove_node(worker, allow_graceful=False)
             self.killed_at = len(done)
             self.cluster.add_node(num_cpus=3, node_ip_address="127.0.0.1")
+
+
+class DriverKiller:
+    """SIGKILLs the running command (the Ray driver) once 3 of its tasks are done."""
+
+    proc: subprocess.Popen | None = None
+
+    def __init__(self, runs: str):
+        self.runs = runs
+
+    def __call__(self, proc: subprocess.Popen) -> None:
+        done = [p for p in glob.glob(os.path.join(self.runs, "[0-9]*.json")) if os.path.basename(p).count(".") == 1]
+        if len(done) >= 3 and proc.poll() is None:
+            proc.kill()
+
+
+def write_warcs(out: str) -> list[str]:
+    """Three small WARC files (one extract task each) of pages with captioned images."""
+    from tests.extract.warcs import html_page, write_warc
+
+    paths = []
+    for w in range(3):
+        pages = [html_page(f"http://site{w}.example/page{p}.html",
+                           "".join(f"<img src='/img/{p}-{i}.jpg' alt='a caption for image {w} {p} {i}'>"
+                                   for i in range(8)),
+                           record_id=f"<urn:uuid:00000000-0000-0000-0000-{w:04d}{p:08d}>") for p in range(20)]
+        paths.append(os.path.join(out, f"crawl-{w}.warc.gz"))
+        write_warc(paths[-1], pages)
+    return paths
 
 
 def no_nodes(address: str, ds: str) -> dict:
@@ -142,10 +171,22 @@ def main(out: str) -> None:
                             "--batch-size", "8"]),
                 ("score-", lambda: ["score", ds, "--embeddings", model()])]
 
-    result: dict = {"local": [], "ray": []}
+    def more(ds: str, ex: str) -> list[list[str]]:
+        """The other steps, on a cluster that keeps its nodes: the same outputs as local."""
+        return [["extract", *warcs, "-o", ex], ["hash", ds],
+                ["select", ds, "--release", "v1", "--where", "clip >= -1"], ["index", ds, "--release", "v1"],
+                ["takedown", ds, "--from", "v1", "--release", "v2", "--keys", keys]]
+
+    warcs = write_warcs(out)
+    keys = os.path.join(out, "keys.txt")
+    with open(keys, "w") as f:
+        f.write("000000003\n000010004\n")  # two samples, taken down from v1
+    result: dict = {"local": [], "ray": [], "more_local": [], "more_ray": []}
     ref = os.path.join(out, "ref")
     for _, args in steps(ref):
         result["local"].append(cli(*(args() if callable(args) else args), "--processes", "2"))
+    for args in more(ref, os.path.join(out, "ref-extract")):
+        result["more_local"].append(cli(*args, *(["--processes", "2"] if args[0] != "index" else [])))
 
     temp = tempfile.mkdtemp(prefix="gr-ray-", dir="/tmp")  # its own (AF_UNIX paths: at most 107 bytes)
     # The head runs no task (as on most clusters), so every task in flight is on the worker node
@@ -163,6 +204,15 @@ def main(out: str) -> None:
             run = cli(*args, "--runner", "ray", "--ray-address", cluster.address, "--processes", "3", tick=killer)
             run["node_killed_after_tasks"] = killer.killed_at
             result["ray"].append(run)
+        address = ["--runner", "ray", "--ray-address", cluster.address]
+        for args in more(ds, os.path.join(out, "ray-extract")):
+            result["more_ray"].append(cli(*args, *address, *(["--processes", "3"] if args[0] != "index" else [])))
+        # The driver dies mid-download (SIGKILL, as when a laptop closes): the same command resumes.
+        resumed = os.path.join(out, "ray-resumed")
+        first = steps(resumed)[0][1]
+        result["driver_killed"] = cli(*first, *address, "--processes", "3",
+                                      tick=DriverKiller(os.path.join(resumed, "_runs", "download")))
+        result["resumed"] = cli(*first, *address, "--processes", "3")
         # No node left that can run a task: the step stops with one line instead of waiting.
         cluster.remove_node(next(iter(cluster.worker_nodes)), allow_graceful=False)
         result["no_nodes"] = no_nodes(cluster.address, ds)

@@ -118,7 +118,7 @@ class RayRunner:
             attempts = [0] * len(items)
             pending = {remote.remote(fn, item): i for i, item in enumerate(items)}
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1, timeout=5.0)
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=min(5.0, self.no_nodes_seconds / 4))
                 if not done:
                     tracker.check_schedulable()
                     continue
