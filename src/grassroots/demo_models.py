@@ -1,8 +1,9 @@
 """grassroots demo, the model half: a CLIP model from nothing, used to filter,
 search and take down, and the cards written from the ledger.
 
-    embed (random weights) -> train v0 on everything -> embed + score with v0
-    -> select release v1 by v0's CLIP score -> train v1 on v1 (same steps)
+    embed (random weights) -> safety (NudeNet, alt-profanity-check) -> train v0 on
+    everything -> embed + score with v0 -> select release v1 by v0's CLIP score and
+    nsfw < 0.5 -> train v1 on v1 (same steps)
     -> held-out zero-shot of v0 and v1 -> index v1 -> serve, file an opt-out
     through the API -> takedown: release v2 -> card of v2
 
@@ -20,12 +21,13 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
 
+from grassroots import io
 from grassroots.layout import DatasetDir
 from grassroots.ledger import read_samples
 
@@ -60,6 +62,7 @@ class LoopResult:
     takedown_removed: int
     card_dir: str
     serve_command: str
+    safety: dict = field(default_factory=dict)  # the safety step: seconds, images, nsfw, offensive flagged
 
 
 def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig, say) -> LoopResult:
@@ -72,6 +75,11 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
     random_id = _embed(TINY_EMBED_ARCH, random_ckpt, dataset, runner, cfg)
     say(f"[bold]5. embed[/] every kept image and caption with random weights ({random_id}, "
         f"{time.monotonic() - t0:.1f} s): no downloaded model anywhere")
+    safety = _safety(dataset, runner, cfg)
+    say(f"[bold]5b. safety[/] NudeNet and alt-profanity-check (weights inside their packages) on "
+        f"{safety['images']} images in {safety['seconds']:.1f} s ({safety['images'] / max(safety['seconds'], 1e-9):.0f} "
+        f"images/s): {safety['nsfw']} flagged nsfw >= 0.5, {safety['offensive']} captions offensive >= 0.5; "
+        f"release v1 keeps nsfw < 0.5")
 
     boot = bootstrap(dataset, truth, out, runner, cfg, say)
     index_model = _index(boot.release_v1, boot.v0_id, runner, cfg)
@@ -101,7 +109,25 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
         threshold=boot.threshold, filter_precision=boot.precision, filter_recall=boot.recall,
         mismatched=boot.mismatched, dropped=boot.dropped, release_v1=boot.kept, release_v2=v2_kept,
         search_ms_p50=latency, optout_id=optout["id"], takedown_removed=removed, card_dir=card_dir,
-        serve_command=f"grassroots serve {dataset} --release v2")
+        serve_command=f"grassroots serve {dataset} --release v2", safety=safety)
+
+
+def _safety(dataset: str, runner, cfg: LoopConfig) -> dict:
+    """The safety step on every kept sample: seconds, images, flagged at 0.5."""
+    import pyarrow as pa
+
+    from grassroots.runner import run_step
+    from grassroots.stages import Safety
+
+    t0 = time.monotonic()
+    totals = run_step(Safety(threads=max(1, (os.cpu_count() or 1) // cfg.processes)), dataset, runner,
+                      progress=cfg.progress)
+    seconds = time.monotonic() - t0
+    files = sorted(io.glob(DatasetDir(dataset).attribute_shards_glob(Safety.attribute)))
+    t = pa.concat_tables([pq.read_table(f, columns=["nsfw", "caption_offensive"]) for f in files])
+    nsfw, off = (np.nan_to_num(t.column(c).to_numpy(zero_copy_only=False).astype(float)) for c in t.column_names)
+    return {"seconds": seconds, "images": int(totals.counters.get("images", 0)),
+            "nsfw": int((nsfw >= 0.5).sum()), "offensive": int((off >= 0.5).sum())}
 
 
 @dataclass
@@ -141,6 +167,8 @@ def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig
     scores = _clip_scores(layout)
     threshold = float(np.quantile(list(scores.values()), cfg.drop_share))
     where = f"clip >= {threshold:.6f} AND NOT filename_like AND NOT boilerplate"
+    if io.glob(layout.attribute_shards_glob("safety")):
+        where += " AND nsfw < 0.5"  # the safety step's threshold (recorded in v1's manifest)
     release_v1, totals = make_release(dataset, "v1", where, runner, progress=cfg.progress)
     kept_v1 = {r["key"] for r in read_samples(release_v1, ["key", "status"]) if r["status"] == "success"}
     precision, recall, mismatched, dropped = _filter_quality(dataset, truth, kept_v1)
@@ -287,6 +315,9 @@ def print_loop_report(res, loop: LoopResult, console, seconds: float) -> None:
     table.add_row("filter: mismatched pairs dropped (recall)", f"{loop.filter_recall:.0%} of {loop.mismatched}")
     table.add_row("filter: dropped that were mismatched (precision)", f"{loop.filter_precision:.0%} of {loop.dropped}")
     table.add_row("release v1 -> v2 (after the takedown)", f"{loop.release_v1} -> {loop.release_v2}")
+    if loop.safety:
+        table.add_row("safety: flagged nsfw / offensive caption (>= 0.5)", f"{loop.safety['nsfw']} / {loop.safety['offensive']}")
+        table.add_row("safety step", f"{loop.safety['seconds']:.1f} s, {loop.safety['images']} images")
     table.add_row("text search p50, through HTTP", f"{loop.search_ms_p50:.1f} ms")
     table.add_row("whole demo", f"{seconds:.0f} s")
     console.print(table)
