@@ -80,3 +80,34 @@ def test_bad_entries_fail_loudly(tmp_path):
         path.write_text(text)
         with pytest.raises(InputError):
             Blocklist.load([path])
+
+
+def test_the_exchange_formats_hash_lists_come_in(tmp_path):
+    """One hash a line with or without a type; TYPE:HASH; CSV and TSV with a hash column;
+    md5, sha1, sha256 and PDQ with an optional quality."""
+    body = b"listed image bytes"
+    md5, sha1, sha256 = (hashlib.new(a, body).hexdigest() for a in ("md5", "sha1", "sha256"))
+    files = {
+        "bare_md5.txt": f"# an NCMEC-style list: bare hashes\n{md5.upper()}\n",
+        "bare_sha1.txt": f"{sha1}\n",
+        "bare_sha256.txt": f"{sha256}\n",
+        "prefixed.txt": f"SHA-256:{sha256}\nsha1:{sha1}\nmd5:{md5}\npdq:{flip(BASE, 3)}\n",
+        "pdq_quality.csv": f"{BASE},90\n{'0' * 64},10\n",
+        "pdq.tsv": f"signal_type\tsignal_value\tquality\nPDQ\t{BASE}\t100\nmd5\t{md5}\t\n",
+        "hashes.csv": f"id,hash,quality\n1,{sha1},\n",
+        "pdq_column.csv": f"pdq_hash,pdq_quality\n{BASE},80\n",
+    }
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        b = Blocklist.load([tmp_path / name])
+        assert len(b) >= 1, name
+        if name.startswith("pdq"):
+            assert b.check_pdq(BASE, 100), name
+        assert bool(b.check_bytes(body)) == (not name.startswith("pdq") or name == "pdq.tsv"), name
+    assert Blocklist.load([tmp_path / "pdq_quality.csv"]).pdq_hex == [BASE]  # quality 10 skipped
+    assert Blocklist.load([tmp_path / "bare_sha1.txt"]).check_bytes(body) == f"sha1 {sha1}"
+    assert Blocklist.load([tmp_path / "bare_sha256.txt"]).pdq_hex == []  # a bare 64-hex hash is sha256
+    for bad in ("abcdef\n", "signal_type,signal_value\nphotodna,00ff\n", f"{BASE},high\n"):
+        (tmp_path / "bad.txt").write_text(bad)
+        with pytest.raises(InputError):
+            Blocklist.load([tmp_path / "bad.txt"])
