@@ -94,8 +94,10 @@ class Killer:
     def __call__(self) -> None:
         if self.killed_at is not None:
             return
-        planned = glob.glob(os.path.join(self.runs, "plan.json"))
-        done = [p for p in glob.glob(os.path.join(self.runs, "[0-9]*.json")) if os.path.basename(p).count(".") == 1]
+        from grassroots import io as gio  # local folders and s3:// alike
+
+        planned = gio.glob(f"{self.runs}/plan.json")
+        done = [p for p in gio.glob(f"{self.runs}/[0-9]*.json") if p.rsplit("/", 1)[-1].count(".") == 1]
         if planned and len(done) >= self.after:
             worker = next(iter(self.cluster.worker_nodes))
             self.cluster.remove_node(worker, allow_graceful=False)
@@ -146,12 +148,32 @@ def no_nodes(address: str, ds: str) -> dict:
     return {"error": error, "seconds": round(time.monotonic() - started, 1)}
 
 
+def start_s3() -> str:
+    """moto's S3 server on loopback, its endpoint and test credentials in the environment that
+    the cluster's nodes and every command inherit; returns a fresh bucket's URL."""
+    import s3fs
+    from moto.server import ThreadedMotoServer
+
+    from tests.s3 import ENV, UNSET
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    for name in UNSET:
+        os.environ.pop(name, None)
+    os.environ.update({**ENV, "AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_CONFIG_FILE": "/dev/null",
+                       "AWS_SHARED_CREDENTIALS_FILE": "/dev/null"})
+    s3fs.S3FileSystem().mkdir("cluster")
+    return "s3://cluster"
+
+
 def main(out: str) -> None:
     from ray.cluster_utils import Cluster
 
     from grassroots.models.clip import init_checkpoint
 
     os.makedirs(out, exist_ok=True)
+    bucket = start_s3()
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
@@ -205,6 +227,11 @@ def main(out: str) -> None:
             run["node_killed_after_tasks"] = killer.killed_at
             result["ray"].append(run)
         address = ["--runner", "ray", "--ray-address", cluster.address]
+        # Every node writes to the object store, and one of them dies on the way.
+        remote = f"{bucket}/ds"
+        killer = Killer(cluster, f"{remote}/_runs/download", 2)
+        result["s3"] = cli(*steps(remote)[0][1], *address, "--processes", "3", tick=killer)
+        result["s3"]["node_killed_after_tasks"] = killer.killed_at
         for args in more(ds, os.path.join(out, "ray-extract")):
             result["more_ray"].append(cli(*args, *address, *(["--processes", "3"] if args[0] != "index" else [])))
         # The driver dies mid-download (SIGKILL, as when a laptop closes): the same command resumes.
@@ -220,6 +247,9 @@ def main(out: str) -> None:
         cluster.shutdown()
         server.shutdown()
         shutil.rmtree(temp, ignore_errors=True)
+    from grassroots.ledger import read_samples
+
+    result["s3_rows"] = [(r["key"], r["status"], r["sha256"]) for r in read_samples(f"{bucket}/ds")]
     with open(os.path.join(out, "result.json"), "w") as f:
         json.dump(result, f, indent=1)
 

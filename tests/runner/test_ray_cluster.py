@@ -6,6 +6,7 @@ nothing binds the machine's other interfaces):
   runner's (ledger outcomes and hashes, embeddings, score rows), and the summary and
   manifest.json say a node was lost and which shards ran again;
 - extract, hash, select, index and takedown on the cluster give the local outputs;
+- every node writing to s3:// (moto on loopback), a node killed mid-download: the same rows;
 - the driver killed mid-download (SIGKILL): the same command resumes, nothing lost or doubled;
 - no node left: one line after the patience, not a wait without end;
 - an unreachable --ray-address: one line at once."""
@@ -118,6 +119,11 @@ def check(out: Path) -> None:
     assert [(r["key"], r["sha256"]) for r in resumed] == [(r["key"], r["sha256"]) for r in a]
     assert all(r["status"] == "success" for r in resumed)
     assert_accounted(str(out / "ray-resumed"))
+
+    # to s3:// (moto on loopback) from every node, a node killed mid-download
+    assert result["s3"]["rc"] == 0 and result["s3"]["node_killed_after_tasks"] is not None, result["s3"]
+    assert "nodes seen, 1 lost" in result["s3"]["output"]
+    assert [tuple(r) for r in result["s3_rows"]] == [(r["key"], "success", r["sha256"]) for r in a]
 
     # every node killed, none joins: one line after the patience, not a wait without end
     stop = result["no_nodes"]
