@@ -80,6 +80,7 @@ def test_cards_count_flagged_and_excluded_by_detector(rel):
     eu = open(f"{card}/EU_PUBLIC_SUMMARY.md").read()
     assert "safety detector nudenet 3.4.2 (`nsfw`" in eu and "nsfw < 0.5: 3 samples flagged, 3 of them not in" in eu
     assert "alt-profanity-check 1.9.1" in eu and "caption_offensive >= 0.5 flagged, not thresholded: 1 samples flagged, 0 of" in eu
+    assert "illegal-content hash lists at download (matched before anything is written) | none given: 0 images" in eu
     sheet = open(f"{card}/DATASHEET.md").read()
     assert "Flagged by the safety detectors" in sheet and "3 excluded from this release" in sheet
 

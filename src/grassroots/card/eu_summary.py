@@ -24,7 +24,12 @@ def _measures(q: CardQuery) -> str:
     rows = []
     c = crawl(q)
     blocklists = [public_name(p) for p in (c.rights.get("blocklist_paths") if c else None) or []]
-    rows.append(["hash blocklists at download (md5, sha256, URL hash, PDQ)", ", ".join(blocklists) or "none given"])
+    refused, illegal = q.hash_list_refusals()
+    rows.append(["hash blocklists at download (md5, sha1, sha256, URL hash, PDQ)",
+                 f"{', '.join(blocklists) or 'none given'}: {num(refused)} images refused"])
+    illegal_lists = (c.rights.get("illegal_list_paths") if c else None) or []
+    rows.append(["illegal-content hash lists at download (matched before anything is written)",
+                 f"{', '.join(illegal_lists) or 'none given'}: {num(illegal)} images refused, recorded with hashes only"])
     thresholds = q.thresholds()
     for name, path in q.safety_heads():
         rule = f"{name} {thresholds[name][0]} {thresholds[name][1]:g}" if name in thresholds else "scored, not thresholded"

@@ -222,6 +222,12 @@ class CardQuery:
                 heads += [tuple(h) for h in run.get("config", {}).get("heads", [])]
         return list(dict.fromkeys(heads))
 
+    def hash_list_refusals(self) -> tuple[int, int]:
+        """(rows refused at download by a hash list, of them by an illegal-content list: hashes only)."""
+        return tuple(int(v or 0) for v in self.rows(
+            "SELECT count(*), count(*) FILTER (WHERE error_message LIKE '%illegal-content list%') "
+            f"FROM dataset_ledger WHERE reason = '{Reason.HASH_BLOCKLIST.value}'")[0])
+
     def safety_flags(self) -> list[tuple[str, str, str, int, int]]:
         """(detector with its version, column, rule, samples of the dataset flagged by the rule,
         of those not in the release) for the safety step's scores (attributes/safety). The rule

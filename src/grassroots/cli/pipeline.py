@@ -97,7 +97,8 @@ def download(
     conservative_robots: bool = typer.Option(True, help="Also refuse what robots.txt, ai.txt or bot-scoped tags deny to common AI-training crawlers (CCBot, GPTBot, Google-Extended, ClaudeBot, anthropic-ai, img2dataset)."),
     honour_noindex: bool = typer.Option(True, help="Treat noindex / noimageindex / none as a refusal, as img2dataset does."),
     registry: list[Path] = typer.Option([], help="Opt-out registry file (domains, URL prefixes, URLs); repeatable. Checked before any fetch."),
-    blocklist: list[Path] = typer.Option([], help="Hash blocklist file (md5, sha256, URL hash, PDQ); repeatable. Checked before writing."),
+    blocklist: list[Path] = typer.Option([], help="Hash blocklist file (md5, sha1, sha256, URL hash, PDQ; one hash a line with or without a type, or CSV/TSV with a hash column); repeatable. Checked before writing."),
+    illegal_list: list[Path] = typer.Option([], help="Hash list of illegal content (e.g. CSAM hash lists; the same formats): matched on the original bytes before writing, a hit is recorded with hashes only; repeatable."),
     retry_failed: bool = typer.Option(False, help="Re-attempt rows of finished shards that failed for transient reasons (timeouts, 5xx, 429); never refused rows."),
     output_format: OutputFormat = typer.Option(OutputFormat.WEBDATASET, help="webdataset: NNNNN.tar; files: a folder NNNNN/ of files; parquet: images in the ledger parquet."),
     verify_hash: str = typer.Option("", metavar="COLUMN:ALGO", help="Fail rows whose bytes do not match the input's hash column (md5, sha256, sha512), e.g. sha256:sha256."),
@@ -147,7 +148,8 @@ def download(
                       highlight=False)
     rights = RightsGate(RightsConfig(conservative_robots=conservative_robots, honour_noindex=honour_noindex,
                                      registry_paths=tuple(dict.fromkeys([*map(str, registry), *own_registry])),
-                                     blocklist_paths=tuple(dict.fromkeys([*map(str, blocklist), *own_blocklist]))))
+                                     blocklist_paths=tuple(dict.fromkeys([*map(str, blocklist), *own_blocklist])),
+                                     illegal_list_paths=tuple(map(str, illegal_list))))
     config = DownloadConfig(fetch=fetch, image=image, samples_per_shard=samples_per_shard, md5=md5, pdq=pdq,
                             retry_failed=retry_failed, output_format=output_format, verify_hash=verify,
                             shard_by_host=shard_by_host)

@@ -55,6 +55,10 @@ def hash_kind(name: str) -> str | None:
             "urlsha256": "url_sha256"}.get(low)
 
 
+_HINT = ("one hash per line (KIND,VALUE[,QUALITY], TYPE:HASH or a bare md5/sha1/sha256), "
+         "or CSV/TSV with a hash column; see grassroots/rights/blocklist.py")
+
+
 class _ListReader:
     """One list file's lines, in any of the formats above (a header line sets its columns)."""
 
@@ -138,6 +142,7 @@ class Blocklist:
     sha1: set[str] = field(default_factory=set)
     url_sha256: set[str] = field(default_factory=set)
     pdq_hex: list[str] = field(default_factory=list)
+    illegal: set[str] = field(default_factory=set)  # values from illegal-content lists (their hits say so)
     _pdq: np.ndarray | None = field(default=None, repr=False)  # built on first use
 
     def add(self, kind: str, value: str, quality: int | None = None) -> None:
@@ -162,12 +167,24 @@ class Blocklist:
         _ListReader(self)(line)
 
     @classmethod
-    def load(cls, paths: Iterable[str | Path], min_quality: int = 50, max_distance: int = 31) -> Blocklist:
+    def load(cls, paths: Iterable[str | Path], min_quality: int = 50, max_distance: int = 31,
+             illegal_paths: Iterable[str | Path] = ()) -> Blocklist:
+        """``illegal_paths``: hash lists of illegal content (CSAM lists and the like): a hit on
+        one says ``illegal-content list``, and download records that row with hashes only."""
         blocklist = cls(min_quality, max_distance)
         for path in paths:  # a header line sets the columns of its own file only
-            add_lines([path], _ListReader(blocklist), "one hash per line (KIND,VALUE[,QUALITY], TYPE:HASH or a bare "
-                      "md5/sha1/sha256), or CSV/TSV with a hash column; see grassroots/rights/blocklist.py")
+            add_lines([path], _ListReader(blocklist), _HINT)
+        for path in illegal_paths:
+            before = blocklist.values()
+            add_lines([path], _ListReader(blocklist), _HINT)
+            blocklist.illegal |= blocklist.values() - before
         return blocklist
+
+    def values(self) -> set[str]:
+        return self.md5 | self.sha1 | self.sha256 | self.url_sha256 | set(self.pdq_hex)
+
+    def _said(self, kind: str, value: str, extra: str = "") -> str:
+        return f"{'illegal-content list ' if value in self.illegal else ''}{kind} {value}{extra}"
 
     def __len__(self) -> int:
         return len(self.md5) + len(self.sha1) + len(self.sha256) + len(self.url_sha256) + len(self.pdq_hex)
@@ -177,21 +194,21 @@ class Blocklist:
             digest = url_hash(url)
         except ValueError:
             return None
-        return f"url_sha256 {digest}" if digest in self.url_sha256 else None
+        return self._said("url_sha256", digest) if digest in self.url_sha256 else None
 
     def check_bytes(self, body: bytes, sha256: str | None = None, md5: str | None = None) -> str | None:
         if self.sha256:
             sha256 = sha256 or hashlib.sha256(body).hexdigest()
             if sha256 in self.sha256:
-                return f"sha256 {sha256}"
+                return self._said("sha256", sha256)
         if self.md5:
             md5 = md5 or hashlib.md5(body, usedforsecurity=False).hexdigest()
             if md5 in self.md5:
-                return f"md5 {md5}"
+                return self._said("md5", md5)
         if self.sha1:
             sha1 = hashlib.sha1(body, usedforsecurity=False).hexdigest()
             if sha1 in self.sha1:
-                return f"sha1 {sha1}"
+                return self._said("sha1", sha1)
         return None
 
     def check_pdq(self, pdq: str | None, quality: int | None) -> str | None:
@@ -203,5 +220,5 @@ class Blocklist:
         distances = np.bitwise_count(self._pdq ^ pdq_words(pdq.lower())).sum(axis=1)
         best = int(np.argmin(distances))
         if distances[best] <= self.max_distance:
-            return f"pdq {self.pdq_hex[best]} distance {int(distances[best])}"
+            return self._said("pdq", self.pdq_hex[best], f" distance {int(distances[best])}")
         return None

@@ -37,6 +37,7 @@ class RightsConfig:
     honour_noindex: bool = True
     registry_paths: tuple[str, ...] = ()
     blocklist_paths: tuple[str, ...] = ()
+    illegal_list_paths: tuple[str, ...] = ()  # hash lists of illegal content: hits recorded with hashes only
     pdq_max_distance: int = 31  # match when Hamming distance <= this
     pdq_min_quality: int = 50  # PDQ hashes below this quality are not compared
     # False: refusals in an invalid (tampered / re-encoded) C2PA manifest still
@@ -62,6 +63,7 @@ class RightsConfig:
         out = asdict(self)
         out["registry_paths"] = list(self.registry_paths)
         out["blocklist_paths"] = list(self.blocklist_paths)
+        out["illegal_list_paths"] = [str(p).rsplit("/", 1)[-1] for p in self.illegal_list_paths]  # names only
         out["ai_tokens"] = list(self.ai_tokens)
         out["tokens_checked"] = list(self.tokens())
         out["honours"] = list(HONOURED_PROTOCOLS)

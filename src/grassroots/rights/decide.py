@@ -114,7 +114,8 @@ class RightsChecker:
         # (explicit None checks: an empty Registry/Blocklist is falsy)
         self.registry = Registry.load(config.registry_paths) if registry is None else registry
         self.blocklist = (
-            Blocklist.load(config.blocklist_paths, config.pdq_min_quality, config.pdq_max_distance)
+            Blocklist.load(config.blocklist_paths, config.pdq_min_quality, config.pdq_max_distance,
+                           illegal_paths=config.illegal_list_paths)
             if blocklist is None else blocklist
         )
         ttl, retry, cap = config.host_file_ttl_s, config.host_file_retry_s, config.host_file_max_bytes

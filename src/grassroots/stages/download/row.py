@@ -111,7 +111,28 @@ def ledger_row(key: str, cand: Candidate, out: Outcome) -> dict:
         row.update(status=Status.SUCCESS.value, reason=None, width=out.image.width, height=out.image.height)
     else:
         row.update(status=out.reason.status.value, reason=out.reason.value)
+    if out.reason is Reason.HASH_BLOCKLIST and ILLEGAL in (out.message or ""):
+        row = hashes_only(row)
     return row
+
+
+ILLEGAL = "illegal-content list"  # grassroots.rights.blocklist's prefix of a hit on such a list
+# What a row refused by an illegal-content hash list keeps: its key, status, hashes and the
+# URL's sha256 (in the message), nothing else (no URL, caption, page, rights signals).
+HASH_ONLY_KEPT = ("key", "status", "reason", "sha256", "md5", "pdq", "pdq_quality", "fetched_at")
+
+
+def hashes_only(row: dict) -> dict:
+    from grassroots.rights.blocklist import url_hash
+
+    try:
+        digest = url_hash(row["url"])
+    except ValueError:
+        digest = "?"
+    out = {k: (v if k in HASH_ONLY_KEPT else None) for k, v in row.items()}
+    out["url"] = ""  # not nullable
+    out["error_message"] = f"{ILLEGAL}; url_sha256 {digest} (hashes only)"
+    return out
 
 
 def sample_json(ledger: dict) -> dict:
