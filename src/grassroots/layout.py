@@ -143,6 +143,17 @@ class DatasetDir:
         """Near-duplicate pairs found by one task of the neardup step."""
         return self._join("attributes", "neardup", f"pairs-{shard_name(part)}.parquet")
 
+    @property
+    def concept_entries(self) -> str:
+        """``attributes/concepts/entries.txt``: the entry list the concepts step matched."""
+        return self._join("attributes", "concepts", "entries.txt")
+
+    @property
+    def balance_counts(self) -> str:
+        """In a release made with ``select --balance``: samples per entry in the parent
+        (read by every task) and, after the run, in the release."""
+        return self._join("balance.json")
+
     def neardup_pairs_glob(self) -> str:
         return self._join("attributes", "neardup", "pairs-*.parquet")
 

@@ -29,6 +29,7 @@ releases live here too, above the steps they run:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -51,7 +52,7 @@ from grassroots.schema import Reason
 from grassroots.select_expr import parse
 from grassroots.stages.index import Index
 from grassroots.stages.release_files import attribute_tables
-from grassroots.stages.select import Select, joined, verdicts
+from grassroots.stages.select import Curation, Select, concept_counts, joined, verdicts
 from grassroots.stages.takedown import Takedown
 from grassroots.stats import ShardStats
 from grassroots.purge import purge_everywhere
@@ -172,7 +173,7 @@ def safety_thresholds(parent: str, where: str) -> list[str] | None:
     cols = {c.lower() for c in safety_columns(DatasetDir(parent))}
     if not cols:
         return None
-    clauses = parse(where, columns_of_parent(parent))
+    clauses = parse(where, columns_of_parent(parent)) if where.strip() else []
     return [c.sql for c in clauses if any(k == "name" and t.lower() in cols for k, t in tokens(c.sql))]
 
 
@@ -184,19 +185,37 @@ def columns_of_parent(parent: str) -> list[str]:
 
 
 def make_release(dataset: str, release: str, where: str, runner, *, parent_release: str | None = None,
-                 overwrite: bool = False, progress: bool = True) -> tuple[str, ShardStats]:
+                 overwrite: bool = False, progress: bool = True, curation: Curation = Curation()) -> tuple[str, ShardStats]:
     """Select from the dataset (or its release ``parent_release``) into releases/<release>/."""
     parent, target = new_release(dataset, release, parent_release)
-    step = Select(parent, where)
+    step = Select(parent, where, curation)
     if io.exists(target):
         if not overwrite:
             raise InputError(target, "exists", "pick a new release name, or pass --overwrite to replace it")
         step.clauses(DatasetDir(parent), finished_shards(parent)[0])  # refuse bad input before deleting
         remove_tree(target)
     totals = run_step(step, target, runner, progress=progress)
+    details = {"balance": record_balance(parent, target, curation)} if curation.balance is not None else {}
+    if curation.sample is not None:
+        details["sample"] = {"fraction": curation.sample, "seed": curation.seed}
     record_release(target, parent, totals, where=where, filtered=dict(totals.reasons),
-                   safety_thresholds=safety_thresholds(parent, where))
+                   safety_thresholds=safety_thresholds(parent, where), **details)
     return target, totals
+
+
+def record_balance(parent: str, target: str, curation: Curation) -> dict:
+    """balance.json gains the samples per entry after balancing; the manifest's summary."""
+    layout = DatasetDir(target)
+    doc = json.loads(io.read_text(layout.balance_counts))
+    doc["after"] = concept_counts(layout)
+    entries = DatasetDir(DatasetDir(parent).dataset_root).concept_entries
+    digest = (hashlib.sha256(io.read_text(entries).encode()).hexdigest() if io.exists(entries) else None)
+    doc.update(T=curation.balance, seed=curation.seed, keep_unmatched=curation.keep_unmatched, entries_sha256=digest)
+    io.write_text_atomic(layout.balance_counts, json.dumps(doc, sort_keys=True))
+    top = sorted(doc["before"].items(), key=lambda kv: (-kv[1], kv[0]))[:20]
+    return {"T": curation.balance, "seed": curation.seed, "keep_unmatched": curation.keep_unmatched,
+            "entries_sha256": digest, "entries_matched": len(doc["before"]), "counts": os.path.basename(layout.balance_counts),
+            "top_entries": [{"entry": e, "before": n, "after": doc["after"].get(e, 0)} for e, n in top]}
 
 
 @dataclass

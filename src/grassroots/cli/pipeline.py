@@ -1,4 +1,4 @@
-"""The pipeline's commands: extract, download, hash, safety, embed, score, stats, and the demo."""
+"""The pipeline's commands: extract, download, hash, safety, concepts, embed, score, stats, and the demo."""
 
 from __future__ import annotations
 
@@ -247,6 +247,41 @@ def safety(
     print_stats(console, f"safety -> {dataset}/attributes/{Safety.attribute}", totals, wall)
     if totals.counters.get("images"):
         console.print(f"{totals.counters['images'] / wall:.1f} images/s", highlight=False)
+    finish(dataset, totals)
+
+
+@command()
+def concepts(
+    dataset: str = typer.Argument(..., help="A dataset directory with shards/ from download."),
+    entries: Optional[str] = typer.Option(None, help="Entry list: a file, one concept per line (# comments), or 'default' (wordfreq's 20,000 most frequent words of --languages)."),
+    entries_from_eval: list[Path] = typer.Option([], help="Add an eval set's class names (any set `grassroots eval --zeroshot` reads: a folder of class subfolders, a CSV, a dataset); repeatable (DataComp's text-based filter)."),
+    languages: str = typer.Option("en", help="With --entries default: the languages' word lists, comma-separated."),
+    runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
+    processes: int = typer.Option(default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
+) -> None:
+    """The concept entries in every kept caption (MetaCLIP's matching) -> attributes/concepts/ (then `select --balance`)."""
+    from grassroots.errors import InputError
+    from grassroots.eval.data import ZeroShotSpec, load_classification
+    from grassroots.report import print_stats
+    from grassroots.runner import run_step
+    from grassroots.stages import Concepts
+    from grassroots.stages.concepts import default_entries, read_entries, write_entries
+
+    if entries is None and not entries_from_eval:
+        raise InputError("--entries", "no entry list", "pass --entries FILE, --entries default or --entries-from-eval FOLDER")
+    found = ([] if entries is None else default_entries(languages.split(",")) if entries == "default"
+             else read_entries(entries))
+    for source in entries_from_eval:  # any eval set `grassroots eval --zeroshot` reads: its class names
+        found += list(load_classification(ZeroShotSpec(str(source))).classnames)
+    digest = write_entries(dataset, found)
+    started = time.monotonic()
+    totals = run_step(Concepts(digest), dataset, runner_of(runner, processes, ray_address))
+    wall = time.monotonic() - started
+    print_stats(console, f"concepts -> {dataset}/attributes/concepts ({len(set(found))} entries)", totals, wall)
+    if totals.candidates:
+        console.print(f"{totals.counters.get('matched', 0)} of {totals.candidates} captions match an entry; "
+                      f"{totals.candidates / wall:.0f} captions/s", highlight=False)
     finish(dataset, totals)
 
 

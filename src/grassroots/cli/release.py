@@ -16,7 +16,11 @@ from grassroots.takedown.requests import RequestReason as TakedownReason
 def select(
     dataset: str = typer.Argument(..., help="The dataset directory."),
     release: str = typer.Option(..., help="Name of the release to write: releases/<name>/ (v1, v2 ...)."),
-    where: str = typer.Option(..., help="Boolean expression over attribute columns, e.g. \"clip >= 0.28 AND neardup_representative\"."),
+    where: str = typer.Option("", help="Boolean expression over attribute columns, e.g. \"clip >= 0.28 AND neardup_representative\" (default: every kept sample; then --balance or --sample decide)."),
+    balance: Optional[float] = typer.Option(None, min=0, help="MetaCLIP's balancing over the concepts table (`grassroots concepts`): an entry matched by n samples keeps each with probability min(1, T/n)."),
+    keep_unmatched: bool = typer.Option(False, help="With --balance: keep samples whose caption matches no entry (else filtered:no_concept)."),
+    sample: Optional[float] = typer.Option(None, min=0, max=1, help="Keep a uniform random fraction of what --where (and --balance) kept: the baseline to compare a curation with."),
+    seed: int = typer.Option(0, help="Seed of --balance and --sample (each draw is fixed by seed, entry and key)."),
     from_release: Optional[str] = typer.Option(None, "--from", help="Select from this release instead of the whole dataset."),
     dry_run: bool = typer.Option(False, help="Only print how many samples each clause would drop."),
     overwrite: bool = typer.Option(False, help="Replace the release if it exists."),
@@ -24,12 +28,19 @@ def select(
     processes: int = typer.Option(default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. auto, ray://host:10001) instead of starting one."),
 ) -> None:
-    """Make a release: the samples that pass --where, with their ledger, attributes and embeddings."""
+    """Make a release: the samples that pass --where (then --balance, --sample), with their ledger, attributes and embeddings."""
     from grassroots.releases import dry_run as count_drops
     from grassroots.releases import make_release, source_of
     from grassroots.report import print_stats
 
+    from grassroots.errors import InputError
+    from grassroots.stages.select import Curation
+
+    if not where.strip() and balance is None and sample is None:
+        raise InputError("--where", "nothing to select by", "pass --where, --balance or --sample")
     if dry_run:
+        if not where.strip():
+            raise InputError("--dry-run", "counts what --where drops", "pass --where")
         total, selected, drops = count_drops(source_of(str(dataset), from_release), where)
         console.print(f"{selected} of {total} samples would be selected", highlight=False)
         for clause, n in drops.most_common():
@@ -42,7 +53,8 @@ def select(
                       "(attributes/safety or a safety head) but --where thresholds none of them; "
                       "e.g. add \"AND nsfw < 0.5\"[/]", highlight=False)
     target, totals = make_release(str(dataset), release, where, runner_of(runner, processes, ray_address),
-                                  parent_release=from_release, overwrite=overwrite)
+                                  parent_release=from_release, overwrite=overwrite,
+                                  curation=Curation(balance, sample, seed, keep_unmatched))
     print_stats(console, f"select -> {target}", totals)
     finish(target, totals)
 

@@ -6,6 +6,7 @@
     download  candidates (- dedup)  -> shards/NNNNN.tar + .parquet ledger       (stages/download/)
     hash      shards/NNNNN.tar      -> attributes/imghash/NNNNN.parquet         (stages/hash.py)
     safety    shards/NNNNN.tar      -> attributes/safety/NNNNN.parquet          (stages/safety.py)
+    concepts  ledger captions       -> attributes/concepts/NNNNN.parquet        (stages/concepts.py)
     embed     shards/NNNNN.tar      -> embeddings/<model-id>/{img,txt,keys}/NNNNN (stages/embed.py)
     score     ledger + embeddings   -> attributes/{clip,caption,image,<head>}/NNNNN.parquet (stages/score.py)
     neardup-pairs, neardup  PDQ + embeddings -> attributes/neardup/NNNNN.parquet (stages/neardup/)
@@ -30,6 +31,7 @@ _MODULES = {
     "Download": "download",
     "Hash": "hash",
     "Safety": "safety",
+    "Concepts": "concepts",
     "Embed": "embed",
     "Score": "score",
     "NearDupPairs": "neardup.pairs",
