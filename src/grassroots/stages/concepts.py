@@ -6,11 +6,12 @@ The entry list is written once into the dataset, attributes/concepts/entries.txt
 entry per line, normalised: case-folded, spaces collapsed), and the step's plan names its
 sha256, so every task (on any node) matches the same list and a new list redoes the step.
 
-Matching (MetaCLIP's rule is a case-insensitive substring match; two choices of ours, both
-because alt text is short and entries are short words):
-- **word boundaries** for an entry that starts and ends with a letter or digit: "cat" is
-  found in "A cat." and "black-cat" but not in "concatenate" (a plain substring match counts
-  that, and every short entry hides in longer words);
+Matching. MetaCLIP pads each entry with spaces and the caption's , . ; : ? ! ` with spaces,
+then looks for the entry as a substring (so it matches whole words, case as written). Ours:
+- **whole words, case-folded**: caption and entries are NFKC-normalised and case-folded, every
+  run of characters that are not letters or digits becomes one space (hyphens, quotes,
+  brackets too, not only MetaCLIP's seven marks), and the padded entry is looked for: "cat"
+  is found in "A cat.", "black-cat" and "(Cat)" but not in "concatenate";
 - **English plurals**: an entry also matches its -s, -es and y -> -ies forms ("cat" in "cats",
   "bus" in "buses", "city" in "cities"), counted as the entry itself;
 - **scripts written without spaces** (Chinese, Japanese, Thai, Lao, Khmer, Myanmar):
@@ -95,6 +96,19 @@ def write_entries(dataset: str, entries: Iterable[str]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_NONWORD = re.compile(r"[\W_]+")
+_ASCII_SPACES = str.maketrans({c: " " for c in map(chr, range(128)) if not c.isalnum()})
+
+
+def _spaced(text: str) -> str:
+    """Case-folded, every run of characters that are not letters or digits one space, padded:
+    an entry " cat " is then found only as a whole word (MetaCLIP pads the same way). ASCII
+    text (most alt text) takes a translate table instead of NFKC and a regex: 2x faster."""
+    if text.isascii():
+        return f" {' '.join(text.lower().translate(_ASCII_SPACES).split())} "
+    return f" {_NONWORD.sub(' ', unicodedata.normalize('NFKC', text).casefold()).strip()} "
+
+
 @dataclass
 class Matcher:
     """All forms of all entries in one automaton; ``find(caption)`` -> the entries in it."""
@@ -108,9 +122,13 @@ class Matcher:
         forms: dict[str, set[str]] = {}
         for entry in self.entries:
             for form in (entry, *plurals(entry)):
-                forms.setdefault(form, set()).add(entry)
-        for form, owners in forms.items():
-            self.automaton.add_word(form, (form, tuple(sorted(owners)), bool(_UNSPACED.search(form))))
+                word = _spaced(form)
+                if _UNSPACED.search(word):  # no spaces between words: a plain substring
+                    word = word.strip()
+                if word.strip():
+                    forms.setdefault(word, set()).add(entry)
+        for word, owners in forms.items():
+            self.automaton.add_word(word, tuple(sorted(owners)))
         if forms:
             self.automaton.make_automaton()
         self.empty = not forms
@@ -118,20 +136,10 @@ class Matcher:
     def find(self, caption: str | None) -> list[str]:
         if not caption or self.empty:
             return []
-        text = normalise(caption)
         found: set[str] = set()
-        for end, (form, owners, unspaced) in self.automaton.iter(text):
-            start = end - len(form) + 1
-            if unspaced or (_bounded(text, start - 1, form[0]) and _bounded(text, end + 1, form[-1])):
-                found.update(owners)
+        for _, owners in self.automaton.iter(_spaced(caption)):
+            found.update(owners)
         return sorted(found)
-
-
-def _bounded(text: str, i: int, edge: str) -> bool:
-    """Whether position ``i`` (beside an entry's edge character) is a word boundary."""
-    if not edge.isalnum() or i < 0 or i >= len(text):
-        return True
-    return not text[i].isalnum()
 
 
 @dataclass(frozen=True)
