@@ -2,7 +2,7 @@
 on the same stored bytes, the same cores, in the same run.
 
     .venv/bin/python bench/safety_vs_nudenet.py [--corpus bench/_work/corpus] [--limit 600]
-        [--image-size 256] [--processes N] [--all-flags]
+        [--image-size 256] [--per-shard 200] [--processes N] [--threads T] [--all-flags]
 
 Stores --limit images of the benchmark corpus (Open Clip Art, ../shared/bench/make_corpus.py)
 the way `grassroots download` stores them (resized to --image-size, JPEG) into a dataset
@@ -45,7 +45,7 @@ def build(corpus: Path, limit: int, image_size: int, per_shard: int = 200) -> tu
     from grassroots.stats import ShardStats
     from grassroots.writer import ShardWriter
 
-    ds = WORK / f"ds-{limit}-{image_size}"
+    ds = WORK / (f"ds-{limit}-{image_size}" + (f"-{per_shard}" if per_shard != 200 else ""))
     index = ds / "sources.json"
     if index.exists():
         return str(ds), json.loads(index.read_text())
@@ -96,6 +96,8 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=600)
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--per-shard", type=int, default=200, help="samples per shard of the dataset built")
+    ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads per worker (0: cores / processes)")
     ap.add_argument("--all-flags", action="store_true", help="list every image flagged at 0.5")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
@@ -107,7 +109,7 @@ def main() -> None:
     from grassroots.runner import LocalRunner, run_step
     from grassroots.stages import Safety
 
-    ds, sources = build(args.corpus, args.limit, args.image_size)
+    ds, sources = build(args.corpus, args.limit, args.image_size, args.per_shard)
     images = stored_images(ds)
     print(f"{len(images)} stored images ({args.image_size} px, smaller side) of {args.corpus}; {cores} cores; "
           f"{versions()}", flush=True)
@@ -120,7 +122,7 @@ def main() -> None:
 
     shutil.rmtree(DatasetDir(ds).runs_dir("safety"), ignore_errors=True)
     shutil.rmtree(DatasetDir(ds).attributes_dir("safety"), ignore_errors=True)
-    threads = max(1, cores // args.processes)
+    threads = args.threads or max(1, cores // args.processes)
     started = time.perf_counter()
     totals = run_step(Safety(threads=threads), ds, LocalRunner(processes=args.processes), progress=False)
     t_ours = time.perf_counter() - started
