@@ -45,7 +45,7 @@ def rel(tmp_path_factory):
 
 
 def test_select_warns_without_a_safety_threshold_and_records_the_ones_used(rel):
-    assert safety_thresholds(rel.dataset, "clip >= -2") == []
+    assert safety_thresholds(rel.dataset, "clip >= -2") == [] and safety_thresholds(rel.dataset, "") == []
     assert safety_thresholds(rel.dataset, "clip >= -2 AND nsfw < 0.5 AND caption_offensive < 0.5") == \
         ["nsfw < 0.5", "caption_offensive < 0.5"]
     res = CliRunner().invoke(app, ["select", rel.dataset, "--release", "v2", "--where", "clip >= -2",
