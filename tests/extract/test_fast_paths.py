@@ -160,7 +160,7 @@ def test_extract_imports_no_other_step():
     from grassroots import stages
 
     assert [s.name for s in stages.STEPS[:4]] == ["import", "extract", "dedup", "download"]
-    assert stages.STEPS[-1].name == "takedown" and len(stages.STEPS) == 12
+    assert stages.STEPS[-1].name == "takedown" and len(stages.STEPS) == 14
     with pytest.raises(AttributeError):
         stages.NoSuchStep  # noqa: B018
 
