@@ -94,7 +94,8 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
     td = make_takedown(dataset, "v1", "v2", build_ask(layout.takedown_requests, {}), runner, progress=cfg.progress)
     removed = td.record.counts.removed if td.record else 0
     say(f"[bold]11. takedown[/] release v2 = v1 without {removed} sample(s) (and their copies): tars, ledger, "
-        f"embeddings, attributes and index; later downloads refuse them ({td.release}/takedown.json)")
+        f"embeddings, attributes and index; purged from the dataset and v1 too, every later step skips them, "
+        f"later downloads refuse them ({td.release}/takedown.json)")
 
     from grassroots.card import write_card
 
