@@ -282,7 +282,7 @@ def make_takedown(dataset: str, from_release: str, release: str, ask: TakedownAs
                   purge_parent: bool = False, progress: bool = True) -> TakedownResult:
     if not len(ask):
         raise InputError("takedown", "nothing to remove",
-                         "pass --requests (takedowns/requests.jsonl) or lists: --urls --domains --keys --sha256 --md5 --pdq")
+                         "pass --requests (takedowns/requests.jsonl) or lists: --urls --domains --keys --sha256 --md5 --pdq --hash-list")
     parent, target = new_release(dataset, release, from_release)
     layout = DatasetDir(target)
     if io.exists(target) and not io.exists(layout.run_plan(Takedown.name)):

@@ -361,3 +361,27 @@ def test_a_new_request_is_a_valid_line_of_the_queue_in_normal_form(tmp_path):
     assert build_ask(path, {}).to_dict()["domains"] == ["example.net"]
     with pytest.raises(ValueError, match="'remove' names nothing to remove"):
         new_request("opt-out", {"keys": []})
+
+
+def test_a_hash_list_in_its_exchange_format_takes_down_what_it_lists(tmp_path):
+    """A CSV hash list as lists of illegal content come (a header, a type column, SHA-256 and
+    PDQ rows, other columns read past) applied to an existing dataset; a list of SHA-1 only
+    (the ledger records none) is one clear error, nothing written."""
+    ds = str(tmp_path / "ds")
+    images = build(ds)
+    rows = {r["key"]: r for r in read_samples(ds)}
+    listed = tmp_path / "list.csv"
+    listed.write_text("signal_type,signal_value,notes\n"
+                      f"SHA-256,{hashlib.sha256(images['000000005']).hexdigest().upper()},from a partner\n"
+                      f"PDQ,{rows['000010003']['pdq']},copy\n")
+    res = CliRunner().invoke(app, ["takedown", ds, "--from", "v1", "--release", "v2", "--hash-list", str(listed),
+                                   "--reason", "illegal-content", "--processes", "1"])
+    assert res.exit_code == 0, res.output
+    v2 = {r["key"]: r for r in read_samples(DatasetDir(ds).release("v2").root)}
+    gone = {k for k, r in v2.items() if r["reason"] == "takedown"}
+    assert {"000000005", "000010003"} <= gone and all(v2[k]["url"] == "" for k in gone)
+    sha1 = tmp_path / "sha1.txt"
+    sha1.write_text(hashlib.sha1(images["000000000"]).hexdigest() + "\n")
+    res = CliRunner().invoke(app, ["takedown", ds, "--from", "v2", "--release", "v3", "--hash-list", str(sha1)])
+    assert res.exit_code == 2 and "holds no md5, sha256 or PDQ hash" in " ".join(res.output.split())
+    assert not Path(DatasetDir(ds).release("v3").root).exists()

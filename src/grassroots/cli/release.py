@@ -71,6 +71,7 @@ def takedown(
     md5: list[Path] = typer.Option([], help="File: md5 digests, one per line."),
     pdq: list[Path] = typer.Option([], help="File: PDQ hashes (64 hex); matches within Hamming distance 31 (re-encoded, resized copies)."),
     keys: list[Path] = typer.Option([], help="File: sample keys, one per line."),
+    hash_list: list[Path] = typer.Option([], help="A hash list in its exchange format (one hash a line with or without a type, TYPE:HASH, CSV/TSV with a hash column; MD5, SHA-256, PDQ with a quality), e.g. of illegal content (with --reason illegal-content); repeatable."),
     reason: TakedownReason = typer.Option(TakedownReason.OTHER, help="Why the listed values go (a request carries its own). illegal-content: nothing of the sample is kept anywhere, not even its URL; the audit trail keeps its hashes."),
     purge_parent: bool = typer.Option(False, help="Then delete the --from release atomically."),
     runner: RunnerKind = typer.Option(RunnerKind.LOCAL, help=RUNNER_HELP),
@@ -88,7 +89,7 @@ def takedown(
     layout = DatasetDir(str(dataset))
     ask = build_ask(layout.takedown_requests if requests else None,
                     {"urls": urls, "domains": domains, "sha256": sha256, "md5": md5, "pdq": pdq, "keys": keys},
-                    reason=reason.value)
+                    reason=reason.value, hash_lists=hash_list)
     res = make_takedown(str(dataset), from_release, release, ask, runner_of(runner, processes, ray_address),
                         purge_parent=purge_parent)
     print_stats(console, f"takedown {from_release} -> {res.release}", res.totals)

@@ -292,11 +292,39 @@ class AskBuilder:
         return TakedownAsk(tuple(entries), tuple(self.requests), self.file_reason)
 
 
+def add_hash_lists(ask: AskBuilder, paths: list[str | Path]) -> None:
+    """Hash lists in their exchange formats (grassroots.rights.blocklist reads them: one hash
+    a line with or without a type, TYPE:HASH, CSV/TSV with a hash column; MD5, SHA-1,
+    SHA-256, PDQ with a quality): their md5, sha256 and PDQ values join the ask. SHA-1 and
+    URL hashes cannot be matched against a dataset (the ledger records neither): one clear
+    error when a list holds nothing else."""
+    from grassroots.rights.blocklist import Blocklist
+
+    for path in map(str, paths):
+        if not io.exists(path):
+            raise InputError(path, "no such file", "the hash list given with --hash-list")
+        try:
+            listed = Blocklist.load([path], min_quality=0)
+        except InputError:
+            raise
+        except ValueError as e:
+            raise InputError(path, str(e), "see the formats in grassroots/rights/blocklist.py") from None
+        values = [("sha256", v) for v in sorted(listed.sha256)] + [("md5", v) for v in sorted(listed.md5)]
+        values += [("pdq", v) for v in listed.pdq_hex]
+        if not values:
+            raise InputError(path, "holds no md5, sha256 or PDQ hash a dataset can be matched against",
+                             "SHA-1 and URL hashes are matched at download: `grassroots download ... --illegal-list`")
+        for kind, value in values:
+            ask.add(kind, value, f"file:{path}")
+
+
 def build_ask(requests_path: str | None, files: dict[str, list[str | Path]],
-              reason: RequestReason | str = RequestReason.OTHER) -> TakedownAsk:
-    """One TakedownAsk from the requests queue (when given) and list files by kind;
-    ``reason``: why the list files' values go (a request carries its own)."""
+              reason: RequestReason | str = RequestReason.OTHER, hash_lists: list[str | Path] = ()) -> TakedownAsk:
+    """One TakedownAsk from the requests queue (when given), list files by kind and hash
+    lists in their exchange formats; ``reason``: why the files' values go (a request
+    carries its own)."""
     ask = AskBuilder(file_reason=RequestReason(reason))
+    add_hash_lists(ask, list(hash_lists))
     if requests_path is not None:
         for req in read_requests(requests_path):
             ask.requests.append(req)
