@@ -64,7 +64,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-def cli(*args: str, tick: Callable[[], None] | None = None) -> dict:
+def cli(*args: str, tick: Callable[[subprocess.Popen], None] | None = None) -> dict:
     """Run a grassroots command; ``tick`` is called every 50 ms while it runs (in this, the
     main thread: Ray's cluster_utils starts nodes only from the main thread)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([os.path.join(ROOT, "src"), ROOT])}
@@ -74,7 +74,7 @@ def cli(*args: str, tick: Callable[[], None] | None = None) -> dict:
                                 stderr=subprocess.STDOUT, text=True)
         while proc.poll() is None:
             if tick is not None:
-                tick(proc) if isinstance(tick, DriverKiller) else tick()
+                tick(proc)
             if time.monotonic() - started > 600:
                 proc.kill()
             time.sleep(0.05)
@@ -91,7 +91,7 @@ class Killer:
     def __init__(self, cluster, runs: str, after: int):
         self.cluster, self.runs, self.after, self.killed_at = cluster, runs, after, None
 
-    def __call__(self) -> None:
+    def __call__(self, proc: subprocess.Popen) -> None:
         if self.killed_at is not None:
             return
         from grassroots import io as gio  # local folders and s3:// alike
@@ -107,8 +107,6 @@ class Killer:
 
 class DriverKiller:
     """SIGKILLs the running command (the Ray driver) once 3 of its tasks are done."""
-
-    proc: subprocess.Popen | None = None
 
     def __init__(self, runs: str):
         self.runs = runs

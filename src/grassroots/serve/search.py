@@ -105,9 +105,6 @@ class SearchService:
 
         return TakenDown.of(self.dataset.root).keys
 
-    def live(self, position: int) -> bool:
-        return self.index.item(position)["key"] not in self.taken_down()
-
     def search(self, vector: np.ndarray, k: int, over: str, safe: bool, dedup: bool = True) -> list[dict]:
         gone = self.taken_down()
         hits = self.index.search(vector, k + min(len(gone), 1000), over, safe, self.config.safety_threshold, dedup)
@@ -125,8 +122,10 @@ class SearchService:
         from grassroots.imaging.hashes import pdq
 
         digest, quality = pdq(image)
+        gone = self.taken_down()  # read once per request, not per match
         matches = [self.result(p, distance=d, exact=d == 0)
-                   for p, d in self.index.pdq_matches(bytes.fromhex(digest), self.config.pdq_distance) if self.live(p)]
+                   for p, d in self.index.pdq_matches(bytes.fromhex(digest), self.config.pdq_distance)
+                   if self.index.item(p)["key"] not in gone]
         similar = []
         if self._model is not None:
             similar = self.search(self.encode_image(image), k, "img", safe=False, dedup=False)
