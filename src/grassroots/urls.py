@@ -50,16 +50,41 @@ def _fix_escape(m: re.Match[str]) -> str:
     return ch if ch in _UNRESERVED else "%" + m.group(1).upper()
 
 
+def _escapes_to_fix() -> re.Pattern[str]:
+    """The escapes `_fix_escape` changes: lower-case hex, or an unreserved character.
+    Escapes of non-ASCII text (``%D1%84``) are already in normal form; checking for
+    these first skips one Python call per escape on such URLs."""
+    codes = sorted(f"{ord(c):02X}" for c in _UNRESERVED)
+    by_first: dict[str, str] = {}
+    for code in codes:
+        by_first[code[0]] = by_first.get(code[0], "") + code[1]
+    upper = "|".join(f"{first}[{seconds}]" for first, seconds in by_first.items())
+    return re.compile(rf"%(?:[0-9A-Fa-f][a-f]|[a-f][0-9A-F]|{upper})")
+
+
+_ESCAPE_TO_FIX = _escapes_to_fix()
+_UNSAFE_RUN = re.compile(r"[^A-Za-z0-9!$&'()*+,;=:@/?%\-._~]+")
+
+
+def _encode_run(m: re.Match[str]) -> str:
+    """UTF-8 percent-encoding of a run of unsafe characters, as ``quote`` writes it."""
+    return "%" + m.group().encode("utf-8").hex("%").upper()
+
+
 def normalise_percent(text: str) -> str:
     """Percent-encoding as in the normal form (see the module docstring). Keeps
     ``*`` and ``$`` raw, so robots-style patterns can use it too. Idempotent."""
     if "%" in text:
-        text = _ESCAPE.sub(_fix_escape, text)
-        if "%" in text:
+        if _ESCAPE_TO_FIX.search(text) is not None:
+            text = _ESCAPE.sub(_fix_escape, text)
+        if _LONE_PERCENT.search(text) is not None:
             text = _LONE_PERCENT.sub("%25", text)
     if _UNSAFE.search(text) is None:
         return text
-    return quote(text, safe=_SAFE, errors="backslashreplace")
+    try:  # runs of unsafe characters encoded at once (~4x cheaper than quote's loop per byte)
+        return _UNSAFE_RUN.sub(_encode_run, text)
+    except UnicodeEncodeError:  # a lone surrogate: quote's backslashreplace spelling
+        return quote(text, safe=_SAFE, errors="backslashreplace")
 
 
 def _remove_dot_segments(path: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 
+import msgspec
 import pyarrow.parquet as pq
 import pytest
 
@@ -100,6 +101,18 @@ class _JsonOnly:  # orjson's interface over the standard library's json
     loads = staticmethod(json.loads)
 
 
+class _Refuse:  # msgspec's decoder refusing every record: all go through json and wat._lenient
+    def decode(self, payload):
+        raise msgspec.ValidationError("the reference reads every record leniently")
+
+
+def _struct_links(links: list) -> list:
+    """Decoded JSON links (dicts, or anything) as page_from_wat reads them."""
+    record = wat._lenient({"Envelope": {"Payload-Metadata": {"HTTP-Response-Metadata": {
+        "HTML-Metadata": {"Links": links}}}}})
+    return record.Envelope.payload.http.html.Links
+
+
 def _run(path, out):
     (out / "candidates").mkdir(parents=True)
     stats = Extract()(ShardTask(shard=0, dataset=str(out), inputs=(str(path),)))
@@ -111,6 +124,7 @@ def _assert_same_as_reference(path, tmp_path, monkeypatch):
     with monkeypatch.context() as m:
         m.setattr(Extract, "_page_images", _reference_page_images)
         m.setattr(wat, "orjson", _JsonOnly)
+        m.setattr(wat, "_DECODER", _Refuse())
         m.setattr(wat, "_may_hold_license", lambda *links: True)
         ref_stats, ref = _run(path, tmp_path / "ref")
     assert fast.schema.equals(ref.schema)
@@ -219,13 +233,14 @@ def _page_or_error(payload: bytes):
 def test_license_prefilter_on_decoded_links_is_the_byte_search_on_hostile_records(payload, monkeypatch):
     doc = json.loads(payload)
     meta = doc["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"]["HTML-Metadata"]
-    head_links = meta["Head"].get("Link") or []
-    prefilter = wat._may_hold_license(head_links, meta["Links"])
+    record = wat._lenient(doc)
+    head = record.Envelope.payload.http.html.Head
+    links = record.Envelope.payload.http.html.Links
+    prefilter = wat._may_hold_license([*(head.Link or []), *links])
     if prefilter:  # never runs _license where the byte search did not
         assert _old_may_hold_license(payload)
-    if all(isinstance(ln, dict) for ln in meta["Links"]):  # page_from_wat's one pass over the links
-        assert prefilter or not wat._scan_links(meta["Links"])[2]
-        assert not wat._scan_links(meta["Links"])[2] or _old_may_hold_license(payload)
+    assert prefilter or not wat._scan_links(links)[2]  # page_from_wat's one pass over the links
+    assert not wat._scan_links(links)[2] or _old_may_hold_license(payload)
     fast = _page_or_error(payload)
     with monkeypatch.context() as m:
         m.setattr(wat, "_may_hold_license", lambda *links: _old_may_hold_license(payload))
@@ -312,7 +327,7 @@ def pa_concat(tables):
     [{"path": None, "url": CC, "rel": "license"}, {"path": "A@/href", "url": 7, "rel": "license"}, IMG],
 ])
 def test_one_pass_over_the_links_is_the_three_passes_it_replaced(links):
-    images, base, maybe_license = wat._scan_links(links)
+    images, base, maybe_license = wat._scan_links(_struct_links(links))
     assert [(i.src, i.alt) for i in images] == [(ln.get("url"), ln.get("alt")) for ln in links
                                                 if ln.get("path") == "IMG@/src"]
     assert base == next((ln.get("url") for ln in links if ln.get("path") == "__base__"), None)
@@ -323,5 +338,63 @@ def test_one_pass_over_the_links_is_the_three_passes_it_replaced(links):
         (isinstance(ln.get("rel"), str) and "license" in ln["rel"].lower())
         or (ln.get("path") != "IMG@/src" and isinstance(ln.get("url"), str) and "creativecommons.org" in ln["url"])
         for ln in links)
-    found = wat._license(links, "http://example.com/")  # values of any type: never raises
+    found = wat._license(_struct_links(links), "http://example.com/")  # values of any type: never raises
     assert found is None or maybe_license
+
+
+def _records(path) -> list[bytes]:
+    from fastwarc.warc import ArchiveIterator, WarcRecordType
+
+    with open(path, "rb") as f:
+        return [r.reader.read() for r in ArchiveIterator(f, record_types=WarcRecordType.metadata, parse_http=False)]
+
+
+def test_msgspec_reads_each_record_as_the_lenient_reader_does(tmp_path):
+    """The typed decoder (keys extract does not read are skipped unread) and the
+    lenient reader of decoded JSON give the same record, on the mini-web's WAT and
+    on records with hostile URLs, licences and non-ASCII text."""
+    from grassroots.miniweb import write_warc as miniweb_warc
+
+    info = miniweb_warc(tmp_path / "m.warc.gz", ["http://127.0.0.1:8080"], seed=5, pages=4, heavy=True, wat=True)
+    write_wat(tmp_path / "h.warc.wat.gz", _hostile_specs())
+    payloads = _records(info["wat"]) + _records(tmp_path / "h.warc.wat.gz") + HOSTILE_LICENSE_DOCS
+    checked = 0
+    for payload in payloads:
+        try:
+            typed = wat._DECODER.decode(payload)
+        except msgspec.ValidationError:  # other types than WATs hold: only the lenient reader reads it
+            continue
+        assert typed == wat._lenient(json.loads(payload))
+        checked += 1
+    assert checked > 100
+
+
+@pytest.mark.parametrize("links, expected", [
+    (["not a link", 5, None, {"path": "IMG@/src", "url": "/a.jpg", "alt": "a picture"}], [("/a.jpg", "a picture")]),
+    ([{"path": "IMG@/src", "url": 5, "alt": "a number for a URL"}], [(None, "a number for a URL")]),
+    ([{"path": "IMG@/src", "url": "/b.jpg", "alt": ["a", "list"]}], [("/b.jpg", None)]),
+    ([{"path": 7, "url": "/c.jpg", "alt": "a number for a path"}, IMG], [("/a.jpg", "a picture")]),
+])
+def test_a_record_off_the_layout_is_read_leniently_not_fatally(links, expected, tmp_path):
+    """A link that is not an object, or a value of another type than WATs hold, is
+    skipped or missing; it used to raise and end the whole file's extraction."""
+    payload = _wat_doc({"Title": ["not", "text"], "Metas": [3, {"name": "description", "content": 4}]}, links)
+    page = wat.page_from_wat(payload)
+    assert [(i.src, i.alt) for i in page.images] == expected
+    assert page.title is None and page.metas == [("description", "")]  # a content of another type: empty
+    # In a file: the record's images are accounted (kept or dropped) and the file goes on.
+    from tests.extract.warcs import PageSpec  # noqa: F401 - the layout write_wat writes
+
+    path = tmp_path / "odd.warc.wat.gz"
+    with open(path, "wb") as f:
+        from warcio.warcwriter import WARCWriter
+        import io as _io
+
+        w = WARCWriter(f, gzip=True)
+        for data in (payload, _wat_doc({}, [IMG])):
+            w.write_record(w.create_warc_record("http://example.com/d/p.html", "metadata",
+                                                payload=_io.BytesIO(data), length=len(data),
+                                                warc_content_type="application/json"))
+    stats, rows = _run(path, tmp_path / "out")
+    assert stats.candidates == len(expected) + 1 and stats.candidates == stats.kept + sum(stats.reasons.values())
+    assert "/a.jpg" in rows.column("url").to_pylist()[-1]

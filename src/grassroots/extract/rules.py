@@ -30,6 +30,8 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass
 
+import ahocorasick
+
 from grassroots.schema import Reason
 
 TRACKING_STEMS = frozenset(
@@ -146,26 +148,21 @@ def non_content_url(url: str) -> bool:
     return _PATH_PREFILTER.search(path) is not None and _PATH_RULES.search(path) is not None
 
 
-def _trie_pattern(words: set[str]) -> str:
-    """A regex matching any of ``words``, none a substring of another, as a prefix
-    tree: ``re`` tries an alternation's branches one by one, so sharing prefixes
-    makes a scan ~2x cheaper than a flat ``a|b|c``."""
-    trie: dict = {}
+def _automaton(words: set[str]):
+    """An Aho-Corasick automaton finding any of ``words`` in one pass (~2x cheaper
+    than a regex alternation, even one shared as a prefix tree, which ``re`` tries
+    at every position)."""
+    automaton = ahocorasick.Automaton()
     for w in words:
-        node = trie
-        for ch in w:
-            node = node.setdefault(ch, {})
-    def alternation(node: dict) -> str:
-        alts = [re.escape(ch) + alternation(sub) for ch, sub in sorted(node.items())]
-        return "" if not alts else alts[0] if len(alts) == 1 else "(?:" + "|".join(alts) + ")"
-    return alternation(trie)
+        automaton.add_word(w, w)
+    automaton.make_automaton()
+    return automaton
 
 
 # Every URL non_content_url answers True for contains, once lower-cased, a path word
-# or stem, an icon extension, a tracker host or facebook.com/tr, so one of these
-# (the words that contain no other word):
+# or stem, an icon extension, a tracker host or facebook.com/tr, so one of these:
 _FLAG_WORDS = {"ico", "cur", *TRACKING_STEMS, *ICON_WORDS, *TRACKER_HOSTS, "facebook.com/tr"}
-_URL_PREFILTER = re.compile(_trie_pattern({w for w in _FLAG_WORDS if not any(v != w and v in w for v in _FLAG_WORDS)}))
+_URL_PREFILTER = _automaton(_FLAG_WORDS)
 
 
 def non_content_urls(urls: list[str]) -> list[int]:
@@ -176,7 +173,7 @@ def non_content_urls(urls: list[str]) -> list[int]:
     joined = "\n".join(urls).lower()
     if not joined.isascii():  # normalised URLs are ASCII; offsets below assume it
         return [i for i, u in enumerate(urls) if non_content_url(u)]
-    hits = [m.start() for m in _URL_PREFILTER.finditer(joined)]
+    hits = [end for end, _ in _URL_PREFILTER.iter(joined)]  # a word's last character: inside its URL
     if not hits:
         return []
     starts, pos = [], 0
