@@ -155,3 +155,20 @@ def test_repeats_compares_pairs_exactly_and_the_first_occurrence_wins():
     # ("http://a/\0b", "c") and ("http://a/", "b\0c") both join to "http://a/\0b\0c": both stay.
     crafted = pa.table({"url": ["http://a/\0b", "http://a/", "http://a/"], "caption": ["c", "b\0c", "b\0c"]})
     assert _repeats(crafted).tolist() == [False, False, True]
+
+
+def test_one_file_is_not_read_again_and_the_result_is_the_grouping_s(tmp_path):
+    """With one candidate file there is no other file to compare with, and extract already
+    dropped its repeated pairs: dedup writes an empty result without reading the strings,
+    and grouping the file's pairs (what it would have done) finds no repeat either."""
+    from grassroots.stages import dedup as dedup_stage
+
+    write_warc(tmp_path / "b.warc.gz", [page(2, ["2", "3", "4"]), page(3, ["4", "5", "4"])])
+    ds = tmp_path / "ds"
+    ex, dd = extract([str(tmp_path / "b.warc.gz")], str(ds), Extract(), LocalRunner(processes=1), progress=False)
+    assert ex.reasons["duplicate"] == 2 and dd.candidates == dd.kept == ex.kept == 4 and not dd.reasons
+    table = pq.read_table(DatasetDir(str(ds)).candidates(0), columns=["url", "caption"])
+    assert not dedup_stage._repeats(table).any()
+    assert pq.read_table(DatasetDir(str(ds)).dedup_partition(0)).num_rows == 0
+    assert captions(ds, 0) == [f"picture number {i}" for i in (2, 3, 4, 5)]
+    assert_accounted(ds)

@@ -76,6 +76,16 @@ class Dedup:
         layout = DatasetDir(task.dataset)
         part, parts = task.partition
         first, count = task.rows
+        if count == 1 and parts == 1:
+            # One candidate file: extract dropped the pairs it repeats as it read it (the same
+            # exact (url, caption) rule), and there is no other file to compare with, so there
+            # is nothing to find (a single-WAT run: ~0.3 s of reading and grouping saved).
+            rows = parquet_rows(layout.candidates(first))
+            with io.atomic_write(layout.dedup_partition(part), "wb") as f:
+                pq.write_table(_DUPLICATES.empty_table(), f)
+            stats = ShardStats(candidates=rows)
+            stats.keep(rows)
+            return stats
         pairs, where = [], []
         for shard in range(first, first + count):
             with io.open_file(layout.candidates(shard)) as f:
