@@ -98,3 +98,25 @@ def test_train_head_from_the_detector_prints_its_agreement(rel, tmp_path):
     res = CliRunner().invoke(app, ["train-head", rel.dataset, "--embeddings", rel.model_id, "--labels-from",
                                    "safety:nsfw", "-o", str(out)])
     assert res.exit_code != 0 and "TABLE:COLUMN>=VALUE" in " ".join(res.output.split())
+
+
+def test_only_float_columns_of_their_own_name_are_safety_heads(tmp_path):
+    """A table of lists (the concepts step's ``concepts``) or of text named like its folder is
+    not a head the page hides samples by; it used to end the index build (a list is no float)."""
+    import os
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from grassroots.index.items import head_tables
+    from grassroots.layout import DatasetDir
+
+    layout = DatasetDir(str(tmp_path / "ds"))
+    tables = {"concepts": pa.table({"key": ["a"], "concepts": [["red circle"]], "concept_count": [1]}),
+              "mytags": pa.table({"key": ["a"], "mytags": ["x"]}),
+              "gore": pa.table({"key": ["a"], "gore": pa.array([0.7], pa.float32())})}
+    for name, table in tables.items():
+        path = layout.attribute(name, 0)
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        pq.write_table(table, path)
+    assert head_tables(layout) == ["gore"]

@@ -152,3 +152,25 @@ def test_the_cli_matches_balances_and_refuses_a_balance_without_concepts(tmp_pat
     assert res.exit_code == 2 and "has no concepts table" in res.output and "grassroots concepts" in res.output
     res = CliRunner().invoke(app, ["select", bare, "--release", "v1"])
     assert res.exit_code == 2 and "nothing to select by" in res.output
+
+
+def test_the_card_plots_the_release_s_concepts_beside_the_dataset_s(ds):
+    """The card's concept figure: for the top entries, samples of the dataset naming each and
+    those of the release (here a balanced one: the head entry capped), recomputed here."""
+    from grassroots.card import write_card
+    from grassroots.card.query import CardQuery
+
+    rows = balanced(ds, "v9", Curation(balance=3, seed=7))
+    kept = {k for k, r in rows.items() if r["status"] == "success"}
+    found = concepts_of(ds)
+    before = Counter(e for c in found.values() for e in c)
+    after = Counter(e for k, c in found.items() if k in kept for e in c)
+    top = CardQuery(ds, "v9").concepts(15)
+    assert top[0] == ("cat", before["cat"], after["cat"]) and after["cat"] < before["cat"]
+    assert {e: (n, r) for e, n, r in top} == {e: (before[e], after[e]) for e in before}
+    assert CardQuery(ds, "v9").balance()["T"] == 3
+    write_card(ds, "v9")
+    card = DatasetDir(ds).release("v9").card_dir
+    assert os.path.getsize(os.path.join(card, "plots", "concepts.png")) > 5000
+    readme = open(os.path.join(card, "README.md")).read()
+    assert "plots/concepts.png" in readme and "T = 3" in readme

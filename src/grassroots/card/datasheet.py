@@ -64,7 +64,7 @@ fields marked "to be filled" need a person.
 - **Confidential or offensive data:** web images can contain both; see the safety measures below. {fill("known issues")}{safety_line(q)}
 {figure(plots, "domains")}
 {top_domain_table(q)}
-{figure(plots, "languages")}{figure(plots, "image_sizes")}{figure(plots, "caption_lengths")}
+{figure(plots, "languages")}{figure(plots, "image_sizes")}{figure(plots, "caption_lengths")}{figure(plots, "concepts")}
 ## Collection process
 
 - **How collected:** image URLs and alt text extracted from crawled pages, then each image downloaded

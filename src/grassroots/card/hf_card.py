@@ -76,7 +76,7 @@ Candidates came from {", ".join(f"`{i}`" for i in c.inputs) if c and c.inputs el
 and were downloaded with politeness limits ({politeness(c)}).
 
 {top_domain_table(q)}
-{figure(plots, "domains")}{figure(plots, "languages")}
+{figure(plots, "domains")}{figure(plots, "languages")}{figure(plots, "concepts")}
 ### Processing: every candidate accounted for
 
 {chain_table(q)}

@@ -127,7 +127,29 @@ def clip_scores(q: CardQuery, folder: str):
     return _save(plt, fig, folder, "clip_scores.png"), caption
 
 
-PLOTS = (outcomes, refusals, domains, image_sizes, caption_lengths, languages, clip_scores)
+def concepts(q: CardQuery, folder: str):
+    rows = q.concepts(15)
+    if not rows:
+        return None
+    plt, fig, ax = _figure(max(2.4, 0.34 * len(rows) + 1.2))
+    at = range(len(rows))
+    ax.barh([y - 0.2 for y in at], [n for _, n, _ in rows], height=0.4, color="#90a4ae", label="dataset (kept)")
+    ax.barh([y + 0.2 for y in at], [r for _, _, r in rows], height=0.4, color="#2e7d32", label=f"release {q.release}")
+    ax.set_yticks(list(at), [e for e, _, _ in rows])
+    ax.invert_yaxis()
+    ax.set_xlabel("samples whose caption names the entry")
+    ax.set_title("Concept entries: the dataset and the release", loc="left")
+    ax.legend(frameon=False, loc="lower right")
+    caption = ("How many samples name each of the most frequent concept entries (the concepts step), "
+               f"in the dataset and in release {q.release}.")
+    balance = q.balance()
+    if balance:
+        caption += (f" The release was balanced (MetaCLIP, T = {balance['T']}, seed {balance['seed']}): "
+                    "frequent entries are capped, rare ones kept.")
+    return _save(plt, fig, folder, "concepts.png"), caption
+
+
+PLOTS = (outcomes, refusals, domains, image_sizes, caption_lengths, languages, clip_scores, concepts)
 
 
 def draw_all(q: CardQuery, folder: str) -> dict[str, tuple[str, str]]:

@@ -214,6 +214,27 @@ class CardQuery:
             return []
         return [r[0] for r in self.rows(f"SELECT \"{column}\" FROM read_parquet({files!r}) WHERE \"{column}\" IS NOT NULL")]
 
+    def concepts(self, limit: int = 15) -> list[tuple[str, int, int]]:
+        """(entry, samples of the dataset matching it, of those in the release) for the
+        ``limit`` entries the dataset matches most (the concepts step's table: every kept
+        sample of the dataset when it ran), most first; empty when the step never ran."""
+        files = sorted(io.glob(self.root.attribute_shards_glob("concepts")))
+        if not files:
+            return []
+        return [(e, int(n), int(r)) for e, n, r in self.rows(
+            "SELECT entry, count(*) AS n, count(*) FILTER (WHERE k.key IS NOT NULL) AS r FROM "
+            f"(SELECT key, unnest(concepts) AS entry FROM read_parquet({files!r})) c LEFT JOIN kept k USING (key) "
+            f"GROUP BY entry ORDER BY n DESC, entry LIMIT {int(limit)}")]
+
+    def balance(self) -> dict | None:
+        """The balancing of the select in this release's line (T, seed ...), or None."""
+        for link in self.chain():
+            if link.how == "select":
+                info = read_manifest(self.root.release(link.name).root).get("release", {})
+                if info.get("balance"):
+                    return info["balance"]
+        return None
+
     def safety_heads(self) -> list[tuple[str, str]]:
         """(head name, file) of every safety head the dataset was scored with."""
         heads = []

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from grassroots.cli.common import RUNNER_HELP, Device, Precision, command, console, default_processes, finish, runner_of
+from grassroots.demo_models import DEMO_TRAIN_STEPS
 from grassroots.imaging.resize import EncodeFormat, ResizeMode
 from grassroots.inputs import InputFormat
 from grassroots.runner import RunnerKind
@@ -380,7 +381,8 @@ def demo(
     processes: int = typer.Option(default_processes(), min=1, help="Worker processes (local) or Ray CPUs."),
     seed: int = typer.Option(0, help="Seed of the mini-web's content and of the models."),
     models: bool = typer.Option(True, help="Then the model half: train CLIP v0, filter, train v1, eval, index, serve, takedown, card."),
-    train_minutes: float = typer.Option(1.0, min=0.05, help="Training time of model v0 (v1 gets the same steps)."),
+    train_steps: int = typer.Option(DEMO_TRAIN_STEPS, min=1, help="Training steps of each model (batch 128): fixed, so the same seed gives the same figures on a quiet or a busy machine."),
+    train_minutes: Optional[float] = typer.Option(None, min=0.05, help="Train model v0 for this long instead (v1 gets the same steps); the figures then depend on how busy the machine is."),
 ) -> None:
     """The whole loop on the built-in mini-web: crawl -> extract -> download with rights -> embed ->
     train our own CLIP -> filter with it -> train again -> eval -> index + serve -> takedown -> card."""
@@ -399,6 +401,7 @@ def demo(
         console.print("\n[bold]the model half[/]: no downloaded weights; every model below is trained here")
         with make_runner(RunnerKind(runner).value, processes, None).session() as pool:
             loop = run_model_loop(res.dataset, res.truth, str(out), pool,
-                                  LoopConfig(train_minutes=train_minutes, processes=processes, seed=seed),
+                                  LoopConfig(train_steps=train_steps, train_minutes=train_minutes,
+                                             processes=processes, seed=seed),
                                   lambda msg: console.print(msg, highlight=False))
         print_loop_report(res, loop, console, time.monotonic() - started)

@@ -19,7 +19,7 @@ from grassroots.samples import image_spans
 from grassroots.schema import Status
 
 LEDGER_COLUMNS = ("caption", "url", "page_url", "domain", "license", "sha256", "pdq")
-BUILTIN_TABLES = ("clip", "caption", "image", "neardup", "imghash", "dedup", "safety")
+BUILTIN_TABLES = ("clip", "caption", "image", "neardup", "imghash", "dedup", "safety", "concepts")
 # Detector scores the page filters on like a head's probability: items column -> (table, column).
 DETECTOR_COLUMNS = {"safety_nsfw": ("safety", "nsfw")}
 
@@ -38,7 +38,7 @@ def items_schema(heads: list[str]) -> pa.Schema:
 
 def head_tables(layout: DatasetDir) -> list[str]:
     """The items columns a sample is hidden by when ``safe`` is on: attribute tables written
-    from a safety head (not a built-in table, and holding a column of its own name: score
+    from a safety head (not a built-in table, and holding a float column of its own name: score
     writes ``attributes/<head>/NNNNN.parquet``: key, <head>), then the safety step's
     detector scores (DETECTOR_COLUMNS) where that table exists."""
     out = []
@@ -46,8 +46,9 @@ def head_tables(layout: DatasetDir) -> list[str]:
         name = p.rsplit("/", 2)[-2]
         if name not in BUILTIN_TABLES and name not in out:
             with io.open_file(p) as f:
-                if name in pq.read_schema(f).names:
-                    out.append(name)
+                schema = pq.read_schema(f)
+            if name in schema.names and pa.types.is_floating(schema.field(name).type):
+                out.append(name)
     for column, (table, _) in DETECTOR_COLUMNS.items():
         if io.glob(layout.attribute_shards_glob(table)):
             out.append(column)
