@@ -146,6 +146,20 @@ def no_nodes(address: str, ds: str) -> dict:
     return {"error": error, "seconds": round(time.monotonic() - started, 1)}
 
 
+def claim_another_ray_version(address: str) -> None:
+    """Rewrite the cluster's metadata in its GCS (what `ray start` wrote there) to name a Ray
+    release other than this one: every driver that joins then fails Ray's version check."""
+    import ray._common.usage.usage_constants as usage_constant
+    from ray._private import ray_constants
+    from ray._raylet import GcsClient
+
+    gcs = GcsClient(address=address)
+    key, namespace = usage_constant.CLUSTER_METADATA_KEY, ray_constants.KV_NAMESPACE_CLUSTER
+    metadata = json.loads(gcs.internal_kv_get(key, namespace=namespace))
+    metadata["ray_version"] = "1.13.0"
+    gcs.internal_kv_put(key, json.dumps(metadata).encode(), True, namespace=namespace)
+
+
 def start_s3() -> str:
     """moto's S3 server on loopback, its endpoint and test credentials in the environment that
     the cluster's nodes and every command inherit; returns a fresh bucket's URL."""
@@ -245,6 +259,10 @@ def main(out: str) -> None:
         # No node left that can run a task: the step stops with one line instead of waiting.
         cluster.remove_node(next(iter(cluster.worker_nodes)), allow_graceful=False)
         result["no_nodes"] = no_nodes(cluster.address, ds)
+        # The cluster says it runs another Ray (as one started from another install would):
+        # the command is one line that says so, no traceback.
+        claim_another_ray_version(cluster.address)
+        result["version_mismatch"] = cli("hash", ds, *address, "--processes", "1")
     finally:
         cluster.shutdown()
         server.shutdown()

@@ -9,6 +9,7 @@ nothing binds the machine's other interfaces):
 - every node writing to s3:// (moto on loopback), a node killed mid-download: the same rows;
 - the driver killed mid-download (SIGKILL): the same command resumes, nothing lost or doubled;
 - no node left: one line after the patience, not a wait without end;
+- a cluster running another Ray version: one line that says so;
 - an unreachable --ray-address: one line at once."""
 
 from __future__ import annotations
@@ -129,6 +130,13 @@ def check(out: Path) -> None:
     stop = result["no_nodes"]
     assert stop["error"] and "has had no node with 1 CPU for 5 s" in stop["error"], stop
     assert "add nodes and run the same command again" in stop["error"] and stop["seconds"] < 60, stop
+
+    # a cluster of another Ray version: one line that says so and what to do, no traceback
+    other = result["version_mismatch"]
+    said = " ".join(other["output"].split())
+    assert other["rc"] in (1, 2) and "Traceback" not in other["output"], other
+    assert "runs another version of Ray or Python than this machine" in said and "1.13.0" in said, said
+    assert "install the same versions on every node" in said, said
 
 
 def test_an_unreachable_cluster_is_one_line_at_once(tmp_path):

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -229,8 +230,18 @@ def _join(address: str) -> None:
     except RuntimeError as e:
         if "version" in str(e).lower():
             raise FatalError(f"the Ray cluster at {address} runs another version of Ray or Python than this "
-                             f"machine ({str(e).splitlines()[0][:200]}): install the same versions on every node") from None
+                             f"machine ({_versions(str(e))}): install the same versions on every node") from None
         raise
+
+
+def _versions(message: str) -> str:
+    """Ray's version-mismatch message (the cluster's versions, then this process's, one per
+    line) as one line: ``cluster: Ray 1.13.0, Python 3.11.7; here: Ray 2.60.0, Python 3.11.7``."""
+    found = re.findall(r"\b(Ray|Python):\s*(\S+)", message)
+    if len(found) < 4:
+        return " ".join(message.split())[:200]
+    side = [", ".join(f"{name} {version}" for name, version in found[i:i + 2]) for i in (0, 2)]
+    return f"cluster: {side[0]}; here: {side[1]}"
 
 
 def ray_options(resources: Resources, cluster: dict) -> dict:
