@@ -11,7 +11,9 @@ does. In one run, the same URL list, ``--samples-per-shard 250``:
 2. a 3-node cluster (``ray.cluster_utils.Cluster``: a head that runs no task, two worker
    nodes with 1 CPU each: the same 2 CPUs), no failure;
 3. the same cluster, one worker node killed (not gracefully) every ``--kill-every`` seconds
-   and a fresh one joining;
+   and a fresh one joining (``--detect-seconds``: the GCS's health checks set so that a
+   silent node is declared dead after that long instead of Ray's 15 s; on a real cluster,
+   ``ray start --head --system-config='{"health_check_period_ms": ...}'``);
 and prints wall times, Ray/local (target >= 0.9x), the extra time the losses cost against the
 shards that were in flight on the killed nodes, and whether every row is accounted.
 """
@@ -73,8 +75,14 @@ def inside(args) -> None:
         t_local, rc, _ = grassroots([*common, "-o", str(work / "local"), "--processes", "2"])
         print(f"local runner, 2 processes: {t_local:.1f} s (rc {rc}); {accounted(str(work / 'local'), n)}", flush=True)
         temp = tempfile.mkdtemp(prefix="gr-ray-", dir="/tmp")
-        cluster = Cluster(initialize_head=True, head_node_args={
-            "num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False, "temp_dir": temp})
+        head = {"num_cpus": 0, "node_ip_address": "127.0.0.1", "include_dashboard": False, "temp_dir": temp}
+        if args.detect_seconds:  # the GCS declares a silent node dead after 3 missed checks this far apart / 3
+            period = max(100, int(args.detect_seconds * 1000 / 3))
+            head["_system_config"] = {"health_check_period_ms": period, "health_check_timeout_ms": period,
+                                      "health_check_failure_threshold": 3}
+        print(f"cluster: a node lost is noticed after about {args.detect_seconds or 15:.1f} s "
+              f"({'--detect-seconds' if args.detect_seconds else 'Ray default: 5 missed checks 3 s apart'})", flush=True)
+        cluster = Cluster(initialize_head=True, head_node_args=head)
         for _ in range(2):
             cluster.add_node(num_cpus=1, node_ip_address="127.0.0.1")
         cluster.wait_for_nodes()
@@ -114,6 +122,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--limit", type=int, default=3000, help="images of the corpus (0: all 8,121)")
     ap.add_argument("--kill-every", type=float, default=30.0, help="seconds between node kills")
+    ap.add_argument("--detect-seconds", type=float, default=0.0,
+                    help="how soon the cluster's GCS declares a silent node dead (its health checks; "
+                         "0: Ray's default, 15 s): a node loss costs this wait plus the shards redone")
     args = ap.parse_args()
     if os.environ.get("GR_BENCH_NETNS") != "1":
         env = {**os.environ, "GR_BENCH_NETNS": "1"}

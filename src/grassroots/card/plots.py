@@ -139,7 +139,7 @@ def concepts(q: CardQuery, folder: str):
     ax.invert_yaxis()
     ax.set_xlabel("samples whose caption names the entry")
     ax.set_title("Concept entries: the dataset and the release", loc="left")
-    ax.legend(frameon=False, loc="lower right")
+    ax.legend(frameon=False, loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=2, fontsize=8)
     caption = ("How many samples name each of the most frequent concept entries (the concepts step), "
                f"in the dataset and in release {q.release}.")
     balance = q.balance()
