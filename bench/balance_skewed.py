@@ -157,12 +157,12 @@ def main() -> None:
     total = kept(ds)
     rows = []
     for seed in args.seeds:
-        balanced = ds / "releases" / f"b{seed}"
-        gr("select", str(ds), "--release", f"b{seed}", "--balance", str(args.T), "--seed", str(seed), "--overwrite")
+        balanced = ds / "releases" / f"v{seed}-balanced"
+        gr("select", str(ds), "--release", f"v{seed}-balanced", "--balance", str(args.T), "--seed", str(seed), "--overwrite")
         m = kept(balanced)
-        gr("select", str(ds), "--release", f"u{seed}", "--sample", f"{m / total:.6f}", "--seed", str(seed),
+        gr("select", str(ds), "--release", f"v{seed}-uniform", "--sample", f"{m / total:.6f}", "--seed", str(seed),
            "--overwrite")
-        arms = {"uniform": ds / "releases" / f"u{seed}", "balanced": balanced, "all": ds}
+        arms = {"uniform": ds / "releases" / f"v{seed}-uniform", "balanced": balanced, "all": ds}
         result = {}
         for arm, source in arms.items():
             run = WORK / f"run-{arm}-s{seed}-{args.steps}"
