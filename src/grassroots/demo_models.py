@@ -119,7 +119,7 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
         f"EU_PUBLIC_SUMMARY.md, plots/ — every number from the ledger")
     v2_kept = sum(r["status"] == "success" for r in read_samples(td.release, ["key", "status"]))
     return LoopResult(
-        v0={"steps": boot.v0.steps, "checkpoint": boot.v0.checkpoint, **boot.acc["v0"]},
+        v0={"steps": boot.v0.steps, "batch_size": cfg.batch_size, "checkpoint": boot.v0.checkpoint, **boot.acc["v0"]},
         v1={"steps": boot.v1.steps, "checkpoint": boot.v1.checkpoint, **boot.acc["v1"]},
         threshold=boot.threshold, filter_precision=boot.precision, filter_recall=boot.recall,
         mismatched=boot.mismatched, dropped=boot.dropped, release_v1=boot.kept, release_v2=v2_kept,
@@ -344,7 +344,7 @@ def print_loop_report(res, loop: LoopResult, console, seconds: float) -> None:
     table.add_row("refused by a creator's opt-out", str(sum(res.refused.values())))
     table.add_row("failed / filtered", f"{sum(res.failed.values())} / {sum(res.filtered.values())}")
     chance = loop.v1["chance"]
-    table.add_row(f"models trained (each, batch 128)", f"{loop.v0['steps']} steps")
+    table.add_row("models trained (each)", f"{loop.v0['steps']} steps of {loop.v0['batch_size']}")
     table.add_row(f"held-out zero-shot top-1, v0 -> v1 (chance {chance:.1%})",
                   f"{loop.v0['acc1']:.1%} -> {loop.v1['acc1']:.1%} ({loop.v1['acc1'] / chance:.1f}x chance)")
     table.add_row("held-out zero-shot top-5, v0 -> v1", f"{loop.v0['acc5']:.1%} -> {loop.v1['acc5']:.1%}")

@@ -231,9 +231,7 @@ def _page_or_error(payload: bytes):
 
 @pytest.mark.parametrize("payload", HOSTILE_LICENSE_DOCS)
 def test_license_prefilter_on_decoded_links_is_the_byte_search_on_hostile_records(payload, monkeypatch):
-    doc = json.loads(payload)
-    meta = doc["Envelope"]["Payload-Metadata"]["HTTP-Response-Metadata"]["HTML-Metadata"]
-    record = wat._lenient(doc)
+    record = wat._lenient(json.loads(payload))
     head = record.Envelope.payload.http.html.Head
     links = record.Envelope.payload.http.html.Links
     prefilter = wat._may_hold_license([*(head.Link or []), *links])
@@ -383,13 +381,12 @@ def test_a_record_off_the_layout_is_read_leniently_not_fatally(links, expected, 
     assert [(i.src, i.alt) for i in page.images] == expected
     assert page.title is None and page.metas == [("description", "")]  # a content of another type: empty
     # In a file: the record's images are accounted (kept or dropped) and the file goes on.
-    from tests.extract.warcs import PageSpec  # noqa: F401 - the layout write_wat writes
+    import io as _io
+
+    from warcio.warcwriter import WARCWriter
 
     path = tmp_path / "odd.warc.wat.gz"
     with open(path, "wb") as f:
-        from warcio.warcwriter import WARCWriter
-        import io as _io
-
         w = WARCWriter(f, gzip=True)
         for data in (payload, _wat_doc({}, [IMG])):
             w.write_record(w.create_warc_record("http://example.com/d/p.html", "metadata",
