@@ -121,6 +121,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     ap.add_argument("--T", type=int, default=165, help="balancing cap per entry")
     ap.add_argument("--per-class", type=int, default=20, help="eval images per (colour, shape) pair")
+    ap.add_argument("--arms", default="uniform,balanced,all", help="which of the three to train")
     args = ap.parse_args()
 
     from grassroots.miniweb.heldout import write_heldout
@@ -163,6 +164,7 @@ def main() -> None:
         gr("select", str(ds), "--release", f"v{seed}-uniform", "--sample", f"{m / total:.6f}", "--seed", str(seed),
            "--overwrite")
         arms = {"uniform": ds / "releases" / f"v{seed}-uniform", "balanced": balanced, "all": ds}
+        arms = {k: v for k, v in arms.items() if k in args.arms.split(",")}
         result = {}
         for arm, source in arms.items():
             run = WORK / f"run-{arm}-s{seed}-{args.steps}"
@@ -183,7 +185,7 @@ def main() -> None:
     print(f"\n{len(rows)} seeds, {args.steps} steps of tiny each, T = {args.T}, {total} scenes:")
     print("| arm | samples | seen pairs, mean per-class | tail half (13 rarest) | held-out pairs |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    for arm in ("uniform", "balanced", "all"):
+    for arm in rows[0]:
         col = {k: [r[arm][k] for r in rows] for k in ("seen_mean_per_class", "tail", "held_out")}
         print(f"| {arm} | {rows[0][arm]['samples']} | " + " | ".join(
             f"{statistics.mean(v):.1%} ± {sd(v):.1%}" for v in col.values()) + " |")
