@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -34,7 +33,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT / "src"), str(ROOT)]  # grassroots, and tests.train.scenes_ds's shard writer
 WORK = ROOT / "bench" / "_work" / "balance"
 GR = [sys.executable, "-m", "grassroots.cli"]
 
@@ -50,38 +49,26 @@ def zipf_pairs(a: float = 1.4) -> tuple[list[tuple[str, str]], list[float]]:
 
 
 def write_scenes(ds: Path, n: int, shards: int = 4) -> None:
-    from grassroots.layout import DatasetDir
     from grassroots.miniweb.scenes import BACKGROUNDS, COLOURS, RELATIONS, Group, Scene, encode, key_rng, render
-    from grassroots.schema import SAMPLE_SCHEMA
-    from grassroots.stats import ShardStats
-    from grassroots.writer import ShardWriter
+    from tests.train.scenes_ds import write_download_shards
 
     pairs, weights = zipf_pairs()
-    layout, per = DatasetDir(str(ds)), -(-n // shards)
-    for s in range(shards):
-        rows = range(s * per, min(n, (s + 1) * per))
-        stats = ShardStats(stage="download", shard=s, candidates=len(rows))
-        with ShardWriter(str(ds), s, schema=SAMPLE_SCHEMA) as w:
-            for i in rows:
-                rng = key_rng("skewed", i)
-                groups = [Group(rng.choice((1, 1, 2, 3)), *rng.choices(pairs, weights)[0])]
-                relation = None
-                if rng.random() < 0.4:
-                    colour, shape = rng.choices(pairs, weights)[0]
-                    if colour != groups[0].colour:
-                        groups.append(Group(rng.choice((1, 2)), colour, shape))
-                        relation = rng.choice(RELATIONS)
-                bg = rng.choice([b for b in BACKGROUNDS if b not in {COLOURS[g.colour] for g in groups}])
-                scene = Scene(tuple(groups), relation, rng.choice(("plain", "plain", "stripes", "dots")), bg, None,
-                              96, 96, rng.getrandbits(32))
-                key = f"{s:05d}{i - s * per:04d}"
-                w.add_sample(key, {"jpg": encode(render(scene), "jpg"), "txt": scene.caption})
-                w.add_row({"key": key, "url": f"http://127.0.0.1/{key}.jpg", "caption": scene.caption,
-                           "status": "success"})
-                stats.keep()
-        os.makedirs(layout.runs_dir("download"), exist_ok=True)
-        with open(layout.run_marker("download", s), "w") as f:
-            f.write(stats.to_json())
+
+    def sample(i: int) -> tuple[bytes, str]:
+        rng = key_rng("skewed", i)
+        groups = [Group(rng.choice((1, 1, 2, 3)), *rng.choices(pairs, weights)[0])]
+        relation = None
+        if rng.random() < 0.4:
+            colour, shape = rng.choices(pairs, weights)[0]
+            if colour != groups[0].colour:
+                groups.append(Group(rng.choice((1, 2)), colour, shape))
+                relation = rng.choice(RELATIONS)
+        bg = rng.choice([b for b in BACKGROUNDS if b not in {COLOURS[g.colour] for g in groups}])
+        scene = Scene(tuple(groups), relation, rng.choice(("plain", "plain", "stripes", "dots")), bg, None,
+                      96, 96, rng.getrandbits(32))
+        return encode(render(scene), "jpg"), scene.caption
+
+    write_download_shards(str(ds), n, shards, sample)
 
 
 def gr(*args: str) -> str:

@@ -176,28 +176,13 @@ def jpeg(im: Image.Image, quality: int = 88) -> bytes:
 
 def write_train(ds: str, n: int, shards: int = 4, seed: int = 0) -> list[str]:
     """``n`` training scenes as a downloaded dataset (grassroots' own shard writer and ledger)."""
-    from grassroots.layout import DatasetDir
-    from grassroots.schema import SAMPLE_SCHEMA
-    from grassroots.stats import ShardStats
-    from grassroots.writer import ShardWriter
+    from tests.train.scenes_ds import write_download_shards
 
-    layout, captions, per = DatasetDir(ds), [], -(-n // shards)
-    for s in range(shards):
-        rows = range(s * per, min(n, (s + 1) * per))
-        stats = ShardStats(stage="download", shard=s, candidates=len(rows))
-        with ShardWriter(ds, s, schema=SAMPLE_SCHEMA) as w:
-            for i in rows:
-                key = f"{s:05d}{i - s * per:04d}"
-                scene = draw_scene(rng_for("shapes-train", seed, i))
-                w.add_sample(key, {"jpg": jpeg(render(scene)), "txt": scene.caption})
-                w.add_row({"key": key, "url": f"http://shapes.test/{key}.jpg", "caption": scene.caption,
-                           "status": "success"})
-                stats.keep()
-                captions.append(scene.caption)
-        os.makedirs(layout.runs_dir("download"), exist_ok=True)
-        with open(layout.run_marker("download", s), "w") as f:
-            f.write(stats.to_json())
-    return captions
+    def sample(i: int) -> tuple[bytes, str]:
+        scene = draw_scene(rng_for("shapes-train", seed, i))
+        return jpeg(render(scene)), scene.caption
+
+    return write_download_shards(ds, n, shards, sample, url_prefix="http://shapes.test/")
 
 
 def write_heldout(out: str, per_class: int = 100, seed: int = 0, all_pairs: bool = False) -> str:
@@ -249,5 +234,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src"))
+    root = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+    sys.path[:0] = [os.path.join(root, "src"), root]  # grassroots, and tests.train.scenes_ds's shard writer
     main()

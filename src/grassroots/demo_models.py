@@ -90,12 +90,13 @@ def run_model_loop(dataset: str, truth: list[dict], out: str, runner, cfg: LoopC
         f"images/s): {safety['nsfw']} flagged nsfw >= 0.5, {safety['offensive']} captions offensive >= 0.5; "
         f"release v1 keeps nsfw < 0.5")
 
-    matched, captions = _concepts(dataset, _heldout(out, cfg), runner, cfg)
+    heldout = _heldout(out, cfg)  # its class names are the concept entries; step 9 evaluates on it
+    matched, captions = _concepts(dataset, heldout, runner, cfg)
     say(f"[bold]5c. concepts[/] the held-out set's 32 (colour, shape) names looked for in every caption "
         f"(MetaCLIP's matching; `select --balance` would cap them): {matched} of {captions} captions name one; "
         f"the card plots them")
 
-    boot = bootstrap(dataset, truth, out, runner, cfg, say)
+    boot = bootstrap(dataset, truth, out, runner, cfg, say, heldout)
     index_model = _index(boot.release_v1, boot.v0_id, runner, cfg)
     latency, optout = _serve_and_opt_out(dataset, boot.release_v1, index_model)
     say(f"[bold]10. index + serve[/] release v1 ({index_model}): text search p50 {latency:.1f} ms through "
@@ -173,7 +174,8 @@ class Bootstrap:
     acc: dict  # "v0"/"v1" -> held-out acc1, acc5, eval JSON
 
 
-def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig, say) -> Bootstrap:
+def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig, say,
+              heldout: str | None = None) -> Bootstrap:
     """Steps 6-9: train v0 on everything, embed + score with v0, select release v1 by v0's
     CLIP score, train v1 on it for the same steps, and evaluate both on the held-out pairs.
     ``bench/bootstrap_seeds.py`` runs this over seeds."""
@@ -209,7 +211,7 @@ def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig
                            batch_size=cfg.batch_size, workers=cfg.processes, progress=cfg.progress))
     say(f"[bold]8. train v1[/] on release v1, the same {v1.steps} steps ({time.monotonic() - t0:.0f} s)")
 
-    heldout = _heldout(out, cfg)
+    heldout = heldout or _heldout(out, cfg)  # the held-out set, written now unless the caller did
     acc = {name: _zeroshot(res.arch, res.checkpoint, heldout, out, name, cfg) for name, res in (("v0", v0), ("v1", v1))}
     chance = acc["v1"]["chance"]
     say(f"[bold]9. eval[/] zero-shot on (colour, shape) pairs the web never showed, among all "

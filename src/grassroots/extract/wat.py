@@ -94,10 +94,8 @@ def page_from_wat(payload: bytes | str) -> Page | None:
     """The Page a WAT JSON record describes, or None when it is not an HTML response."""
     try:
         record = _DECODER.decode(payload)
-    except msgspec.ValidationError:  # valid JSON, other types than WATs hold
-        record = _lenient(_loads(payload))
-    except msgspec.DecodeError:  # maybe JSON that json takes: NaN, lone surrogate escapes, huge integers
-        record = _lenient(_loads(payload))
+    except msgspec.DecodeError:  # other types than WATs hold (ValidationError), or JSON only json takes:
+        record = _lenient(_loads(payload))  # NaN, lone surrogate escapes, huge integers
     if record is None or record.Envelope is None:
         return None
     env = record.Envelope

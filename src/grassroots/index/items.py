@@ -19,7 +19,7 @@ from grassroots.samples import image_spans
 from grassroots.schema import Status
 
 LEDGER_COLUMNS = ("caption", "url", "page_url", "domain", "license", "sha256", "pdq")
-BUILTIN_TABLES = ("clip", "caption", "image", "neardup", "imghash", "dedup", "safety", "concepts")
+BUILTIN_TABLES = ("clip", "caption", "image", "neardup", "imghash", "dedup", "safety")
 # Detector scores the page filters on like a head's probability: items column -> (table, column).
 DETECTOR_COLUMNS = {"safety_nsfw": ("safety", "nsfw")}
 
