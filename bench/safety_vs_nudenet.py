@@ -3,6 +3,7 @@ on the same stored bytes, the same cores, in the same run.
 
     .venv/bin/python bench/safety_vs_nudenet.py [--corpus bench/_work/corpus] [--limit 600]
         [--image-size 256] [--per-shard 200] [--processes N] [--threads T] [--all-flags]
+        [--precisions auto,fp32]
 
 Stores --limit images of the benchmark corpus (Open Clip Art, ../shared/bench/make_corpus.py)
 the way `grassroots download` stores them (resized to --image-size, JPEG) into a dataset
@@ -10,7 +11,9 @@ under bench/_work/safety/, then times:
   nudenet  NudeDetector().detect(bytes) per image, one process (onnxruntime's default
            threads: every core), the loop NudeNet's README shows;
   safety   the safety step (run_step, local runner, --processes workers, cores/processes
-           onnxruntime threads each), captions scored too.
+           threads each), captions scored too, once per --precisions: auto (the bf16 screen
+           where the CPU has bf16, fp32 onnxruntime for every image it does not clear) and
+           fp32 (onnxruntime for every image, as NudeNet).
 Prints images/s and images/s per core for both, the ratio, the parity (max difference of
 per-class scores, same classes found at 0.25) and what is flagged at 0.5, by class.
 """
@@ -29,7 +32,6 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -99,6 +101,7 @@ def main() -> None:
     ap.add_argument("--per-shard", type=int, default=200, help="samples per shard of the dataset built")
     ap.add_argument("--threads", type=int, default=0, help="onnxruntime threads per worker (0: cores / processes)")
     ap.add_argument("--all-flags", action="store_true", help="list every image flagged at 0.5")
+    ap.add_argument("--precisions", default="auto,fp32", help="the safety step's --precision values to time")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
 
@@ -120,41 +123,52 @@ def main() -> None:
     ref = {k: detector.detect(v) for k, v in images.items()}
     t_ref = time.perf_counter() - started
 
-    shutil.rmtree(DatasetDir(ds).runs_dir("safety"), ignore_errors=True)
-    shutil.rmtree(DatasetDir(ds).attributes_dir("safety"), ignore_errors=True)
     threads = args.threads or max(1, cores // args.processes)
-    started = time.perf_counter()
-    totals = run_step(Safety(threads=threads), ds, LocalRunner(processes=args.processes), progress=False)
-    t_ours = time.perf_counter() - started
+    n = len(images)
+    print(f"nudenet  NudeDetector().detect() loop: {n / t_ref:7.1f} images/s  {n / t_ref / cores:6.1f} per core  ({t_ref:.1f} s)")
+    for precision in args.precisions.split(","):
+        shutil.rmtree(DatasetDir(ds).runs_dir("safety"), ignore_errors=True)
+        shutil.rmtree(DatasetDir(ds).attributes_dir("safety"), ignore_errors=True)
+        started = time.perf_counter()
+        totals = run_step(Safety(threads=threads, precision=precision), ds, LocalRunner(processes=args.processes),
+                          progress=False)
+        t_ours = time.perf_counter() - started
+        flagged = report(ds, ref, COLUMNS)
+        print(f"safety   --precision {precision}, {args.processes} process(es) x {threads} thread(s): "
+              f"{n / t_ours:7.1f} images/s  {n / t_ours / cores:6.1f} per core  ({t_ours:.1f} s, captions and step "
+              f"start-up included; {totals.counters['images_fp32']} of {totals.counters['images']} images through "
+              f"fp32)  ratio {t_ref / t_ours:.2f}x")
+        print(f"accounting: kept {totals.kept}, dropped {dict(totals.reasons)}")
+    for k, score, hit in flagged if args.all_flags else flagged[:10]:
+        print(f"  {k} nsfw {score:.2f} {hit} {sources.get(k)}")
 
+
+def report(ds: str, ref: dict, columns: tuple[str, ...]) -> list:
+    """Parity with NudeNet's answers, and what the step flags; the flagged images."""
     import pyarrow.parquet as pq
+
+    from grassroots.layout import DatasetDir
 
     files = sorted(glob.glob(DatasetDir(ds).attribute_shards_glob("safety")))
     ours = {r["key"]: r for f in files for r in pq.read_table(f).to_pylist()}
     worst, same, flagged, classes = 0.0, 0, [], Counter()
     for k, dets in ref.items():
-        want = dict.fromkeys(COLUMNS, 0.0)
+        want = dict.fromkeys(columns, 0.0)
         for d in dets:
             want[d["class"].lower()] = max(want[d["class"].lower()], d["score"])
         got = ours[k]
-        worst = max(worst, max(abs(got[c] - want[c]) for c in COLUMNS))
-        same += all((got[c] >= 0.25) == (want[c] >= 0.25) for c in COLUMNS)
-        hit = [c for c in COLUMNS if got[c] >= 0.5]
+        worst = max(worst, max(abs(got[c] - want[c]) for c in columns))
+        same += all((got[c] >= 0.25) == (want[c] >= 0.25) for c in columns)
+        hit = [c for c in columns if got[c] >= 0.5]
         classes.update(hit)
         if got["nsfw"] >= 0.5:
             flagged.append((k, got["nsfw"], hit))
-    n = len(images)
-    print(f"nudenet  NudeDetector().detect() loop: {n / t_ref:7.1f} images/s  {n / t_ref / cores:6.1f} per core  ({t_ref:.1f} s)")
-    print(f"safety   {args.processes} process(es) x {threads} thread(s):  {n / t_ours:7.1f} images/s  "
-          f"{n / t_ours / cores:6.1f} per core  ({t_ours:.1f} s, captions and step start-up included)")
-    print(f"ratio    {t_ref / t_ours:.2f}x")
+    n = len(ref)
     print(f"parity   max |difference| of per-class scores {worst:.4f}; same classes found at 0.25 on {same}/{n}")
-    print(f"accounting: kept {totals.kept}, dropped {dict(totals.reasons)}")
     print(f"flagged nsfw >= 0.5: {len(flagged)}/{n}; any class >= 0.5 by class: {dict(classes.most_common())}")
     offensive = sum(r["caption_offensive"] >= 0.5 for r in ours.values())
     print(f"captions offensive >= 0.5: {offensive}/{n}")
-    for k, s, hit in flagged if args.all_flags else flagged[:10]:
-        print(f"  {k} nsfw {s:.2f} {hit} {sources.get(k)}")
+    return flagged
 
 
 if __name__ == "__main__":

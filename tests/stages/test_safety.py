@@ -4,6 +4,7 @@ accounting, a corrupt image, local/Ray parity, and a missing onnxruntime."""
 from __future__ import annotations
 
 import glob
+import json
 import os
 import sys
 
@@ -24,14 +25,16 @@ from tests.conftest import assert_accounted
 
 # Small public-domain images (Open Clip Art, from the benchmark corpus) on which NudeNet finds body parts.
 IMAGES = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "data", "safety", "*.jpg")))
+# ... and ones where it finds nothing (a house, a network switch, tetris).
+CLEAR = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "data", "safety-clear", "*.jpg")))
 CAPTIONS = ["a drawing of a person", "what the fuck is this shit", "feet on a beach", "a red circle"]
 
 
-def make_dataset(ds: str, shards: int = 2) -> list[bytes]:
-    """Download-shaped shards of the real images (as stored bytes), a failed row and,
-    in shard 1, a corrupt image; with download's completion markers."""
+def make_dataset(ds: str, shards: int = 2, extra: tuple[bytes, ...] = ()) -> list[bytes]:
+    """Download-shaped shards of the real images (as stored bytes) and ``extra``, a failed row
+    and, in shard 1, a corrupt image; with download's completion markers."""
     layout = DatasetDir(ds)
-    stored = [open(p, "rb").read() for p in IMAGES]
+    stored = [open(p, "rb").read() for p in IMAGES] + list(extra)
     for s in range(shards):
         stats = ShardStats(stage="download", shard=s, candidates=len(stored) + 2)
         with ShardWriter(ds, s, schema=SAMPLE_SCHEMA) as w:
@@ -79,6 +82,27 @@ def test_scores_equal_nudenet_on_real_stored_images(tmp_path):
             assert (row[c] >= 0.25) == (ref.get(c, 0.0) >= 0.25)
         assert row["nsfw"] == max(row[c.lower()] for c in det.EXPLICIT)
     assert found >= 3  # the images are ones where NudeNet finds something: parity is not all zeros
+
+
+def test_the_bf16_screen_gives_fp32s_scores_and_clears_the_empty_images(tmp_path):
+    a, b = str(tmp_path / "auto"), str(tmp_path / "fp32")
+    plain = tuple(open(p, "rb").read() for p in CLEAR)
+    make_dataset(a, shards=1, extra=plain)
+    make_dataset(b, shards=1, extra=plain)
+    ta = run_step(Safety(batch_size=4), a, LocalRunner(), progress=False)
+    tb = run_step(Safety(batch_size=4, precision="fp32"), b, LocalRunner(), progress=False)
+    assert rows(a, 0) == rows(b, 0)  # the same scores, bit for bit
+    assert all(r["nsfw"] == 0 and r["face_female"] == 0 for r in rows(a, 0)[len(IMAGES):len(IMAGES) + len(plain)])
+    images = len(IMAGES) + len(plain) + 1
+    assert ta.counters["images"] == tb.counters["images"] == tb.counters["images_fp32"] == images
+    backend = json.loads(open(DatasetDir(a).attribute_info("safety")).read())["image_backend"]
+    if det.screen(1) is not None:  # this CPU computes bf16: the empty images never reach fp32, the others all do
+        assert "bf16 screen" in backend
+        assert ta.counters["images_fp32"] == len(IMAGES) + 1
+    else:
+        assert backend == "fp32 onnxruntime" and ta.counters["images_fp32"] == images
+    with pytest.raises(ValueError, match="fp32"):
+        Safety(precision="bf16")
 
 
 def test_accounting_corrupt_image_captions_and_resume(tmp_path):
@@ -131,3 +155,26 @@ def test_a_missing_onnxruntime_is_one_line(tmp_path, monkeypatch):
     lines = [ln for ln in res.output.splitlines() if "onnxruntime" in ln]
     assert lines and "make install" in lines[0], res.output
     assert not os.path.exists(DatasetDir(str(ds)).attribute("safety", 0))
+
+
+def test_the_caption_model_is_profanity_checks_own_without_scikit_learn(tmp_path):
+    import subprocess
+
+    from profanity_check import predict_prob
+
+    captions = [*CAPTIONS, "", "Ünïcödé Straße FUCK you", "the the the", "shit, shit; damn!", "a", "x" * 300,
+                "Porträt einer Frau", "日本語のキャプション", "you are an idiot and a moron"]
+    det.caption_model.cache_clear()
+    model = det.CaptionModel.from_package()
+    assert np.abs(model.predict(captions) - predict_prob(captions)).max() < 1e-12
+    model.save(tmp_path / "m.npz")
+    assert np.array_equal(det.CaptionModel.load(tmp_path / "m.npz").predict(captions), model.predict(captions))
+    # A worker reads the cached arrays: no scikit-learn import (1.5 s a process)
+    code = ("import sys; from grassroots.models.safety import offensive; "
+            f"p = offensive({captions!r}); print('sklearn' in sys.modules, round(float(p[1]), 6))")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    again = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    want = round(float(predict_prob([captions[1]])[0]), 6)
+    assert first.stdout.split() == ["True", str(want)]  # built the cache entry, with scikit-learn
+    assert again.stdout.split() == ["False", str(want)]  # read it

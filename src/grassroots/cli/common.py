@@ -16,6 +16,7 @@ from grassroots.runner import RunnerKind
 
 Device = enum.Enum("Device", {"AUTO": "auto", "CPU": "cpu", "CUDA": "cuda"}, type=str)
 Precision = enum.Enum("Precision", {"AUTO": "auto", "FP32": "fp32", "BF16": "bf16", "FP16": "fp16"}, type=str)
+SafetyPrecision = enum.Enum("SafetyPrecision", {"AUTO": "auto", "FP32": "fp32"}, type=str)
 
 app = typer.Typer(
     help="Grassroots: open image-text datasets from the public web, honouring creators' opt-outs.",

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from grassroots.usercache import cache_path
+
 _NEVER = np.iinfo(np.intp).max
 MAX_CHARS = 400  # the cost grows with the text; a title and a few captions suffice
 MIN_CONFIDENCE = 0.2  # below this (normalised probability) the language is unknown: null
@@ -250,10 +252,9 @@ def _classifier():
 
 
 def _scorer_cache() -> Path | None:
-    """Where the decompressed model's arrays are kept between runs: the user's
-    cache folder ($XDG_CACHE_HOME or ~/.cache, then grassroots/), one entry per
-    py3langid version and model file (size, mtime), so an upgrade never reads a
-    stale cache. None when the model file cannot be found."""
+    """Where the decompressed model's arrays are kept between runs (usercache), one entry
+    per py3langid version and model file (size, mtime). None when the model file cannot be
+    found."""
     try:
         from importlib.metadata import version
 
@@ -266,10 +267,7 @@ def _scorer_cache() -> Path | None:
         tag = f"py3langid-{version('py3langid')}-{st.st_size}-{st.st_mtime_ns}-d{DFA_DEPTH}"
     except (ImportError, OSError, ValueError):
         return None
-    root = Path(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"))
-    if not root.is_absolute():  # no home folder known: no cache (never one relative to the cwd)
-        return None
-    return root / "grassroots" / tag
+    return cache_path(tag)
 
 
 def detect_language(text: str) -> str | None:

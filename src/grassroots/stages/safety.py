@@ -16,6 +16,7 @@ the threshold when ``safe`` is on.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -49,15 +50,24 @@ class Safety:
     attribute: ClassVar[str] = ATTRIBUTE
     threads: int = 1  # onnxruntime threads per worker (the CLI gives each worker its share of the cores)
     batch_size: int = 16
+    precision: str = "auto"  # auto: the bf16 screen where the CPU has bf16 (same answers); fp32: onnxruntime only
+
+    def __post_init__(self) -> None:
+        from grassroots.models.safety import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"safety precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
 
     def plan(self, dataset: str) -> list[ShardTask]:
         """One task per finished download shard (task N reads shards/N)."""
-        from grassroots.models.safety import EXPLICIT, session, versions
+        from grassroots.models.safety import EXPLICIT, backend, caption_model, session, versions
 
         session(self.threads)  # a missing onnxruntime or nudenet is one line, before any task
+        caption_model()  # its arrays cached once here (grassroots.usercache), not by every worker
         layout = DatasetDir(dataset)
         info = {"detectors": versions(), "image_model": "nudenet/320n.onnx", "nsfw": list(EXPLICIT),
-                "caption_model": "profanity_check/data/model.joblib"}
+                "caption_model": "profanity_check/data/model.joblib",
+                "image_backend": backend(self.precision, self.threads)}
         io.write_text_atomic(layout.attribute_info(self.attribute), json.dumps(info, indent=1))
         return [ShardTask(s, dataset, (layout.shard_parquet(s),)) for s in finished_shards(dataset)]
 
@@ -73,19 +83,20 @@ class Safety:
         files = read_sample_files(layout, task.shard, keys=set(keys)) if keys else {}
         stats = ShardStats(candidates=len(keys))
         blobs, sizes, ok = [], [], np.zeros(len(keys), bool)
-        for i, key in enumerate(keys):
-            data = next((v for e, v in files.get(key, {}).items() if e in IMAGE_EXTS), b"")
-            pre = det.preprocess(data)
-            if pre is None:
-                stats.drop(Reason.DECODE_ERROR)
-                continue
-            blobs.append(pre[0])
-            sizes.append(pre[1:])
-            ok[i] = True
-            stats.keep()
+        data = [next((v for e, v in files.get(key, {}).items() if e in IMAGE_EXTS), b"") for key in keys]
+        with ThreadPoolExecutor(self.threads) as pool:  # cv2 decodes and resizes without the GIL
+            for i, pre in enumerate(pool.map(det.preprocess, data)):
+                if pre is None:
+                    stats.drop(Reason.DECODE_ERROR)
+                    continue
+                blobs.append(pre[0])
+                sizes.append(pre[1:])
+                ok[i] = True
+                stats.keep()
         scores = np.full((len(keys), len(det.LABELS)), np.nan, np.float32)
         if blobs:
-            scores[ok] = det.detect(blobs, sizes, self.threads, self.batch_size)
+            scores[ok], stats.counters["images_fp32"] = det.detect(blobs, sizes, self.threads, self.batch_size,
+                                                                   self.precision)
         captions = [c or "" for c in rows.column("caption").to_pylist()]
         cols = {"key": keys, "nsfw": _nullable(det.nsfw_of(np.nan_to_num(scores)), ok)}
         cols.update({c: _nullable(scores[:, j], ok) for j, c in enumerate(det.COLUMNS)})
