@@ -149,6 +149,8 @@ def main() -> None:
     ap.add_argument("--per-class", type=int, default=20, help="eval images per (colour, shape) pair")
     ap.add_argument("--arms", default="uniform,balanced,all,boot,balboot", help="which arms to train")
     ap.add_argument("--fresh", action="store_true", help="forget the figures of earlier runs")
+    ap.add_argument("--results", type=Path, help="where the figures are kept (default: WORK/results-<settings>.json); "
+                    "a second run beside the first needs its own file")
     args = ap.parse_args()
 
     from grassroots.miniweb.heldout import write_heldout
@@ -183,7 +185,7 @@ def main() -> None:
             "held_out": subset(evalset, WORK / f"eval-heldout-{args.per_class}",
                                {f"{c}_{s}" for c, s in HELD_OUT_PAIRS})}
     total = kept(ds)
-    cache_file = WORK / f"results-{args.scenes}-{args.steps}-T{args.T}-{args.per_class}.json"
+    cache_file = args.results or WORK / f"results-{args.scenes}-{args.steps}-T{args.T}-{args.per_class}.json"
     cache = {} if args.fresh or not cache_file.exists() else json.loads(cache_file.read_text())
     wanted = args.arms.split(",")
 
