@@ -132,12 +132,14 @@ def _safety(dataset: str, runner, cfg: LoopConfig) -> dict:
     """The safety step on every kept sample: seconds, images, flagged at 0.5."""
     import pyarrow as pa
 
-    from grassroots.runner import run_step
+    from grassroots.runner import LocalRunner, run_step
     from grassroots.stages import Safety
 
     t0 = time.monotonic()
-    totals = run_step(Safety(threads=max(1, (os.cpu_count() or 1) // cfg.processes)), dataset, runner,
-                      progress=cfg.progress)
+    threads = max(1, (os.cpu_count() or 1) // cfg.processes)
+    if isinstance(runner, LocalRunner):  # as `grassroots safety` by default: one process with every core's threads
+        runner, threads = LocalRunner(processes=1), os.cpu_count() or 1
+    totals = run_step(Safety(threads=threads), dataset, runner, progress=cfg.progress)
     seconds = time.monotonic() - t0
     files = sorted(io.glob(DatasetDir(dataset).attribute_shards_glob(Safety.attribute)))
     t = pa.concat_tables([pq.read_table(f, columns=["nsfw", "caption_offensive"]) for f in files])

@@ -90,8 +90,8 @@ def takedown(
     ask = build_ask(layout.takedown_requests if requests else None,
                     {"urls": urls, "domains": domains, "sha256": sha256, "md5": md5, "pdq": pdq, "keys": keys},
                     reason=reason.value, hash_lists=hash_list)
-    res = make_takedown(str(dataset), from_release, release, ask, runner_of(runner, processes, ray_address),
-                        purge_parent=purge_parent)
+    with runner_of(runner, processes, ray_address).session() as run:  # one Ray job for the takedown and the index
+        res = make_takedown(str(dataset), from_release, release, ask, run, purge_parent=purge_parent)
     print_stats(console, f"takedown {from_release} -> {res.release}", res.totals)
     if res.record is not None:
         rec = res.record
