@@ -105,6 +105,23 @@ def test_the_bf16_screen_gives_fp32s_scores_and_clears_the_empty_images(tmp_path
         Safety(precision="bf16")
 
 
+def test_without_openvino_every_image_runs_fp32_with_the_same_scores(tmp_path, monkeypatch):
+    a, b = str(tmp_path / "with"), str(tmp_path / "without")
+    clear = tuple(open(p, "rb").read() for p in CLEAR)
+    make_dataset(a, shards=1, extra=clear)
+    make_dataset(b, shards=1, extra=clear)
+    run_step(Safety(), a, LocalRunner(), progress=False)
+    det.screen.cache_clear()
+    monkeypatch.setitem(sys.modules, "openvino", None)  # import openvino raises ImportError
+    try:
+        tb = run_step(Safety(), b, LocalRunner(), progress=False)
+    finally:
+        det.screen.cache_clear()
+    assert tb.counters["images_fp32"] == tb.counters["images"] == len(IMAGES) + len(clear) + 1
+    assert json.loads(open(DatasetDir(b).attribute_info("safety")).read())["image_backend"] == "fp32 onnxruntime"
+    assert rows(a, 0) == rows(b, 0)
+
+
 def test_accounting_corrupt_image_captions_and_resume(tmp_path):
     ds = str(tmp_path / "ds")
     make_dataset(ds)

@@ -104,18 +104,21 @@ def screen(threads: int):
         import openvino as ov
     except ImportError:
         return None
-    core = ov.Core()
-    if "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
-        return None
-    from openvino.preprocess import PrePostProcessor
+    try:
+        core = ov.Core()
+        if "BF16" not in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            return None
+        from openvino.preprocess import PrePostProcessor
 
-    ppp = PrePostProcessor(core.read_model(model_path()))  # uint8 NHWC in: the /255 and CHW run in the graph
-    ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
-    ppp.input().model().set_layout(ov.Layout("NCHW"))
-    ppp.input().preprocess().convert_element_type(ov.Type.f32).scale(255.0)
-    compiled = core.compile_model(ppp.build(), "CPU", {
-        "INFERENCE_NUM_THREADS": max(1, threads), "INFERENCE_PRECISION_HINT": "bf16",
-        "PERFORMANCE_HINT": "LATENCY"})
+        ppp = PrePostProcessor(core.read_model(model_path()))  # uint8 NHWC in: the /255 and CHW run in the graph
+        ppp.input().tensor().set_element_type(ov.Type.u8).set_layout(ov.Layout("NHWC"))
+        ppp.input().model().set_layout(ov.Layout("NCHW"))
+        ppp.input().preprocess().convert_element_type(ov.Type.f32).scale(255.0)
+        compiled = core.compile_model(ppp.build(), "CPU", {
+            "INFERENCE_NUM_THREADS": max(1, threads), "INFERENCE_PRECISION_HINT": "bf16",
+            "PERFORMANCE_HINT": "LATENCY"})
+    except RuntimeError:  # OpenVINO cannot read or compile the model here: fp32 only, as on a CPU without bf16
+        return None
     return compiled.create_infer_request()
 
 
