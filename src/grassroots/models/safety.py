@@ -52,7 +52,7 @@ SIZE = 320  # the model's input: NudeNet pads to a square and resizes to this
 CANDIDATE, NMS_SCORE, NMS_IOU = 0.2, 0.25, 0.45  # NudeNet's thresholds
 SCREEN = 0.125  # a bf16 class score >= this anywhere in the image sends it to the fp32 pass
 CONFIRM_CEILING = 0.45  # the screen saves time while fewer than this share of images need fp32
-CONFIRM_WARMUP = 64  # images screened before a worker judges that share
+CONFIRM_WARMUP = 64  # images of a shard screened before that share is judged
 PRECISIONS = ("auto", "fp32")
 
 _MISSING = ("the safety step needs {what} (it ships with the project's dependencies): "

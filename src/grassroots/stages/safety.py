@@ -48,7 +48,7 @@ class Safety:
     resources: ClassVar[Resources] = Resources()
     ledger: ClassVar[str | None] = None
     attribute: ClassVar[str] = ATTRIBUTE
-    threads: int = 1  # onnxruntime threads per worker (the CLI gives each worker its share of the cores)
+    threads: int = 1  # model and decoding threads per worker (the CLI gives each worker its share of the cores)
     batch_size: int = 16
     precision: str = "auto"  # auto: the bf16 screen where the CPU has bf16 (same answers); fp32: onnxruntime only
 
@@ -82,20 +82,20 @@ class Safety:
         keys = rows.column("key").to_pylist()
         files = read_sample_files(layout, task.shard, keys=set(keys)) if keys else {}
         stats = ShardStats(candidates=len(keys))
-        blobs, sizes, ok = [], [], np.zeros(len(keys), bool)
+        images, sizes, ok = [], [], np.zeros(len(keys), bool)
         data = [next((v for e, v in files.get(key, {}).items() if e in IMAGE_EXTS), b"") for key in keys]
         with ThreadPoolExecutor(self.threads) as pool:  # cv2 decodes and resizes without the GIL
             for i, pre in enumerate(pool.map(det.preprocess, data)):
                 if pre is None:
                     stats.drop(Reason.DECODE_ERROR)
                     continue
-                blobs.append(pre[0])
+                images.append(pre[0])
                 sizes.append(pre[1:])
                 ok[i] = True
                 stats.keep()
         scores = np.full((len(keys), len(det.LABELS)), np.nan, np.float32)
-        if blobs:
-            scores[ok], stats.counters["images_fp32"] = det.detect(blobs, sizes, self.threads, self.batch_size,
+        if images:
+            scores[ok], stats.counters["images_fp32"] = det.detect(images, sizes, self.threads, self.batch_size,
                                                                    self.precision)
         captions = [c or "" for c in rows.column("caption").to_pylist()]
         cols = {"key": keys, "nsfw": _nullable(det.nsfw_of(np.nan_to_num(scores)), ok)}
