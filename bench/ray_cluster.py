@@ -62,6 +62,15 @@ def accounted(ds: str, n: int) -> str:
             f"{'accounting holds' if not problems else 'ACCOUNTING: ' + problems[0]}")
 
 
+def in_loopback_netns() -> None:
+    """Re-run this script inside a network namespace where only loopback exists (``unshare
+    -n``, as root), so a cluster binds and dials 127.0.0.1 only; returns when already there."""
+    if os.environ.get("GR_BENCH_NETNS") != "1":
+        env = {**os.environ, "GR_BENCH_NETNS": "1"}
+        cmd = " ".join(["ip link set lo up && exec", sys.executable, *map(str, sys.argv)])
+        sys.exit(subprocess.run(["unshare", "-n", "bash", "-c", cmd], env=env).returncode)
+
+
 def inside(args) -> None:
     from ray.cluster_utils import Cluster
 
@@ -126,10 +135,7 @@ def main() -> None:
                     help="how soon the cluster's GCS declares a silent node dead (its health checks; "
                          "0: Ray's default, 15 s): a node loss costs this wait plus the shards redone")
     args = ap.parse_args()
-    if os.environ.get("GR_BENCH_NETNS") != "1":
-        env = {**os.environ, "GR_BENCH_NETNS": "1"}
-        cmd = " ".join(["ip link set lo up && exec", sys.executable, *map(str, sys.argv)])
-        sys.exit(subprocess.run(["unshare", "-n", "bash", "-c", cmd], env=env).returncode)
+    in_loopback_netns()
     inside(args)
 
 

@@ -137,10 +137,9 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=3000, help="images of the corpus (0: all)")
     ap.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="workers / Ray CPUs of each step")
     args = ap.parse_args()
-    if os.environ.get("GR_BENCH_NETNS") != "1":
-        env = {**os.environ, "GR_BENCH_NETNS": "1"}
-        cmd = " ".join(["ip link set lo up && exec", sys.executable, *map(str, sys.argv)])
-        sys.exit(subprocess.run(["unshare", "-n", "bash", "-c", cmd], env=env).returncode)
+    from ray_cluster import in_loopback_netns
+
+    in_loopback_netns()
     inside(args)
 
 
