@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
@@ -118,6 +117,8 @@ def _to_candidates(table: pa.Table, spec: UrlListSpec) -> pa.Table:
             out[field.name] = pa.nulls(n, field.type)
             continue
         if field.name == "url":
+            import pyarrow.compute as pc  # ~50 ms to import: only when a list is read
+
             src = pc.fill_null(src.cast(pa.string()), "")
         out[field.name] = src.cast(field.type)
     fields = list(CANDIDATE_SCHEMA)

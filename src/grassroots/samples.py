@@ -9,7 +9,6 @@ import os
 import tarfile
 from typing import Iterator
 
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from grassroots import io
@@ -131,6 +130,8 @@ def stored_keys(layout: DatasetDir, shard: int, family: str = "shards") -> set[s
         with io.open_file(layout.shard_parquet(shard, family)) as f:
             table = pq.read_table(f)
         exts = [e for e in IMAGE_EXTS if e in table.column_names]
+        import pyarrow.compute as pc  # ~60 ms to import: only for parquet-format shards
+
         present = [pc.is_valid(table.column(e)).to_pylist() for e in exts]
         keys = table.column("key").to_pylist()
         return {k for i, k in enumerate(keys) if any(p[i] for p in present)}

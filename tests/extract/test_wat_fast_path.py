@@ -51,6 +51,15 @@ RAWS = [
     "//static.example.com:8080/ü.jpg", "//static.example.com/ü.jpg?x=1", "//ex ample.com/ü.jpg",
     "http://пример.рф/фото.jpg", "img/%2e%2e/x.jpg", "img/%2E./x.jpg", "img/ü.jpg#f", "img/ü\\x.jpg",
     "img/\u00e9\u0301.jpg", "img/\U0001F600.jpg", "img/ü/./x.jpg", "ü/../x.jpg", "img/ü\x7f.jpg",
+    # the one-match fast path and the non-ASCII shortcuts (issue 26): hosts not in normal form, ports,
+    # userinfo, queries, non-ASCII around escapes, and what resolve cleans up first
+    "//Static.Example.com/x.jpg", "//static.example.com./x.jpg", "//a@static.example.com/x.jpg",
+    "https://a-b_c~d.example/x;y=1/z.jpg?q=1&r=2", "https://EXAMPLE.com/ü.jpg", "http://example.com./ü.jpg",
+    "http://example.com/фото.jpg?x=ü", "http://example.com:8080/фото.jpg", "http://u@example.com/фото.jpg",
+    "http://bücher.example/фото.jpg ", "http://example.com/a\\ü.jpg", "http://example.com/ü\tx.jpg",
+    "http://example.com/ü%2e%2e/x.jpg", "http://example.com/ü#f", "http://-x.example/a.jpg", "http://x-.example/a.jpg",
+    "/a/b ü.jpg", "/фото.jpg#x", "/фото.jpg?q", "/%D1%84%d0%be.jpg", "/ü%2E%2E/x.jpg", "/ü\\x.jpg", "/ü:x.jpg",
+    "a.jpg?", "a/b.jpg?x", "x:y/ü.jpg", "ü//x.jpg", "//ü.example//x.jpg",
 ]
 
 

@@ -11,7 +11,7 @@ import typer
 
 from grassroots.cli.common import RUNNER_HELP, Device, Precision, SafetyPrecision, command, console, default_processes, finish, runner_of
 from grassroots.demo_models import DEMO_TRAIN_STEPS
-from grassroots.imaging.resize import EncodeFormat, ResizeMode
+from grassroots.imaging import EncodeFormat, ResizeMode
 from grassroots.inputs import InputFormat
 from grassroots.runner import RunnerKind
 from grassroots.writer import OutputFormat

@@ -62,6 +62,22 @@ _RELATIVE = re.compile(r"[A-Za-z0-9!$&'()*+,;=@\-_~]" + r"[A-Za-z0-9!$&'()*+,;=@
 # What keeps a reference off the non-ASCII fast paths: whitespace and controls, "\\",
 # "#", "?", ":" (a scheme, a port), and an escaped dot (a dot segment once decoded).
 _UNPLAIN = re.compile(r"[\x00-\x20\x7f\\#?:]|%2[eE]")
+# What resolve cleans up before normalise_url: tab, CR, LF, "\\" (leading and
+# trailing spaces and controls are checked apart).
+_NOT_AS_IS = re.compile(r"[\t\n\r\\]")
+# A host already in normal form (lower-case ASCII a host may hold, no trailing dot,
+# no port or userinfo): `_authority` returns it unchanged.
+_NORMAL_HOST = r"[a-z0-9!$&'()*+,;=\-_~](?:[a-z0-9!$&'()*+,;=\-._~]*[a-z0-9!$&'()*+,;=\-_~])?"
+# The references already in normal form but for the join, told apart by the group
+# that matched: absolute (returned as it is), network-path (the base's scheme),
+# rooted (the base's origin), relative (the base's directory; not with "//").
+# Callers first send anything ending in "?" or holding "/." elsewhere.
+_PLAIN = re.compile(
+    rf"(?P<absolute>https?://{_NORMAL_HOST}/{_SAFE}*)"
+    rf"|(?P<network>//{_NORMAL_HOST}/{_SAFE}*)"
+    rf"|(?P<rooted>/(?!/){_SAFE}*)"
+    rf"|(?P<relative>{_RELATIVE.pattern})"
+)
 _BASE_DIR = re.compile(rf"(https?)://({_NETLOC})(/(?:[A-Za-z0-9!$&'()*+,;=:@/\-._~]*/)?)[^/?]*(?:\?{_SAFE}*)?")
 
 
@@ -91,6 +107,33 @@ class PageResolver:
     def __call__(self, raw: str | None) -> str | None:
         if not raw or raw[-1] == "?" or "/." in raw:
             return resolve(raw, self.base)
+        m = _PLAIN.fullmatch(raw)  # most references: one match, no call
+        if m is not None:
+            kind = m.lastgroup
+            if kind == "absolute":
+                return raw
+            if kind == "rooted":
+                if self._origin is False:
+                    self._origin = origin(self.base)
+                return self._origin + raw if self._origin else None
+            if kind == "relative":
+                if "//" not in raw:
+                    if self._dir is False:
+                        self._dir = _base_dir(self.base)
+                    if self._dir:
+                        return self._dir + raw
+            else:  # network: //host/path
+                scheme = self._scheme()
+                if scheme:
+                    return scheme + raw
+            return resolve(raw, self.base)
+        if raw[0] == "/" and raw[1:2] != "/" and _UNPLAIN.search(raw) is None:
+            # from the site root, with non-ASCII characters or escapes
+            if self._origin is False:
+                self._origin = origin(self.base)
+            return self._origin + normalise_percent(raw) if self._origin else None
+        if raw.startswith(("http://", "https://")) and raw[-1] > " " and _NOT_AS_IS.search(raw) is None:
+            return normalise_url(raw)  # what resolve does with it, without its clean-up
         m = _ABSOLUTE.fullmatch(raw)
         if m is not None:
             scheme, netloc, path = m.groups()

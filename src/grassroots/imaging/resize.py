@@ -14,31 +14,17 @@ Resize modes (img2dataset's names):
 
 from __future__ import annotations
 
-import enum
 import io
 import math
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
+from grassroots.imaging import EncodeFormat, ResizeMode
 from grassroots.schema import Reason
 
 Image.MAX_IMAGE_PIXELS = None  # we enforce our own cap, before decoding
 ImageFile.LOAD_TRUNCATED_IMAGES = False
-
-
-class ResizeMode(str, enum.Enum):
-    NO = "no"
-    KEEP_RATIO = "keep_ratio"
-    KEEP_RATIO_LARGEST = "keep_ratio_largest"
-    CENTER_CROP = "center_crop"
-    BORDER = "border"
-
-
-class EncodeFormat(str, enum.Enum):
-    JPG = "jpg"
-    WEBP = "webp"
-    PNG = "png"
 
 
 _PIL_FORMAT = {EncodeFormat.JPG: "JPEG", EncodeFormat.WEBP: "WEBP", EncodeFormat.PNG: "PNG"}

@@ -14,7 +14,6 @@ from rich.console import Console
 from rich.table import Table
 
 from grassroots.rights.config import RightsConfig
-from grassroots.rights.explain import Explanation, explain, guarded_image_fetcher
 from grassroots.rights.signals import Outcome
 
 app = typer.Typer(help="Explain the rights decision for one URL.", no_args_is_help=True, rich_markup_mode=None)
@@ -40,6 +39,7 @@ def check(
 ) -> None:
     """Explain, protocol by protocol, what a crawl would decide for URL. Exit 0 allowed, 1 refused."""
     from grassroots.fetch.client import FetchConfig, Fetcher
+    from grassroots.rights.explain import Explanation, explain, guarded_image_fetcher
     from grassroots.rights.gate import HostFileFetcher
 
     for target in filter(None, (url, page)):

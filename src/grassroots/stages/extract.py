@@ -148,9 +148,12 @@ class Extract:
         caller counts them). The URL rule runs once per page over its candidates.
         ``guard``: the dataset's takedowns (None when it has none): a URL or page they
         list is refused (``takedown``)."""
-        min_chars, context_chars = self.min_caption_chars, self.context_chars
+        min_chars = self.min_caption_chars
         resolve = PageResolver(page.base)
-        passed: list[tuple] = []  # (img, url, caption) past the caption and URL rules
+        # Past the caption and URL rules, as parallel lists (cheaper than a tuple each).
+        imgs: list = []
+        urls: list[str] = []
+        captions: list[str] = []
         too_short = bad_scheme = non_content = 0
         for img in page.images:
             caption = clean_caption(img.alt)
@@ -164,29 +167,36 @@ class Extract:
             if (img.width or img.height or img.hints) and markup_reason(rules, img.width, img.height, img.hints):
                 non_content += 1
                 continue
-            passed.append((img, url, caption))
-        if passed and rules.url_patterns:
-            flagged = non_content_urls([url for _, url, _ in passed])
-            if flagged:
-                non_content += len(flagged)
-                drop = set(flagged)
-                passed = [c for i, c in enumerate(passed) if i not in drop]
-        if guard is not None and passed:
-            kept = [c for c in passed if not guard.removes({"url": c[1], "page_url": page.url})]
-            if len(kept) < len(passed):
-                stats.drop(Reason.TAKEDOWN, len(passed) - len(kept))
-                passed = kept
-        urls, captions, contexts = rows.url, rows.caption, rows.context
-        duplicates = 0
-        for img, url, caption in passed:
-            pair = (url, caption)
-            if pair in seen:
-                duplicates += 1
-                continue
-            seen.add(pair)
+            imgs.append(img)
             urls.append(url)
             captions.append(caption)
-            contexts.append(context_of(img.node, context_chars) if context_chars > 0 and img.node is not None else None)
+        if urls and rules.url_patterns:
+            flagged = non_content_urls(urls)
+            if flagged:
+                non_content += len(flagged)
+                imgs, urls, captions = _without(flagged, imgs, urls, captions)
+        if guard is not None and urls:
+            refused = [i for i, url in enumerate(urls) if guard.removes({"url": url, "page_url": page.url})]
+            if refused:
+                stats.drop(Reason.TAKEDOWN, len(refused))
+                imgs, urls, captions = _without(refused, imgs, urls, captions)
+        kept_urls, kept_captions, contexts = rows.url, rows.caption, rows.context
+        first = len(kept_urls)
+        with_context = self.context_chars > 0 and any(img.node is not None for img in imgs)
+        size = len(seen)
+        for i, pair in enumerate(zip(urls, captions)):
+            seen.add(pair)
+            if len(seen) == size:  # already kept in this file
+                continue
+            size += 1
+            kept_urls.append(pair[0])
+            kept_captions.append(pair[1])
+            if with_context:
+                img = imgs[i]
+                contexts.append(context_of(img.node, self.context_chars) if img.node is not None else None)
+        if not with_context:
+            contexts.extend([None] * (len(kept_urls) - len(contexts)))
+        duplicates = len(urls) - (len(kept_urls) - first)
         for reason, n in ((Reason.CAPTION_TOO_SHORT, too_short), (Reason.BAD_SCHEME, bad_scheme),
                           (Reason.NON_CONTENT_IMAGE, non_content), (Reason.DUPLICATE, duplicates)):
             if n:
@@ -197,6 +207,13 @@ class Extract:
             rows.lang_texts.append(page_text(page.title, page.meta("description"), rows.caption[first:]))
         signals = page_signals_from_meta(page.metas)
         rows.add_page(n, (page.url, page.title, None, page.record_id, page.crawl_date, signals, page.license))
+
+
+def _without(drop: list[int], *columns: list) -> list[list]:
+    """``columns`` without the rows at the indices ``drop``."""
+    gone = set(drop)
+    keep = [i for i in range(len(columns[0])) if i not in gone]
+    return [[column[i] for i in keep] for column in columns]
 
 
 def taken_down(dataset: str):
