@@ -62,7 +62,8 @@ class ToyStage:
             for i, row in enumerate(rows):
                 if i == len(rows) // 2:
                     if task.shard == self.sleep_in_shard:
-                        open(os.path.join(task.dataset, f"started-{task.shard}"), "w").close()
+                        with open(os.path.join(task.dataset, f"started-{task.shard}"), "a") as f:
+                            f.write(f"{os.getpid()}\n")  # one line per attempt: the worker running it
                         time.sleep(self.sleep_seconds)
                     if task.shard == self.crash_mid_write_shard:
                         raise RuntimeError("crash in the middle of the shard")

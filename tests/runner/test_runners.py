@@ -70,6 +70,56 @@ def test_local_and_ray_give_identical_outputs_and_stats(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(180)  # without backups the frozen copy is waited for without end
+def test_a_silent_task_gets_a_backup_and_its_zombie_cannot_spoil_the_shard(tmp_path):
+    """A worker that stops answering (frozen with SIGSTOP, as a node cut off from the network
+    or a hung worker; Ray's health checks see nothing wrong) is not waited for: its task's
+    pings stop, a backup copy runs and the step finishes. When the frozen copy wakes up after
+    the step, its writes leave the shard as the backup wrote it: no half file, no temp file."""
+    import threading
+
+    ref, ds = tmp_path / "ref", tmp_path / "ds"
+    for d in (ref, ds):
+        make_candidates(str(d))
+    stage = ToyStage(sleep_in_shard=1, sleep_seconds=1.5)
+    run_toy(ref, LocalRunner(processes=1), stage)
+    frozen: list[int] = []
+
+    def freeze() -> None:  # the first copy of shard 1, mid-write (half its tar written)
+        started = ds / "started-1"
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if started.exists() and started.read_text().endswith("\n"):
+                pid = int(started.read_text().split()[0])
+                os.kill(pid, signal.SIGSTOP)
+                frozen.append(pid)
+                return
+            time.sleep(0.02)
+
+    runner = RayRunner(processes=2, heartbeats=True, silent_seconds=2.0)
+    with runner.session():
+        watcher = threading.Thread(target=freeze, daemon=True)
+        watcher.start()
+        try:
+            totals = run_toy(ds, runner, stage)
+        finally:
+            watcher.join(5)
+            for pid in frozen:
+                os.kill(pid, signal.SIGCONT)  # the zombie goes on (or sees its cancellation)
+        assert frozen, "the first copy of shard 1 never started"
+        assert runner.stats["backups"] == 1 and runner.stats["retried"] == [1], runner.stats
+        assert runner.stats["nodes_lost"] == 0  # nothing Ray itself would have noticed
+        time.sleep(stage.sleep_seconds + 2)  # the zombie's time to finish, or to stop
+    assert len((ds / "started-1").read_text().split()) == 2  # two copies of shard 1 ran
+    assert output_digest(ds) == output_digest(ref)
+    assert totals.kept == stage_totals(str(ref))["toy"].kept
+    assert not [p for p in (ds / "shards").iterdir() if not p.name.split(".")[0].isdigit()]  # no temp files
+    assert_accounted(ds)
+    (run,) = read_manifest(str(ds))["runs"]
+    assert run["runner"]["backups"] == 1
+
+
+@pytest.mark.slow
 def test_ray_honours_resume_and_retry_like_local(tmp_path):
     flags = tmp_path / "flags"
     flags.mkdir()

@@ -16,6 +16,13 @@ Failures, two kinds:
   redoes it) and the other tasks go on.
 Every task is safe to run twice, even at once (a zombie on a partitioned node): its
 outputs are written under temporary names and renamed, the completion marker last.
+A task that goes silent is run again without waiting for Ray to declare its node dead
+(by default Ray waits ~15 s of missed health checks, and never for a worker that hangs):
+on a cluster of several nodes each running task pings a small actor on the driver's node
+every ``BEAT_SECONDS``; a task whose pings stop for ``silent_seconds`` while it has not
+finished gets a second copy on any node (a backup: counted with the retries). The first
+copy to finish gives the result; the other is cancelled, and if it still runs (a node cut
+off, not dead) its writes replace the first's with the same bytes, never half a file.
 When no node that can run a task is left for ``NO_NODES_SECONDS``, the step stops with
 one line instead of waiting forever. ``stats`` (nodes seen and lost, retries) reach the
 console and manifest.json through ``describe()`` and ``notes()``.
@@ -44,6 +51,8 @@ def _system_failures() -> tuple[type, ...]:
 
 SYSTEM_RETRIES = 3  # resubmissions of a task whose node or worker was lost
 NO_NODES_SECONDS = 60.0  # how long the cluster may have no node able to run a pending task
+BEAT_SECONDS = 1.0  # how often a running task pings the driver's heartbeat actor
+SILENT_SECONDS = 3.0  # a running task not heard from for this long gets a backup copy (a copy too many only costs CPU)
 
 
 @dataclass(frozen=True)
@@ -51,6 +60,8 @@ class RayRunner:
     processes: int = 1
     address: str | None = None
     no_nodes_seconds: float = NO_NODES_SECONDS  # then a step with tasks no node can run stops
+    silent_seconds: float = SILENT_SECONDS  # then a running task gets a backup copy
+    heartbeats: bool | None = None  # None: on clusters of more than one node (a local Ray has one)
     stats: dict = field(default_factory=dict, compare=False, hash=False, repr=False)  # of the last map
 
     def describe(self) -> dict:
@@ -63,7 +74,8 @@ class RayRunner:
             return []
         n = s.get("retries", 0)
         return [f"ray: {s.get('nodes_seen', 0)} nodes seen, {s.get('nodes_lost', 0)} lost; {n} "
-                f"{'task' if n == 1 else 'tasks'} run again after a node or worker was lost "
+                f"{'task' if n == 1 else 'tasks'} run again after a node or worker was lost"
+                f"{' or went silent' if s.get('backups') else ''} "
                 f"(shards {', '.join(map(str, s.get('retried', [])))}); {s.get('lost_tasks', 0)} given up"]
 
     def _init(self) -> bool:
@@ -115,34 +127,146 @@ class RayRunner:
             remote = ray.remote(max_retries=0, retry_exceptions=False,
                                 **ray_options(resources, ray.cluster_resources()))(_call)
             tracker = _Cluster(self.stats, resources, self.no_nodes_seconds)
+            watch = _Heartbeats.start() if self._heartbeats(tracker) else None  # None: Ray's detection only
             items = list(items)
             attempts = [0] * len(items)
-            pending = {remote.remote(fn, item): i for i, item in enumerate(items)}
+            pending: dict = {}  # ObjectRef -> item index; an item may have two copies running (a backup)
+            copies = [0] * len(items)  # copies of each item in pending
+            silent: set = set()  # copies reported silent (their item got a backup)
+
+            def submit(i: int) -> None:
+                ref = remote.remote(fn, items[i], watch.actor if watch else None)
+                pending[ref] = i
+                copies[i] += 1
+                if watch:
+                    watch.submitted(ref)
+
+            for i in range(len(items)):
+                submit(i)
             while pending:
-                done, _ = ray.wait(list(pending), num_returns=1, timeout=min(5.0, self.no_nodes_seconds / 4))
+                done, _ = ray.wait(list(pending), num_returns=1,
+                                   timeout=BEAT_SECONDS if watch else min(5.0, self.no_nodes_seconds / 4))
+                if watch:
+                    for ref in watch.silent(pending, self.silent_seconds):
+                        silent.add(ref)
+                        i = pending[ref]
+                        if copies[i] == 1 and attempts[i] < SYSTEM_RETRIES:  # one backup at a time
+                            attempts[i] += 1
+                            tracker.retried(items[i], backup=True)
+                            submit(i)
                 if not done:
                     tracker.check_schedulable()
                     continue
                 i = pending.pop(done[0])
+                copies[i] -= 1
+                if watch:
+                    watch.finished(done[0])
                 try:
-                    yield ray.get(done[0])
+                    result = ray.get(done[0])
                 except ray.exceptions.RayTaskError as e:  # the task's own exception (a bug, a fatal error)
                     raise (getattr(e, "cause", None) or e.as_instanceof_cause()) from None
                 except _system_failures() as e:
                     tracker.lost_node_check(e)
+                    if any(j == i and r not in silent for r, j in pending.items()):
+                        continue  # another copy runs on and is heard from: that one answers
                     if attempts[i] < SYSTEM_RETRIES:
                         attempts[i] += 1
                         tracker.retried(items[i])
-                        pending[remote.remote(fn, items[i])] = i
+                        submit(i)
                     elif hasattr(fn, "lost"):
                         tracker.gave_up()
                         yield fn.lost(items[i], e)
                     else:
                         raise
+                    continue
+                if copies[i]:  # the other copy of this item is not needed any more
+                    for ref in [r for r, j in pending.items() if j == i]:
+                        del pending[ref]
+                        copies[i] -= 1
+                        with contextlib.suppress(Exception):  # gone with its node, or just finished
+                            ray.cancel(ref)
+                yield result
             tracker.lost_node_check()
         finally:
             if started_here:
                 ray.shutdown()
+
+    def _heartbeats(self, tracker: "_Cluster") -> bool:
+        """Whether running tasks ping the driver: asked for, or on a cluster of several nodes
+        (on one node, the node lost is the driver's: nothing to run a backup on)."""
+        return self.heartbeats if self.heartbeats is not None else len(tracker.alive) > 1
+
+
+class _Heartbeats:
+    """The driver's view of its running tasks: a heartbeat actor on the driver's node (it
+    dies with the driver, never with a worker node) that tasks ping, and when each task
+    was last heard from, by the driver's clock (the actor counts pings: no clocks compared
+    across machines)."""
+
+    def __init__(self, actor):
+        self.actor = actor
+        self.heard: dict = {}  # task id (hex) -> (pings seen, driver's time the count last changed)
+        self.ids: dict = {}  # ObjectRef -> task id (hex)
+        self.last_poll = 0.0
+
+    @classmethod
+    def start(cls) -> "_Heartbeats":
+        import ray
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        try:
+            here = ray.get_runtime_context().get_node_id()
+            strategy = NodeAffinitySchedulingStrategy(here, soft=True)
+        except Exception:  # noqa: BLE001 - a driver outside the cluster (Ray client): any node
+            strategy = "DEFAULT"
+        actor = ray.remote(num_cpus=0, max_restarts=0)(_BeatCounter).options(scheduling_strategy=strategy).remote()
+        return cls(actor)
+
+    def submitted(self, ref) -> None:
+        self.ids[ref] = ref.task_id().hex()
+
+    def finished(self, ref) -> None:
+        self.heard.pop(self.ids.pop(ref, None), None)
+
+    def silent(self, pending: dict, silent_seconds: float) -> list:
+        """The pending tasks that pinged at least once and not since ``silent_seconds`` ago
+        (a task still queued has never pinged: it is not silent)."""
+        import ray
+
+        now = time.monotonic()
+        if now - self.last_poll < BEAT_SECONDS:
+            return []
+        self.last_poll = now
+        try:
+            counts = ray.get(self.actor.counts.remote(), timeout=max(BEAT_SECONDS, 2.0))
+        except (ray.exceptions.GetTimeoutError, ray.exceptions.RayError):
+            return []  # the actor is busy or starting: try again at the next poll
+        out = []
+        for ref in pending:
+            tid = self.ids.get(ref)
+            n = counts.get(tid)
+            if n is None:
+                continue
+            seen = self.heard.get(tid)
+            if seen is None or seen[0] != n:
+                self.heard[tid] = (n, now)
+            elif now - seen[1] >= silent_seconds:
+                out.append(ref)
+                self.heard[tid] = (n, float("inf"))  # reported once
+        return out
+
+
+class _BeatCounter:
+    """The heartbeat actor: how many times each running task pinged."""
+
+    def __init__(self):
+        self.pings: dict[str, int] = {}
+
+    def ping(self, task: str) -> None:
+        self.pings[task] = self.pings.get(task, 0) + 1
+
+    def counts(self) -> dict[str, int]:
+        return self.pings
 
 
 def _reachable(address: str, timeout: float = 5.0) -> None:
@@ -175,7 +299,7 @@ class _Cluster:
         stats.clear()
         self.alive = {n["NodeID"] for n in ray.nodes() if n["Alive"]}
         self.seen, self.dead = set(self.alive), set()
-        stats.update(nodes_seen=len(self.seen), nodes_lost=0, retries=0, retried=[], lost_tasks=0)
+        stats.update(nodes_seen=len(self.seen), nodes_lost=0, retries=0, backups=0, retried=[], lost_tasks=0)
         self.starved_since: float | None = None
 
     def lost_node_check(self, error: BaseException | None = None) -> None:
@@ -191,8 +315,9 @@ class _Cluster:
             self.dead.update(m for m in re.findall(r"node ID: ([0-9a-f]{16,})", str(error)) if m in self.seen)
         self.stats.update(nodes_seen=len(self.seen), nodes_lost=len(self.dead & self.seen))
 
-    def retried(self, item) -> None:
+    def retried(self, item, backup: bool = False) -> None:
         self.stats["retries"] += 1
+        self.stats["backups"] += backup
         self.stats["retried"].append(getattr(item, "shard", item))
 
     def gave_up(self) -> None:
@@ -255,5 +380,26 @@ def ray_options(resources: Resources, cluster: dict) -> dict:
     return opts
 
 
-def _call(fn: Callable, item):
-    return fn(item)
+def _call(fn: Callable, item, beats=None):
+    """``fn(item)`` in a Ray worker; with ``beats`` (the heartbeat actor), pinging it every
+    ``BEAT_SECONDS`` from a thread while ``fn`` runs."""
+    if beats is None:
+        return fn(item)
+    import threading
+
+    import ray
+
+    task = ray.get_runtime_context().get_task_id()
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            beats.ping.remote(task)
+            if stop.wait(BEAT_SECONDS):
+                return
+
+    threading.Thread(target=beat, daemon=True, name="grassroots-heartbeat").start()
+    try:
+        return fn(item)
+    finally:
+        stop.set()
