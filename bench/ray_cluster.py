@@ -117,7 +117,10 @@ def inside(args) -> None:
             print(f"  {note.strip()}", flush=True)
             runs = json.loads((work / "killed" / "manifest.json").read_text())["runs"]
             retries = runs[-1]["runner"].get("retries", 0)
+            backups = runs[-1]["runner"].get("backups", 0)
             per_shard = t_ray / max(1, -(-n // PER_SHARD)) * 2  # a shard's time on one of the 2 CPUs
+            print(f"  {retries} shards run again, {backups} of them as backups of silent tasks (before Ray declared "
+                  "the node dead)", flush=True)
             print(f"  the losses cost {t_kill - t_ray:+.1f} s; the shards redone ({retries}) took about "
                   f"{retries * per_shard:.1f} s of CPU, {retries * per_shard / 2:.1f} s on 2 CPUs, plus the time "
                   "to notice the loss and start a node", flush=True)

@@ -183,6 +183,8 @@ class RayRunner:
                     for ref in [r for r, j in pending.items() if j == i]:
                         del pending[ref]
                         copies[i] -= 1
+                        if watch:
+                            watch.finished(ref)
                         with contextlib.suppress(Exception):  # gone with its node, or just finished
                             ray.cancel(ref)
                 yield result
