@@ -188,9 +188,12 @@ def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig
 
     models, layout = Path(out) / "models", DatasetDir(dataset)
     t0 = time.monotonic()
+    # fp32, not auto: auto times bf16 against fp32 first, and on a busy machine that probe could
+    # choose differently, so the same seed would not give the same figures (issue 31).
     v0 = train(TrainConfig(dataset, str(models / "v0"), recipe="tiny", seed=cfg.seed,
                            minutes=cfg.train_minutes, steps=None if cfg.train_minutes else cfg.train_steps,
-                           batch_size=cfg.batch_size, workers=cfg.processes, progress=cfg.progress))
+                           batch_size=cfg.batch_size, workers=cfg.processes, progress=cfg.progress,
+                           precision="fp32"))
     say(f"[bold]6. train v0[/] tiny CLIP on all {len(_kept(dataset))} kept pairs: {v0.steps} steps, "
         f"{v0.samples_per_second:.0f} samples/s, loss {v0.loss:.2f} ({time.monotonic() - t0:.0f} s)")
 
@@ -210,7 +213,8 @@ def bootstrap(dataset: str, truth: list[dict], out: str, runner, cfg: LoopConfig
 
     t0 = time.monotonic()
     v1 = train(TrainConfig(release_v1, str(models / "v1"), recipe="tiny", steps=v0.steps, seed=cfg.seed,
-                           batch_size=cfg.batch_size, workers=cfg.processes, progress=cfg.progress))
+                           batch_size=cfg.batch_size, workers=cfg.processes, progress=cfg.progress,
+                           precision="fp32"))
     say(f"[bold]8. train v1[/] on release v1, the same {v1.steps} steps ({time.monotonic() - t0:.0f} s)")
 
     heldout = heldout or _heldout(out, cfg)  # the held-out set, written now unless the caller did
