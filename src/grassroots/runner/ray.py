@@ -123,6 +123,7 @@ class RayRunner:
         import ray
 
         started_here = self._init()
+        watch = None
         try:
             remote = ray.remote(max_retries=0, retry_exceptions=False,
                                 **ray_options(resources, ray.cluster_resources()))(_call)
@@ -190,6 +191,9 @@ class RayRunner:
                 yield result
             tracker.lost_node_check()
         finally:
+            if watch is not None:  # one actor per map: a session running several steps keeps none
+                with contextlib.suppress(Exception):
+                    ray.kill(watch.actor)
             if started_here:
                 ray.shutdown()
 
