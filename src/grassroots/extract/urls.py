@@ -75,7 +75,7 @@ _NORMAL_HOST = r"[a-z0-9!$&'()*+,;=\-_~](?:[a-z0-9!$&'()*+,;=\-._~]*[a-z0-9!$&'(
 _PLAIN = re.compile(
     rf"(?P<absolute>https?://{_NORMAL_HOST}/{_SAFE}*)"
     rf"|(?P<network>//{_NORMAL_HOST}/{_SAFE}*)"
-    rf"|(?P<rooted>/(?!/){_SAFE}*)"
+    rf"|(?P<rooted>{_ROOTED.pattern})"
     rf"|(?P<relative>{_RELATIVE.pattern})"
 )
 _BASE_DIR = re.compile(rf"(https?)://({_NETLOC})(/(?:[A-Za-z0-9!$&'()*+,;=:@/\-._~]*/)?)[^/?]*(?:\?{_SAFE}*)?")
@@ -84,8 +84,8 @@ _BASE_DIR = re.compile(rf"(https?)://({_NETLOC})(/(?:[A-Za-z0-9!$&'()*+,;=:@/\-.
 class PageResolver:
     """``resolve(raw, base)`` for one ``base``, with the common cases cheap:
 
-    - ``http(s)://host/path`` of safe characters without dot segments: only the
-      host part is normalised (cached per host);
+    - ``http(s)://host/path`` of safe characters without dot segments: as it is when
+      the host is already in normal form, else through `normalise_url`;
     - ``/path`` (not ``//``): the base's origin + the path;
     - ``//host/path``: as ``scheme://host/path`` with the base's scheme;
     - references holding non-ASCII characters or escapes (no whitespace, ``\\``,
@@ -113,61 +113,52 @@ class PageResolver:
             if kind == "absolute":
                 return raw
             if kind == "rooted":
-                if self._origin is False:
-                    self._origin = origin(self.base)
-                return self._origin + raw if self._origin else None
+                site = self._site()
+                return site + raw if site else None
             if kind == "relative":
-                if "//" not in raw:
-                    if self._dir is False:
-                        self._dir = _base_dir(self.base)
-                    if self._dir:
-                        return self._dir + raw
+                directory = self._directory() if "//" not in raw else None
+                if directory:
+                    return directory + raw
             else:  # network: //host/path
                 scheme = self._scheme()
                 if scheme:
                     return scheme + raw
             return resolve(raw, self.base)
-        if raw[0] == "/" and raw[1:2] != "/" and _UNPLAIN.search(raw) is None:
-            # from the site root, with non-ASCII characters or escapes
-            if self._origin is False:
-                self._origin = origin(self.base)
-            return self._origin + normalise_percent(raw) if self._origin else None
+        # Not plain: non-ASCII characters, escapes, a host not in normal form, or worse.
         if raw.startswith(("http://", "https://")) and raw[-1] > " " and _NOT_AS_IS.search(raw) is None:
             return normalise_url(raw)  # what resolve does with it, without its clean-up
-        m = _ABSOLUTE.fullmatch(raw)
-        if m is not None:
-            scheme, netloc, path = m.groups()
-            authority = _authority(scheme, netloc)
-            if authority is None:
-                return None
-            return raw if authority[0] == netloc else f"{scheme}://{authority[0]}{path}"
         if raw[0] == "/":
             if raw[1:2] == "/":  # protocol-relative //host/path: the base's scheme, then as absolute
                 scheme = self._scheme()
                 m = _ABSOLUTE.fullmatch(scheme + raw) if scheme else None
-                if m is not None:
+                if m is not None:  # a host to normalise (case, port)
                     scheme, netloc, path = m.groups()
                     authority = _authority(scheme, netloc)
                     return None if authority is None else f"{scheme}://{authority[0]}{path}"
                 if scheme and _UNPLAIN.search(raw) is None:  # non-ASCII or escapes: no urljoin needed
                     return normalise_url(scheme + raw)
-                return resolve(raw, self.base)
-            if _ROOTED.fullmatch(raw) is None:
-                return resolve(raw, self.base)
-            if self._origin is False:
-                self._origin = origin(self.base)
-            return self._origin + raw if self._origin else None
-        if "//" not in raw and raw[0] != ".":
-            plain = _RELATIVE.fullmatch(raw) is not None
-            if plain or _UNPLAIN.search(raw) is None:  # dir/file.jpg, or with non-ASCII or escapes
-                if self._dir is False:
-                    self._dir = _base_dir(self.base)
-                if self._dir:
-                    # The base's directory is in normal form and ends with "/": the
-                    # reference's escapes normalise on their own (none spans the join).
-                    return self._dir + (raw if plain else normalise_percent(raw))
+            elif _UNPLAIN.search(raw) is None:  # from the site root, with non-ASCII characters or escapes
+                site = self._site()
+                return site + normalise_percent(raw) if site else None
+        elif "//" not in raw and raw[0] != "." and _UNPLAIN.search(raw) is None:
+            # dir/file.jpg with non-ASCII characters or escapes. The base's directory is in normal
+            # form and ends with "/": the reference's escapes normalise on their own (none spans the join).
+            directory = self._directory()
+            if directory:
+                return directory + normalise_percent(raw)
         return resolve(raw, self.base)
 
+    def _site(self) -> str | None:
+        """The base's origin in normal form (computed once)."""
+        if self._origin is False:
+            self._origin = origin(self.base)
+        return self._origin
+
+    def _directory(self) -> str | None:
+        """The base's directory in normal form, when its path is plain (computed once)."""
+        if self._dir is False:
+            self._dir = _base_dir(self.base)
+        return self._dir
 
     def _scheme(self) -> str:
         """``http:`` or ``https:`` (the base is an absolute http(s) URL), or "" when it
