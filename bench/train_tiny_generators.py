@@ -119,7 +119,7 @@ def main() -> None:
               f"{statistics.mean(r['acc5'] for r in mine):.1%} | {mine[0]['steps']} | "
               f"{statistics.mean(r['s_per_step'] for r in mine):.2f} | "
               f"{statistics.mean(r['train_s'] for r in mine) / 60:.1f} ({statistics.mean(r['whole_s'] for r in mine) / 60:.1f}) |")
-    out = WORK / f"{args.recipe}-{args.steps or 'default'}.json"
+    out = WORK / f"{args.recipe}-{args.steps or 'default'}{args.extra.replace(' ', '')}.json"
     out.write_text(json.dumps({"args": vars(args), "rows": rows, "summary": summary}, indent=2))
     print(f"\n-> {out}")
 

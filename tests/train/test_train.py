@@ -118,6 +118,40 @@ def test_images_streamed_from_the_tars_train_exactly_as_the_memory_cache(scenes,
     assert all(torch.allclose(wa[k], wb[k], rtol=0, atol=1e-6) for k in wa)
 
 
+def test_hard_negatives_train_from_the_flag_and_a_resumed_run_keeps_them(scenes, tmp_path):
+    from typer.testing import CliRunner
+
+    from grassroots.cli import app
+
+    run = str(tmp_path / "neg")
+    res = CliRunner().invoke(app, ["train", scenes, "-o", run, "--steps", "4", "--batch-size", "32", "--workers", "1",
+                                   "--precision", "fp32", "--hard-negatives"])
+    assert res.exit_code == 0, res.output
+    assert json.load(open(os.path.join(run, "run.json")))["recipe"]["hard_negatives"] is True
+    plain = train(cfg(scenes, str(tmp_path / "plain"), steps=4))
+    again = train(cfg(scenes, str(tmp_path / "again"), steps=4, hard_negatives=True))
+    wn, wp, wa = weights(os.path.join(run, "checkpoints", "last.pt")), weights(plain.checkpoint), weights(again.checkpoint)
+    assert any(not torch.equal(wn[k], wp[k]) for k in wn)  # the negatives changed the gradient
+    assert all(torch.allclose(wn[k], wa[k], rtol=0, atol=1e-6) for k in wn)  # and are fixed by the seed
+    # a resume takes them from run.json, not from the (absent) flag
+    resumed = train(cfg(scenes, run, resume=True))
+    assert resumed.steps == 4
+
+
+def test_every_recipe_names_a_model_open_clip_builds_and_tiny_rn_trains(scenes, tmp_path):
+    import open_clip
+
+    from grassroots.models.clip import register_configs
+    from grassroots.train.recipes import RECIPES
+
+    register_configs()
+    assert all(r.arch in open_clip.list_models() for r in RECIPES.values())
+    res = train(cfg(scenes, str(tmp_path / "rn"), recipe="tiny-rn", steps=2))
+    meta = json.load(open(os.path.join(str(tmp_path / "rn"), "run.json")))
+    assert meta["image_size"] == 96 and meta["recipe"]["hard_negatives"] is True and res.steps == 2
+    assert np.isfinite(res.loss)
+
+
 def test_the_data_order_is_a_fresh_permutation_per_epoch_and_seed():
     from grassroots.train.data import batch_positions
 

@@ -43,12 +43,13 @@ def train(
     source: Path = typer.Argument(..., help="A dataset (with --release: its release vN), a release's path (DATASET/releases/vN), or a dataset with shards/ to train on."),
     output: Path = typer.Option(..., "-o", "--output", help="Run directory: run.json, log.jsonl, checkpoints/last.pt."),
     release: Optional[str] = typer.Option(None, help="Train on this release of the dataset (v1, v2 ...), as select, index, serve and card name it."),
-    recipe: str = typer.Option("tiny", help="tiny (CPU minutes) | small (one GPU, < 1 h) | vit-b-32 (clusters); README \"Train\"."),
+    recipe: str = typer.Option("tiny", help="tiny (CPU minutes) | tiny-rn (CPU minutes, small objects: 96 px, hard negatives) | small (one GPU, < 1 h) | vit-b-32 (clusters); README \"Train\"."),
     minutes: Optional[float] = typer.Option(None, min=0.01, help="Train for about this long (steps fixed from measured speed)."),
     steps: Optional[int] = typer.Option(None, min=1, help="Train for exactly this many steps."),
     epochs: Optional[float] = typer.Option(None, min=0.01, help="Train for this many passes over the samples."),
     batch_size: Optional[int] = typer.Option(None, min=2, help="Samples per step (per GPU under torchrun); default: the recipe's."),
     lr: Optional[float] = typer.Option(None, min=0.0, help="Peak learning rate; default: the recipe's."),
+    hard_negatives: Optional[bool] = typer.Option(None, "--hard-negatives/--no-hard-negatives", help="Each caption also brings a negative with one word swapped for one other captions use in its place (\"two red stars\" -> \"two blue stars\"), so every word naming something in the image gets a gradient; one process only. Default: the recipe's."),
     resume: bool = typer.Option(False, help="Continue the run in --output from its last checkpoint, at the exact sample."),
     device: Device = typer.Option(Device.AUTO, help="auto: CUDA when visible, else the CPU."),
     precision: Precision = typer.Option(Precision.AUTO, help="auto: fp16 AMP on CUDA; on a CPU, bf16 autocast only where a training step of the model measures >= 1.1x faster than fp32."),
@@ -68,7 +69,7 @@ def train(
         source = Release.named(str(source), release).require().root
     cfg = TrainConfig(str(source), str(output), recipe, minutes, steps, epochs, batch_size, lr, resume,
                       device.value, precision.value, seed, checkpoint_every, init=str(init) if init else None,
-                      workers=workers)
+                      workers=workers, hard_negatives=hard_negatives)
     res = run_training(cfg, console)
     console.print(f"trained {res.arch}: {res.steps:,} steps, {res.samples_seen:,} samples seen, final loss "
                   f"{res.loss:.3f}, {res.samples_per_second:,.0f} samples/s -> {res.checkpoint}", highlight=False)

@@ -2,9 +2,11 @@
 
     1. the run: recipe (+ flags), device and precision, RUN/run.json written once
     2. the model and tokenizer, from open_clip (our configs are registered with it)
-    3. the data: every kept sample, tokenised and (when it fits) decoded once
+    3. the data: every kept sample, tokenised (with its hard negatives when the recipe
+       asks: train/negatives.py) and (when it fits) decoded once
     4. the length in steps, from --steps, --epochs or --minutes (measured speed)
-    5. AdamW, warm-up + cosine, open_clip's ClipLoss, gradient clipping
+    5. AdamW, warm-up + cosine, open_clip's ClipLoss (or, with hard negatives, CLIP's loss
+       with each image also scored against its own negative), gradient clipping
     6. resume: weights, optimiser, step and RNG states from checkpoints/last.pt
     7. the loop: batch, loss, step, log (RUN/log.jsonl), checkpoint
 
@@ -31,7 +33,7 @@ import torch
 
 from grassroots import io
 from grassroots.errors import InputError
-from grassroots.train import data
+from grassroots.train import data, negatives
 from grassroots.train.recipes import recipe as named_recipe
 
 
@@ -55,6 +57,7 @@ class TrainConfig:
     cache_gb: float = 4.0  # decoded images held in memory up to this size, else streamed from the tars
     init: str | None = None  # start from these weights instead of random ones
     progress: bool = True
+    hard_negatives: bool | None = None  # None: the recipe's
 
 
 @dataclass(frozen=True)
@@ -94,7 +97,8 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
         if os.path.exists(ckpt_path):
             raise InputError(cfg.run_dir, "already holds a run (checkpoints/last.pt)",
                              "pass --resume to continue it, or choose another -o")
-        rec = named_recipe(cfg.recipe).with_overrides(batch_size=cfg.batch_size, lr=cfg.lr)
+        rec = named_recipe(cfg.recipe).with_overrides(batch_size=cfg.batch_size, lr=cfg.lr,
+                                                      hard_negatives=cfg.hard_negatives)
         saved, seed = None, cfg.seed
     where = choose(cfg.device, "fp32" if cfg.precision == "auto" else cfg.precision)  # bad flags fail here
     device = torch.device(f"cuda:{local_rank}" if where.device == "cuda" else "cpu")
@@ -122,6 +126,13 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     # 3. Data: tokens for every caption; images decoded once when they fit in the cache.
     index = data.index_samples(cfg.source)
     tokens = tokenizer(index.captions)
+    negs = None  # (NEGATIVES, n, context) tokens of each caption's negatives, and which have one
+    if rec.hard_negatives:
+        if world > 1:
+            raise InputError("--hard-negatives", "runs in one process only (the loss does not gather negatives)",
+                             "train without torchrun, or without --hard-negatives")
+        drawn, has = negatives.draw(index.captions, NEGATIVES, seed)
+        negs = (torch.stack([tokenizer(d) for d in drawn]), torch.tensor(has, dtype=torch.bool))
     workers = cfg.workers or os.cpu_count() or 1
     cache_bytes = len(index) * 3 * image_size * image_size
     images = None
@@ -142,7 +153,7 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
         total = math.ceil((cfg.epochs or rec.epochs) * len(index) / global_batch)
     else:
         minutes = cfg.minutes or rec.minutes
-        total = max(1, int(minutes * 60 / _seconds_per_step(model, images, tokens, rec, device, mean, std,
+        total = max(1, int(minutes * 60 / _seconds_per_step(model, images, tokens, negs, rec, device, mean, std,
                                                              autocast, index, seed, image_size)))
     warmup = max(1, min(rec.warmup, total // 10))
 
@@ -198,7 +209,8 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
             pixels = images[rows] if images is not None else next(stream)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
-            loss = _batch_loss(forward, loss_fn, pixels, tokens[rows], device, mean, std, autocast)
+            loss = _batch_loss(forward, loss_fn, pixels, tokens[rows], device, mean, std, autocast,
+                               _step_negatives(negs, step, rows))
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -237,6 +249,12 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
 # --- the pieces the loop names ----------------------------------------------------------
 
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}  # fp32: no autocast
+NEGATIVES = 4  # hard negatives drawn per caption; step s uses draw s % NEGATIVES
+
+
+def _step_negatives(negs, step: int, rows):
+    """(tokens, has one) of the batch's negative captions at ``step``; None without."""
+    return None if negs is None else (negs[0][step % len(negs[0])][rows], negs[1][rows])
 
 
 class _Forward(torch.nn.Module):
@@ -290,31 +308,41 @@ def _probe_seconds(model, tokenizer, image_size, device, mean, std, precision, b
     return _best_step_seconds(model, lambda step: (pixels, tokens), 3, device, mean, std, _AUTOCAST.get(precision))
 
 
-def _batch_loss(forward, loss_fn, pixels, tokens, device, mean, std, autocast):
+def _batch_loss(forward, loss_fn, pixels, tokens, device, mean, std, autocast, negs=None):
     """The CLIP loss of one batch: uint8 pixels normalised on the device, features
-    L2-normalised in fp32 (autocast only around the towers)."""
+    L2-normalised in fp32 (autocast only around the towers). ``negs``: (tokens, has one)
+    of each sample's negative caption, encoded with the batch's captions."""
     import torch.nn.functional as F
 
     x = ((pixels.to(device, non_blocking=True).float() / 255.0) - mean) / std
+    b = tokens.shape[0]
+    if negs is not None:
+        tokens = torch.cat([tokens, negs[0]])
     with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
         img, txt, scale = forward(x, tokens.to(device, non_blocking=True))
-        return loss_fn(F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1), scale.float())
+        img, txt = F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1)
+        if negs is not None:
+            return negatives.clip_loss_with_negatives(img, txt[:b], txt[b:], scale.float(), negs[1].to(device))
+        return loss_fn(img, txt, scale.float())
 
 
-def _seconds_per_step(model, images, tokens, rec, device, mean, std, autocast, index, seed, image_size) -> float:
-    """Time of one training step on the run's own first batches, reading included (for --minutes)."""
+def _seconds_per_step(model, images, tokens, negs, rec, device, mean, std, autocast, index, seed,
+                      image_size) -> float:
+    """Time of one training step on the run's own first batches, reading and negative captions
+    included (for --minutes)."""
     tars = data.TarImages(index, image_size) if images is None else None  # opened once, not per image
 
     def batch(step):
         rows = data.rank_positions(step, rec.batch_size, len(index), seed)
-        return (images[rows] if images is not None else torch.stack([tars[i] for i in rows])), tokens[rows]
+        pixels = images[rows] if images is not None else torch.stack([tars[i] for i in rows])
+        return pixels, tokens[rows], _step_negatives(negs, step, rows)
 
     return _best_step_seconds(model, batch, 4, device, mean, std, autocast) * 1.03
 
 
 def _best_step_seconds(model, batch, steps: int, device, mean, std, autocast) -> float:
     """Best time of a training step (after the first) of a throw-away copy of ``model``,
-    ``batch(step) -> (pixels, tokens)`` inside the timing: the run's weights are not touched."""
+    ``batch(step) -> (pixels, tokens[, negatives])`` inside the timing: the run's weights are not touched."""
     import copy
 
     from open_clip.loss import ClipLoss
@@ -324,8 +352,8 @@ def _best_step_seconds(model, batch, steps: int, device, mean, std, autocast) ->
     forward, loss_fn, times = _Forward(probe), ClipLoss(), []
     for step in range(steps):
         t0 = time.perf_counter()
-        pixels, toks = batch(step)
-        loss = _batch_loss(forward, loss_fn, pixels, toks, device, mean, std, autocast)
+        pixels, toks, *negs = batch(step)
+        loss = _batch_loss(forward, loss_fn, pixels, toks, device, mean, std, autocast, negs[0] if negs else None)
         opt.zero_grad()
         loss.backward()
         opt.step()

@@ -1,0 +1,84 @@
+"""Hard negative captions: each caption with one word swapped for a word the other
+captions use in the same place (NegCLIP's idea, without a parser).
+
+A batch's contrastive loss tells "two red stars" from "two blue stars" only when both
+happen to be in the batch; colour, the easiest cue, settles most pairs, and the towers
+can learn to ignore what colour does not decide (small shapes, counts, relations).
+Here every caption brings a negative that differs in one word: the image must be
+nearer its own caption than its negative, so each word that names something in the
+picture gets a gradient at every step.
+
+Which word may replace which is read from the captions themselves: ``w`` may replace
+``v`` where both occur between the same neighbours ("two _ stars": red, blue ...; "a
+blue _": star, cross ...) and both are *slot words*, seen in at least ``min_contexts``
+different neighbourhoods. Template words ("a photo of", "a picture of") sit in one
+neighbourhood each, so swapping them, which would make a negative that is still true,
+is avoided. A caption with no swappable word gets none (masked out of the loss).
+"""
+
+from __future__ import annotations
+
+import random
+from collections import defaultdict
+
+
+def _contexts(words: list[str]):
+    for i, w in enumerate(words):
+        yield i, w, (words[i - 1] if i else "<s>", words[i + 1] if i + 1 < len(words) else "</s>")
+
+
+def swap_table(captions: list[str], min_contexts: int = 3) -> dict[tuple[str, str], list[str]]:
+    """(left, right) neighbours -> the slot words seen between them (sorted, for a fixed draw)."""
+    seen: dict[tuple[str, str], set[str]] = defaultdict(set)
+    where: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for caption in captions:
+        words = caption.lower().split()
+        for _, w, ctx in _contexts(words):
+            seen[ctx].add(w)
+            where[w].add(ctx)
+    slot = {w for w, ctxs in where.items() if len(ctxs) >= min_contexts}
+    return {ctx: sorted(ws & slot) for ctx, ws in seen.items() if len(ws & slot) > 1}
+
+
+def negative(caption: str, table: dict[tuple[str, str], list[str]], rng: random.Random) -> str | None:
+    """``caption`` with one slot word replaced by another seen in its place; None if none can be."""
+    words = caption.split()
+    lower = [w.lower() for w in words]
+    options = [(i, [c for c in table.get(ctx, ()) if c != w]) for i, w, ctx in _contexts(lower)]
+    options = [(i, cands) for i, cands in options if cands and lower[i] in table.get(_ctx(lower, i), ())]
+    if not options:
+        return None
+    i, cands = rng.choice(options)
+    return " ".join(words[:i] + [rng.choice(cands)] + words[i + 1:])
+
+
+def _ctx(words: list[str], i: int) -> tuple[str, str]:
+    return (words[i - 1] if i else "<s>", words[i + 1] if i + 1 < len(words) else "</s>")
+
+
+def draw(captions: list[str], k: int, seed: int, min_contexts: int = 3) -> tuple[list[list[str]], list[bool]]:
+    """``k`` negatives per caption (``k`` lists, each one per caption; drawn once, fixed by ``seed``:
+    training uses list ``step % k``, so a resumed run sees the negatives an unbroken one does),
+    and which captions have any (one without keeps itself as a placeholder, masked out of the loss)."""
+    table = swap_table(captions, min_contexts)
+    rng = random.Random(seed)
+    out: list[list[str]] = [[] for _ in range(k)]
+    has: list[bool] = []
+    for caption in captions:
+        for j in range(k):
+            neg = negative(caption, table, rng)
+            out[j].append(caption if neg is None else neg)
+        has.append(out[0][-1] != caption)
+    return out, has
+
+
+def clip_loss_with_negatives(img, txt, neg, scale, has):
+    """CLIP's symmetric loss, each image also scored against its own negative caption
+    (``has``: which samples have one). ``img``, ``txt``, ``neg``: L2-normalised (B, d)."""
+    import torch
+    import torch.nn.functional as F
+
+    labels = torch.arange(img.shape[0], device=img.device)
+    own = (scale * (img * neg).sum(-1)).masked_fill(~has.to(img.device), float("-inf"))
+    per_image = torch.cat([scale * img @ txt.T, own[:, None]], dim=1)
+    return (F.cross_entropy(per_image, labels) + F.cross_entropy(scale * txt @ img.T, labels)) / 2
