@@ -44,16 +44,12 @@ def negative(caption: str, table: dict[tuple[str, str], list[str]], rng: random.
     """``caption`` with one slot word replaced by another seen in its place; None if none can be."""
     words = caption.split()
     lower = [w.lower() for w in words]
-    options = [(i, [c for c in table.get(ctx, ()) if c != w]) for i, w, ctx in _contexts(lower)]
-    options = [(i, cands) for i, cands in options if cands and lower[i] in table.get(_ctx(lower, i), ())]
+    # a slot word in a place other slot words share (the table lists only places with two or more)
+    options = [(i, [c for c in table[ctx] if c != w]) for i, w, ctx in _contexts(lower) if w in table.get(ctx, ())]
     if not options:
         return None
     i, cands = rng.choice(options)
     return " ".join(words[:i] + [rng.choice(cands)] + words[i + 1:])
-
-
-def _ctx(words: list[str], i: int) -> tuple[str, str]:
-    return (words[i - 1] if i else "<s>", words[i + 1] if i + 1 < len(words) else "</s>")
 
 
 def draw(captions: list[str], k: int, seed: int, min_contexts: int = 3) -> tuple[list[list[str]], list[bool]]:
