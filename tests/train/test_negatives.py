@@ -53,3 +53,10 @@ def test_the_loss_is_clips_without_negatives_and_grows_with_a_close_one():
     far = clip_loss_with_negatives(img, txt, -img, scale, torch.ones(8, dtype=torch.bool))
     close = clip_loss_with_negatives(img, txt, img, scale, torch.ones(8, dtype=torch.bool))
     assert none < far < close  # a negative as near as the image itself costs the most
+    # k negatives a caption, (k, B, d): each adds its term; one of them (k=1) is the (B, d) form
+    assert torch.allclose(clip_loss_with_negatives(img, txt, neg[None], scale, torch.ones(8, dtype=torch.bool)),
+                          clip_loss_with_negatives(img, txt, neg, scale, torch.ones(8, dtype=torch.bool)))
+    two = clip_loss_with_negatives(img, txt, torch.stack([img, img]), scale, torch.ones(8, dtype=torch.bool))
+    assert close < two  # two close negatives cost more than one
+    masked = clip_loss_with_negatives(img, txt, torch.stack([-img, img]), scale, torch.zeros(8, dtype=torch.bool))
+    assert torch.allclose(masked, none, atol=1e-6)

@@ -150,6 +150,22 @@ def test_every_recipe_names_a_model_open_clip_builds_and_tiny_rn_trains(scenes, 
     meta = json.load(open(os.path.join(str(tmp_path / "rn"), "run.json")))
     assert meta["image_size"] == 96 and meta["recipe"]["hard_negatives"] is True and res.steps == 2
     assert np.isfinite(res.loss)
+    # its convolutions train channels-last (NHWC); the checkpoint still loads as a plain open_clip model
+    model = open_clip.create_model("grassroots-train-tiny-rn", pretrained=res.checkpoint)
+    stem = weights(res.checkpoint)["visual.conv1.weight"]
+    assert stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous()
+    assert torch.equal(model.state_dict()["visual.conv1.weight"], stem)
+
+
+def test_a_recipe_with_fixed_steps_trains_them_unless_told_another_length(scenes, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    from grassroots.train import recipes
+
+    monkeypatch.setitem(recipes.RECIPES, "fixed", replace(recipes.RECIPES["tiny"], name="fixed", steps=3))
+    assert train(cfg(scenes, str(tmp_path / "a"), recipe="fixed")).steps == 3
+    assert train(cfg(scenes, str(tmp_path / "b"), recipe="fixed", epochs=1.0)).steps == 6  # 192 samples / 32
+    assert train(cfg(scenes, str(tmp_path / "c"), recipe="fixed", steps=2)).steps == 2
 
 
 def test_the_data_order_is_a_fresh_permutation_per_epoch_and_seed():
@@ -202,6 +218,24 @@ def test_precision_is_chosen_after_the_device_by_timing_the_model():
         choose("cpu", "fp16")
 
 
+def test_the_text_tower_keeps_fp32_under_bf16_where_it_measures_faster_so():
+    from grassroots.models.device import choose
+    from grassroots.train.loop import _text_precision
+
+    cpu = choose("auto", "fp32")
+    assert _text_precision("auto", cpu, None, {"fp32": 1.0, "bf16": 1.5}.get) == "fp32"
+    assert _text_precision("auto", cpu, None, {"fp32": 2.0, "bf16": 1.0}.get) == "bf16"
+    assert _text_precision("bf16", choose("cpu", "bf16"), None, {"fp32": 1.0, "bf16": 9.0}.get) is None  # asked: kept
+    assert _text_precision("auto", cpu, "bf16", {"fp32": 1.0, "bf16": 9.0}.get) == "bf16"  # resumed: the run's
+
+    def no_bf16(precision):
+        if precision == "bf16":
+            raise RuntimeError("no bf16 here")
+        return 1.0
+
+    assert _text_precision("auto", cpu, None, no_bf16) is None
+
+
 def test_auto_precision_is_measured_on_the_model_and_recorded(scenes, tmp_path):
     run = str(tmp_path / "run")
     done = subprocess.run([*CLI, "train", scenes, "-o", run, "--steps", "1", "--batch-size", "16", "--workers", "1"],
@@ -210,6 +244,8 @@ def test_auto_precision_is_measured_on_the_model_and_recorded(scenes, tmp_path):
     said = " ".join(done.stdout.split())
     meta = json.load(open(os.path.join(run, "run.json")))
     assert meta["device"] == "cpu" and meta["precision"] in ("fp32", "bf16")
+    assert meta["text_precision"] in ("fp32", "bf16")
+    assert meta["precision"] == "bf16" or meta["text_precision"] == "fp32"  # no bf16 text in an fp32 run
     assert "a training step" in said and "measured" in said and f"{meta['precision']}" in said
 
 

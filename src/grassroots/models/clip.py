@@ -264,10 +264,15 @@ def init_checkpoint(arch: str, path: str, seed: int = 0) -> str:
     return file_sha256(path)
 
 
-def features(model, images, tokens):
+def features(model, images, tokens, text_fp32: bool = False):
     """(image features, text features, logit scale) of a training batch, unnormalised
-    (open_clip's losses normalise them); captions cut to the batch's longest (``encode_text``)."""
-    return model.encode_image(images), encode_text(model, tokens), model.logit_scale.exp()
+    (open_clip's losses normalise them); captions cut to the batch's longest (``encode_text``).
+    ``text_fp32``: the text tower outside any autocast around the call."""
+    import torch
+
+    with torch.autocast(images.device.type, enabled=False) if text_fp32 else contextlib.nullcontext():
+        text = encode_text(model, tokens)
+    return model.encode_image(images), text, model.logit_scale.exp()
 
 
 def encode_text(model, tokens):

@@ -113,15 +113,23 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     model = (open_clip.create_model(rec.arch, pretrained=cfg.init, device=device) if cfg.init
              else create_random(rec.arch, device=device))
     model.train()
+    if _convolutional(model.visual):  # oneDNN's convolutions run ~1.8x faster on NHWC (tiny-rn, fp32)
+        model.visual.to(memory_format=torch.channels_last)
     tokenizer = open_clip.get_tokenizer(rec.arch)
     image_size = int(model.visual.image_size[0] if isinstance(model.visual.image_size, (tuple, list))
                      else model.visual.image_size)
     pre = getattr(model.visual, "preprocess_cfg", {}) or {}
     mean = torch.tensor(pre.get("mean", open_clip.OPENAI_DATASET_MEAN), device=device).view(1, 3, 1, 1)
     std = torch.tensor(pre.get("std", open_clip.OPENAI_DATASET_STD), device=device).view(1, 3, 1, 1)
+    # a run from before text_precision existed ran its text tower at the run's precision
+    text_choice = _text_precision(cfg.precision, where, saved and saved.get("text_precision", saved.get("precision")),
+                                  lambda precision: _probe_text_seconds(model, tokenizer, device, precision))
     placement = _placement(where, cfg.precision, saved and saved.get("precision"),
-                           lambda precision: _probe_seconds(model, tokenizer, image_size, device, mean, std, precision))
+                           lambda precision: _probe_seconds(model, tokenizer, image_size, device, mean, std, precision,
+                                                            text_fp32=text_choice == "fp32"))
     autocast = _AUTOCAST.get(placement.precision)
+    text_precision = text_choice if autocast is not None and text_choice else placement.precision
+    text_fp32 = autocast is not None and text_precision == "fp32"
 
     # 3. Data: tokens for every caption; images decoded once when they fit in the cache.
     index = data.index_samples(cfg.source)
@@ -147,14 +155,14 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     global_batch = rec.batch_size * world
     if saved is not None:
         total = saved["total_steps"]
-    elif cfg.steps:
-        total = cfg.steps
+    elif cfg.steps or (not (cfg.epochs or cfg.minutes) and rec.steps):
+        total = cfg.steps or rec.steps
     elif cfg.epochs or (not cfg.minutes and rec.epochs):
         total = math.ceil((cfg.epochs or rec.epochs) * len(index) / global_batch)
     else:
         minutes = cfg.minutes or rec.minutes
         total = max(1, int(minutes * 60 / _seconds_per_step(model, images, tokens, negs, rec, device, mean, std,
-                                                             autocast, index, seed, image_size)))
+                                                             autocast, index, seed, image_size, text_fp32)))
     warmup = max(1, min(rec.warmup, total // 10))
 
     # 5. Optimiser: AdamW, no weight decay on gains, biases and the temperature.
@@ -171,7 +179,7 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
         return 0.5 * rec.lr * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
     loss_fn = ClipLoss(local_loss=False, gather_with_grad=True, cache_labels=True, rank=rank, world_size=world)
-    forward = _Forward(model)
+    forward = _Forward(model, text_fp32)
     if world > 1:
         forward = torch.nn.parallel.DistributedDataParallel(
             forward, device_ids=[local_rank] if device.type == "cuda" else None)
@@ -191,12 +199,14 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
     elif rank == 0:
         meta = {"source": os.path.abspath(cfg.source), "recipe": rec.to_dict(), "seed": seed, "total_steps": total,
                 "warmup": warmup, "samples": len(index), "world_size": world, "image_size": image_size,
-                "device": placement.device, "precision": placement.precision, "config": asdict(cfg)}
+                "device": placement.device, "precision": placement.precision, "text_precision": text_precision,
+                "config": asdict(cfg)}
         io.write_text_atomic(run_json, json.dumps(meta, indent=2))
     if rank == 0:
         _truncate_log(cfg.run_dir, start)
     say(f"train {rec.arch} ({rec.name} recipe) on {len(index):,} samples: {total:,} steps of {global_batch} "
-        f"on {placement.why}; run in {cfg.run_dir}")
+        f"on {placement.why}{'; the text tower in fp32 (measured faster here)' if text_fp32 else ''}; "
+        f"run in {cfg.run_dir}")
 
     # 7. The loop.
     stream = None if images is not None else data.stream_batches(
@@ -210,7 +220,7 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step)
             loss = _batch_loss(forward, loss_fn, pixels, tokens[rows], device, mean, std, autocast,
-                               _step_negatives(negs, step, rows))
+                               _batch_negatives(negs, rows))
             optimizer.zero_grad(set_to_none=True)
             if scaler is not None:
                 scaler.scale(loss).backward()
@@ -249,12 +259,15 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
 # --- the pieces the loop names ----------------------------------------------------------
 
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}  # fp32: no autocast
-NEGATIVES = 4  # hard negatives drawn per caption; step s uses draw s % NEGATIVES
+# Hard negatives per caption, drawn once and all scored at every step: on bench/scenes_shapes.py
+# (seed 0) four a step reached 58.0% held-out top-1 in 1,250 steps where one a step (a new one of
+# four each step) reached 50.8% in 1,300; the text tower is the cheap one, so four cost ~1.4x a step.
+NEGATIVES = 4
 
 
-def _step_negatives(negs, step: int, rows):
-    """(tokens, has one) of the batch's negative captions at ``step``; None without."""
-    return None if negs is None else (negs[0][step % len(negs[0])][rows], negs[1][rows])
+def _batch_negatives(negs, rows):
+    """(tokens (NEGATIVES, B, context), has one) of the batch's negative captions; None without."""
+    return None if negs is None else (negs[0][:, rows], negs[1][rows])
 
 
 class _Forward(torch.nn.Module):
@@ -262,14 +275,22 @@ class _Forward(torch.nn.Module):
     batch's longest (models/clip.encode_text), the same result as padding to 77.
     One module, so DDP sees one forward."""
 
-    def __init__(self, model):
+    def __init__(self, model, text_fp32: bool = False):
         super().__init__()
-        self.model = model
+        self.model, self.text_fp32 = model, text_fp32
+        self.nhwc = _convolutional(model.visual)
 
     def forward(self, images, tokens):
         from grassroots.models.clip import features
 
-        return features(self.model, images, tokens)
+        if self.nhwc:
+            images = images.contiguous(memory_format=torch.channels_last)
+        return features(self.model, images, tokens, text_fp32=self.text_fp32)
+
+
+def _convolutional(tower) -> bool:
+    """Whether an image tower is built of 2-d convolutions (a ResNet; a ViT has one, its patch stem)."""
+    return sum(isinstance(m, torch.nn.Conv2d) for m in tower.modules()) > 1
 
 
 def _placement(where, asked: str, resumed: str | None, probe):
@@ -299,13 +320,49 @@ def _placement(where, asked: str, resumed: str | None, probe):
                                     f"of fp32 here)")
 
 
-def _probe_seconds(model, tokenizer, image_size, device, mean, std, precision, batch: int = 32) -> float:
+def _text_precision(asked: str, where, resumed: str | None, probe) -> str | None:
+    """The text tower's precision when the run is under bf16 autocast on a CPU (auto): bf16
+    only where the text tower alone measures >= 1.1x faster so (``probe(precision) -> seconds``),
+    since a small tower's matrices are too small for bf16 to pay for its casts (tiny-rn's
+    2x128 tower: 1.5x slower under autocast, while its ResNet runs 1.25x faster). Chosen
+    first, so the whole-step probe of ``_placement`` times bf16 as it would run. None: the
+    run's own precision (asked for, CUDA, no bf16 here). Resumed: the run's choice."""
+    if resumed:
+        return resumed
+    if asked != "auto" or where.device != "cpu":
+        return None
+    try:
+        return "bf16" if probe("fp32") / probe("bf16") >= 1.1 else "fp32"
+    except RuntimeError:  # no bf16 autocast on this CPU
+        return None
+
+
+def _probe_text_seconds(model, tokenizer, device, precision, batch: int = 256) -> float:
+    """Best time of the text tower's forward and backward on a synthetic batch at ``precision``
+    (no optimiser step: the weights are not touched; the gradients are cleared)."""
+    from grassroots.models.clip import encode_text
+
+    tokens = tokenizer([f"a small picture number {i} on a plain background" for i in range(batch)]).to(device)
+    autocast, times = _AUTOCAST.get(precision), []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
+            out = encode_text(model, tokens)
+        out.float().sum().backward()
+        times.append(time.perf_counter() - t0)
+    model.zero_grad(set_to_none=True)
+    return min(times[1:])
+
+
+def _probe_seconds(model, tokenizer, image_size, device, mean, std, precision, batch: int = 32,
+                   text_fp32: bool = False) -> float:
     """Time of a training step at ``precision`` on a synthetic batch (its own generator:
     the run's RNG is not touched)."""
     gen = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, generator=gen)
     tokens = tokenizer([f"a small picture number {i} on a plain background" for i in range(batch)])
-    return _best_step_seconds(model, lambda step: (pixels, tokens), 3, device, mean, std, _AUTOCAST.get(precision))
+    return _best_step_seconds(model, lambda step: (pixels, tokens), 3, device, mean, std, _AUTOCAST.get(precision),
+                              text_fp32)
 
 
 def _batch_loss(forward, loss_fn, pixels, tokens, device, mean, std, autocast, negs=None):
@@ -317,17 +374,18 @@ def _batch_loss(forward, loss_fn, pixels, tokens, device, mean, std, autocast, n
     x = ((pixels.to(device, non_blocking=True).float() / 255.0) - mean) / std
     b = tokens.shape[0]
     if negs is not None:
-        tokens = torch.cat([tokens, negs[0]])
+        tokens = torch.cat([tokens, negs[0].reshape(-1, negs[0].shape[-1])])
     with torch.autocast(device.type, dtype=autocast, enabled=autocast is not None):
         img, txt, scale = forward(x, tokens.to(device, non_blocking=True))
         img, txt = F.normalize(img.float(), dim=-1), F.normalize(txt.float(), dim=-1)
         if negs is not None:
-            return negatives.clip_loss_with_negatives(img, txt[:b], txt[b:], scale.float(), negs[1].to(device))
+            return negatives.clip_loss_with_negatives(img, txt[:b], txt[b:].view(-1, b, txt.shape[-1]), scale.float(),
+                                                      negs[1].to(device))
         return loss_fn(img, txt, scale.float())
 
 
 def _seconds_per_step(model, images, tokens, negs, rec, device, mean, std, autocast, index, seed,
-                      image_size) -> float:
+                      image_size, text_fp32: bool = False) -> float:
     """Time of one training step on the run's own first batches, reading and negative captions
     included (for --minutes)."""
     tars = data.TarImages(index, image_size) if images is None else None  # opened once, not per image
@@ -335,12 +393,12 @@ def _seconds_per_step(model, images, tokens, negs, rec, device, mean, std, autoc
     def batch(step):
         rows = data.rank_positions(step, rec.batch_size, len(index), seed)
         pixels = images[rows] if images is not None else torch.stack([tars[i] for i in rows])
-        return pixels, tokens[rows], _step_negatives(negs, step, rows)
+        return pixels, tokens[rows], _batch_negatives(negs, rows)
 
-    return _best_step_seconds(model, batch, 4, device, mean, std, autocast) * 1.03
+    return _best_step_seconds(model, batch, 4, device, mean, std, autocast, text_fp32) * 1.03
 
 
-def _best_step_seconds(model, batch, steps: int, device, mean, std, autocast) -> float:
+def _best_step_seconds(model, batch, steps: int, device, mean, std, autocast, text_fp32: bool = False) -> float:
     """Best time of a training step (after the first) of a throw-away copy of ``model``,
     ``batch(step) -> (pixels, tokens[, negatives])`` inside the timing: the run's weights are not touched."""
     import copy
@@ -349,7 +407,7 @@ def _best_step_seconds(model, batch, steps: int, device, mean, std, autocast) ->
 
     probe = copy.deepcopy(model)
     opt = torch.optim.AdamW(probe.parameters(), lr=0.0)
-    forward, loss_fn, times = _Forward(probe), ClipLoss(), []
+    forward, loss_fn, times = _Forward(probe, text_fp32), ClipLoss(), []
     for step in range(steps):
         t0 = time.perf_counter()
         pixels, toks, *negs = batch(step)

@@ -4,8 +4,8 @@ captions use in the same place (NegCLIP's idea, without a parser).
 A batch's contrastive loss tells "two red stars" from "two blue stars" only when both
 happen to be in the batch; colour, the easiest cue, settles most pairs, and the towers
 can learn to ignore what colour does not decide (small shapes, counts, relations).
-Here every caption brings a negative that differs in one word: the image must be
-nearer its own caption than its negative, so each word that names something in the
+Here every caption brings negatives that differ in one word each: the image must be
+nearer its own caption than its negatives, so each word that names something in the
 picture gets a gradient at every step.
 
 Which word may replace which is read from the captions themselves: ``w`` may replace
@@ -54,7 +54,7 @@ def negative(caption: str, table: dict[tuple[str, str], list[str]], rng: random.
 
 def draw(captions: list[str], k: int, seed: int, min_contexts: int = 3) -> tuple[list[list[str]], list[bool]]:
     """``k`` negatives per caption (``k`` lists, each one per caption; drawn once, fixed by ``seed``:
-    training uses list ``step % k``, so a resumed run sees the negatives an unbroken one does),
+    training scores all ``k`` at every step, so a resumed run sees the negatives an unbroken one does),
     and which captions have any (one without keeps itself as a placeholder, masked out of the loss)."""
     table = swap_table(captions, min_contexts)
     rng = random.Random(seed)
@@ -69,12 +69,15 @@ def draw(captions: list[str], k: int, seed: int, min_contexts: int = 3) -> tuple
 
 
 def clip_loss_with_negatives(img, txt, neg, scale, has):
-    """CLIP's symmetric loss, each image also scored against its own negative caption
-    (``has``: which samples have one). ``img``, ``txt``, ``neg``: L2-normalised (B, d)."""
+    """CLIP's symmetric loss, each image also scored against its own negative captions
+    (``has``: which samples have them). ``img``, ``txt``: L2-normalised (B, d); ``neg``:
+    L2-normalised (k, B, d), the k negatives of each caption (or (B, d): one)."""
     import torch
     import torch.nn.functional as F
 
+    if neg.ndim == 2:
+        neg = neg[None]
     labels = torch.arange(img.shape[0], device=img.device)
-    own = (scale * (img * neg).sum(-1)).masked_fill(~has.to(img.device), float("-inf"))
-    per_image = torch.cat([scale * img @ txt.T, own[:, None]], dim=1)
+    own = (scale * (img[None] * neg).sum(-1)).T.masked_fill(~has.to(img.device)[:, None], float("-inf"))
+    per_image = torch.cat([scale * img @ txt.T, own], dim=1)
     return (F.cross_entropy(per_image, labels) + F.cross_entropy(scale * txt @ img.T, labels)) / 2

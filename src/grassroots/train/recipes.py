@@ -24,10 +24,13 @@ class Recipe:
     eps: float = 1e-6
     warmup: int = 100  # steps (at most a tenth of the run)
     grad_clip: float = 1.0
-    minutes: float | None = None  # default length when no --minutes/--steps/--epochs
+    # the default length when no --steps/--epochs/--minutes is given: steps, else epochs, else minutes
+    # (steps: the same figures from the same seed on a quiet or a busy machine; only the time changes)
+    steps: int | None = None
+    minutes: float | None = None
     epochs: float | None = None
-    # Each caption also brings a negative with one word swapped (train/negatives.py), a new one
-    # of NEGATIVES each step: every word that names something in the image gets a gradient.
+    # Each caption also brings NEGATIVES (4) negatives, each with one word swapped (train/negatives.py),
+    # all scored at every step: every word that names something in the image gets a gradient.
     hard_negatives: bool = False
 
     def with_overrides(self, **fields) -> "Recipe":
@@ -43,7 +46,7 @@ RECIPES: dict[str, Recipe] = {
         Recipe("tiny", "grassroots-train-tiny", batch_size=256, lr=2e-3, warmup=100, minutes=8.0,
                about="CPU minutes: 32 px images in 16 patches, 4+4 layers of width 192 (13 M parameters, 9.5 M of them the token table); 63.7% ± 2.6% held-out zero-shot top-1 on mini-web scenes after 300 steps of 256 (3 seeds); "
                      "6.2% ± 5.4% on the small rotated shapes of bench/scenes_shapes.py after 400 (issue 31: not met; tiny-rn reaches 48.9%)"),
-        Recipe("tiny-rn", "grassroots-train-tiny-rn", batch_size=128, lr=2e-3, warmup=100, minutes=10.0,
+        Recipe("tiny-rn", "grassroots-train-tiny-rn", batch_size=128, lr=2e-3, warmup=100, steps=1200,
                hard_negatives=True,
                about="CPU minutes, small things: 96 px images through a convolutional tower (open_clip's ModifiedResNet, "
                      "width 16, one block a stage), a text tower of 2 layers of width 128, and hard negative captions; for "
