@@ -49,7 +49,7 @@ def train(
     epochs: Optional[float] = typer.Option(None, min=0.01, help="Train for this many passes over the samples."),
     batch_size: Optional[int] = typer.Option(None, min=2, help="Samples per step (per GPU under torchrun); default: the recipe's."),
     lr: Optional[float] = typer.Option(None, min=0.0, help="Peak learning rate; default: the recipe's."),
-    hard_negatives: Optional[bool] = typer.Option(None, "--hard-negatives/--no-hard-negatives", help="Each caption also brings a negative with one word swapped for one other captions use in its place (\"two red stars\" -> \"two blue stars\"), so every word naming something in the image gets a gradient; one process only. Default: the recipe's."),
+    hard_negatives: Optional[bool] = typer.Option(None, "--hard-negatives/--no-hard-negatives", help="Each caption also brings four negatives, each with one word swapped for one other captions use in its place (\"two red stars\" -> \"two blue stars\"), so every word naming something in the image gets a gradient; one process only. Default: the recipe's."),
     resume: bool = typer.Option(False, help="Continue the run in --output from its last checkpoint, at the exact sample."),
     device: Device = typer.Option(Device.AUTO, help="auto: CUDA when visible, else the CPU."),
     precision: Precision = typer.Option(Precision.AUTO, help="auto: fp16 AMP on CUDA; on a CPU, bf16 autocast only where a training step of the model measures >= 1.1x faster than fp32."),

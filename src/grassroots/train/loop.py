@@ -6,7 +6,7 @@
        asks: train/negatives.py) and (when it fits) decoded once
     4. the length in steps, from --steps, --epochs or --minutes (measured speed)
     5. AdamW, warm-up + cosine, open_clip's ClipLoss (or, with hard negatives, CLIP's loss
-       with each image also scored against its own negative), gradient clipping
+       with each image also scored against its own negatives), gradient clipping
     6. resume: weights, optimiser, step and RNG states from checkpoints/last.pt
     7. the loop: batch, loss, step, log (RUN/log.jsonl), checkpoint
 
@@ -128,8 +128,8 @@ def train(cfg: TrainConfig, console=None) -> TrainResult:
                            lambda precision: _probe_seconds(model, tokenizer, image_size, device, mean, std, precision,
                                                             text_fp32=text_choice == "fp32"))
     autocast = _AUTOCAST.get(placement.precision)
-    text_precision = text_choice if autocast is not None and text_choice else placement.precision
-    text_fp32 = autocast is not None and text_precision == "fp32"
+    text_fp32 = autocast is not None and text_choice == "fp32"
+    text_precision = "fp32" if text_fp32 else placement.precision
 
     # 3. Data: tokens for every caption; images decoded once when they fit in the cache.
     index = data.index_samples(cfg.source)
