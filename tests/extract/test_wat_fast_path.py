@@ -60,6 +60,12 @@ RAWS = [
     "http://example.com/ü%2e%2e/x.jpg", "http://example.com/ü#f", "http://-x.example/a.jpg", "http://x-.example/a.jpg",
     "/a/b ü.jpg", "/фото.jpg#x", "/фото.jpg?q", "/%D1%84%d0%be.jpg", "/ü%2E%2E/x.jpg", "/ü\\x.jpg", "/ü:x.jpg",
     "a.jpg?", "a/b.jpg?x", "x:y/ü.jpg", "ü//x.jpg", "//ü.example//x.jpg",
+    # escapes already in normal form take the one-match path (upper-case, bytes of non-ASCII text)
+    "img/%E5%86%99-1.jpg", "%E5%86%99.jpg", "/img/%D1%84%D0%BE.jpg", "//static.example.com/%C3%A9.jpg",
+    "https://cdn.example.fr/caf%C3%A9.jpg", "https://cdn.example.fr/caf%C3%A9.jpg?q=%E5%86", "img/%C3%a9.jpg",
+    "img/%C3%A9%7E.jpg", "img/%C3%A9%2e%2e/x.jpg", "img/%C3%A9/../x.jpg", "img/%C3%A9%.jpg", "img/%C3%A9%C.jpg",
+    "img/%C3%A9ü.jpg", "//Static.example.com/%C3%A9.jpg", "https://EXAMPLE.fr/%C3%A9.jpg", "img/%41%C3%A9.jpg",
+    "img/%C3%A9%20x.jpg", "%2E%2E/x.jpg", "%7E/x.jpg",
 ]
 
 

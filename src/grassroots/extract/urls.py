@@ -68,15 +68,23 @@ _NOT_AS_IS = re.compile(r"[\t\n\r\\]")
 # A host already in normal form (lower-case ASCII a host may hold, no trailing dot,
 # no port or userinfo): `_authority` returns it unchanged.
 _NORMAL_HOST = r"[a-z0-9!$&'()*+,;=\-_~](?:[a-z0-9!$&'()*+,;=\-._~]*[a-z0-9!$&'()*+,;=\-_~])?"
+# An escape already in normal form that a plain reference may hold: a byte of non-ASCII
+# text, upper-case (``%E5%86%99``; never an unreserved character, so never decoded).
+_NORMAL_ESCAPE = r"%[89A-F][0-9A-F]"
+# Safe characters and such escapes, unrolled (a run of safe characters, then escape + run)
+# so the common reference, without escapes, is one run of a character class.
+_SAFE_PATH = rf"{_SAFE}*(?:{_NORMAL_ESCAPE}{_SAFE}*)*"
+_RELATIVE_CHAR = r"[A-Za-z0-9!$&'()*+,;=@/?\-._~]"
 # The references already in normal form but for the join, told apart by the group
 # that matched: absolute (returned as it is), network-path (the base's scheme),
 # rooted (the base's origin), relative (the base's directory; not with "//").
 # Callers first send anything ending in "?" or holding "/." elsewhere.
 _PLAIN = re.compile(
-    rf"(?P<absolute>https?://{_NORMAL_HOST}/{_SAFE}*)"
-    rf"|(?P<network>//{_NORMAL_HOST}/{_SAFE}*)"
-    rf"|(?P<rooted>{_ROOTED.pattern})"
-    rf"|(?P<relative>{_RELATIVE.pattern})"
+    rf"(?P<absolute>https?://{_NORMAL_HOST}/{_SAFE_PATH})"
+    rf"|(?P<network>//{_NORMAL_HOST}/{_SAFE_PATH})"
+    rf"|(?P<rooted>/(?!/){_SAFE_PATH})"
+    rf"|(?P<relative>(?:[A-Za-z0-9!$&'()*+,;=@\-_~]|{_NORMAL_ESCAPE})"
+    rf"{_RELATIVE_CHAR}*(?:{_NORMAL_ESCAPE}{_RELATIVE_CHAR}*)*)"
 )
 _BASE_DIR = re.compile(rf"(https?)://({_NETLOC})(/(?:[A-Za-z0-9!$&'()*+,;=:@/\-._~]*/)?)[^/?]*(?:\?{_SAFE}*)?")
 
