@@ -41,6 +41,19 @@ def test_negatives_are_fixed_by_seed_and_a_caption_without_slot_words_has_none()
     assert sum(len({d[i] for d in n1}) > 1 for i in range(len(CAPTIONS))) > len(CAPTIONS) // 2
 
 
+def test_a_captions_negatives_swap_different_words_until_each_has_had_one():
+    caps = ["two red stars", "a photo of three blue crosses", "a red star and a blue cross"] + CAPTIONS
+    drawn, _ = draw(caps, 4, seed=0)
+    for i, caption in enumerate(caps[:3]):
+        words = caption.split()
+        places = [next(j for j, (a, b) in enumerate(zip(words, d[i].split())) if a != b) for d in drawn]
+        # "two red stars": count, colour and shape each swapped once before any twice
+        table = swap_table(caps)
+        swappable = sum(1 for j, w in enumerate(words)
+                        if w in table.get((words[j - 1] if j else "<s>", words[j + 1] if j + 1 < len(words) else "</s>"), ()))
+        assert len(set(places)) == min(4, swappable), (caption, [d[i] for d in drawn])
+
+
 def test_the_loss_is_clips_without_negatives_and_grows_with_a_close_one():
     from open_clip.loss import ClipLoss
 

@@ -40,31 +40,42 @@ def swap_table(captions: list[str], min_contexts: int = 3) -> dict[tuple[str, st
     return {ctx: sorted(ws & slot) for ctx, ws in seen.items() if len(ws & slot) > 1}
 
 
+def _options(lower: list[str], table: dict[tuple[str, str], list[str]]) -> list[tuple[int, list[str]]]:
+    """The caption's swappable places: (index, the slot words that may replace its word)."""
+    return [(i, [c for c in table[ctx] if c != w]) for i, w, ctx in _contexts(lower) if w in table.get(ctx, ())]
+
+
 def negative(caption: str, table: dict[tuple[str, str], list[str]], rng: random.Random) -> str | None:
     """``caption`` with one slot word replaced by another seen in its place; None if none can be."""
     words = caption.split()
-    lower = [w.lower() for w in words]
     # a slot word in a place other slot words share (the table lists only places with two or more)
-    options = [(i, [c for c in table[ctx] if c != w]) for i, w, ctx in _contexts(lower) if w in table.get(ctx, ())]
+    options = _options([w.lower() for w in words], table)
     if not options:
         return None
-    i, cands = rng.choice(options)
+    return _swapped(words, *rng.choice(options), rng)
+
+
+def _swapped(words: list[str], i: int, cands: list[str], rng: random.Random) -> str:
     return " ".join(words[:i] + [rng.choice(cands)] + words[i + 1:])
 
 
 def draw(captions: list[str], k: int, seed: int, min_contexts: int = 3) -> tuple[list[list[str]], list[bool]]:
     """``k`` negatives per caption (``k`` lists, each one per caption; drawn once, fixed by ``seed``:
     training scores all ``k`` at every step, so a resumed run sees the negatives an unbroken one does),
-    and which captions have any (one without keeps itself as a placeholder, masked out of the loss)."""
+    and which captions have any (one without keeps itself as a placeholder, masked out of the loss).
+    A caption's negatives swap words in different places while it has places left ("two red stars":
+    one the count, one the colour, one the shape), so no word it names goes without a negative."""
     table = swap_table(captions, min_contexts)
     rng = random.Random(seed)
     out: list[list[str]] = [[] for _ in range(k)]
     has: list[bool] = []
     for caption in captions:
+        words = caption.split()
+        options = _options([w.lower() for w in words], table)
+        places = rng.sample(options, len(options))  # each place once, in a random order, then again
         for j in range(k):
-            neg = negative(caption, table, rng)
-            out[j].append(caption if neg is None else neg)
-        has.append(out[0][-1] != caption)
+            out[j].append(_swapped(words, *places[j % len(places)], rng) if places else caption)
+        has.append(bool(places))
     return out, has
 
 
