@@ -45,14 +45,14 @@ RECIPES: dict[str, Recipe] = {
     for r in (
         Recipe("tiny", "grassroots-train-tiny", batch_size=256, lr=2e-3, warmup=100, minutes=8.0,
                about="CPU minutes: 32 px images in 16 patches, 4+4 layers of width 192 (13 M parameters, 9.5 M of them the token table); 63.7% ± 2.6% held-out zero-shot top-1 on mini-web scenes after 300 steps of 256 (3 seeds); "
-                     "6.2% ± 5.4% on the small rotated shapes of bench/scenes_shapes.py after 400 (issue 31: not met; tiny-rn reaches 49.5%)"),
+                     "6.2% ± 5.4% on the small rotated shapes of bench/scenes_shapes.py after 400 (issue 31: not met; tiny-rn reaches 53.7%)"),
         Recipe("tiny-rn", "grassroots-train-tiny-rn", batch_size=128, lr=2e-3, warmup=100, steps=1200,
                hard_negatives=True,
                about="CPU minutes, small things: 96 px images through a convolutional tower (open_clip's ModifiedResNet, "
                      "width 16, one block a stage), a text tower of 2 layers of width 128, and four hard negative captions "
-                     "a caption; for scenes whose objects are a few pixels across at 32 px. 1,200 steps, 3 seeds: 49.5% ± 10.0% "
-                     "held-out zero-shot top-1 on bench/scenes_shapes.py (issue 31's target is 60%); 82.0% on mini-web "
-                     "scenes (2 seeds)"),
+                     "a caption, covering its words; for scenes whose objects are a few pixels across at 32 px. 1,200 steps, "
+                     "3 seeds: 53.7% ± 7.7% held-out zero-shot top-1 on bench/scenes_shapes.py (issue 31's target is 60%); "
+                     "87.7% ± 3.6% on mini-web scenes"),
         Recipe("small", "grassroots-small", batch_size=512, lr=1e-3, warmup=500, epochs=30.0,
                about="one GPU, under an hour: 64 px, 8+8 layers"),
         Recipe("vit-b-32", "ViT-B-32", batch_size=256, lr=5e-4, weight_decay=0.2, warmup=2000, epochs=32.0,
