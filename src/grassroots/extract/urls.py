@@ -57,8 +57,6 @@ def resolve(raw: str | None, base: str) -> str | None:
 _SAFE = r"[A-Za-z0-9!$&'()*+,;=:@/?\-._~]"
 _NETLOC = r"[A-Za-z0-9!$&'()*+,;=:@\-._~]+"
 _ABSOLUTE = re.compile(rf"(https?)://({_NETLOC})(/{_SAFE}*)")  # fullmatch
-_ROOTED = re.compile(rf"/(?!/){_SAFE}*")  # fullmatch: a path from the site root
-_RELATIVE = re.compile(r"[A-Za-z0-9!$&'()*+,;=@\-_~]" + r"[A-Za-z0-9!$&'()*+,;=@/?\-._~]*")  # no ":"
 # What keeps a reference off the non-ASCII fast paths: whitespace and controls, "\\",
 # "#", "?", ":" (a scheme, a port), and an escaped dot (a dot segment once decoded).
 _UNPLAIN = re.compile(r"[\x00-\x20\x7f\\#?:]|%2[eE]")
@@ -74,6 +72,9 @@ _NORMAL_ESCAPE = r"%[89A-F][0-9A-F]"
 # Safe characters and such escapes, unrolled (a run of safe characters, then escape + run)
 # so the common reference, without escapes, is one run of a character class.
 _SAFE_PATH = rf"{_SAFE}*(?:{_NORMAL_ESCAPE}{_SAFE}*)*"
+# A relative reference: no ":" (a scheme), and it does not start with "/", "?", "." or "%" but
+# for such an escape.
+_RELATIVE_FIRST = r"[A-Za-z0-9!$&'()*+,;=@\-_~]"
 _RELATIVE_CHAR = r"[A-Za-z0-9!$&'()*+,;=@/?\-._~]"
 # The references already in normal form but for the join, told apart by the group
 # that matched: absolute (returned as it is), network-path (the base's scheme),
@@ -83,7 +84,7 @@ _PLAIN = re.compile(
     rf"(?P<absolute>https?://{_NORMAL_HOST}/{_SAFE_PATH})"
     rf"|(?P<network>//{_NORMAL_HOST}/{_SAFE_PATH})"
     rf"|(?P<rooted>/(?!/){_SAFE_PATH})"
-    rf"|(?P<relative>(?:[A-Za-z0-9!$&'()*+,;=@\-_~]|{_NORMAL_ESCAPE})"
+    rf"|(?P<relative>(?:{_RELATIVE_FIRST}|{_NORMAL_ESCAPE})"
     rf"{_RELATIVE_CHAR}*(?:{_NORMAL_ESCAPE}{_RELATIVE_CHAR}*)*)"
 )
 _BASE_DIR = re.compile(rf"(https?)://({_NETLOC})(/(?:[A-Za-z0-9!$&'()*+,;=:@/\-._~]*/)?)[^/?]*(?:\?{_SAFE}*)?")

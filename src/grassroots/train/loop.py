@@ -337,12 +337,17 @@ def _text_precision(asked: str, where, resumed: str | None, probe) -> str | None
         return None
 
 
+def _synthetic_captions(tokenizer, batch: int):
+    """Tokens of ``batch`` distinct captions of a typical length, for the speed probes."""
+    return tokenizer([f"a small picture number {i} on a plain background" for i in range(batch)])
+
+
 def _probe_text_seconds(model, tokenizer, device, precision, batch: int = 256) -> float:
     """Best time of the text tower's forward and backward on a synthetic batch at ``precision``
     (no optimiser step: the weights are not touched; the gradients are cleared)."""
     from grassroots.models.clip import encode_text
 
-    tokens = tokenizer([f"a small picture number {i} on a plain background" for i in range(batch)]).to(device)
+    tokens = _synthetic_captions(tokenizer, batch).to(device)
     autocast, times = _AUTOCAST.get(precision), []
     for _ in range(3):
         t0 = time.perf_counter()
@@ -360,7 +365,7 @@ def _probe_seconds(model, tokenizer, image_size, device, mean, std, precision, b
     the run's RNG is not touched)."""
     gen = torch.Generator().manual_seed(0)
     pixels = torch.randint(0, 256, (batch, 3, image_size, image_size), dtype=torch.uint8, generator=gen)
-    tokens = tokenizer([f"a small picture number {i} on a plain background" for i in range(batch)])
+    tokens = _synthetic_captions(tokenizer, batch)
     return _best_step_seconds(model, lambda step: (pixels, tokens), 3, device, mean, std, _AUTOCAST.get(precision),
                               text_fp32)
 
