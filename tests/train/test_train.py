@@ -151,7 +151,7 @@ def test_every_recipe_names_a_model_open_clip_builds_and_tiny_rn_trains(scenes, 
     assert meta["image_size"] == 96 and meta["recipe"]["hard_negatives"] is True and res.steps == 2
     assert np.isfinite(res.loss)
     # its convolutions train channels-last (NHWC); the checkpoint still loads as a plain open_clip model
-    model = open_clip.create_model("grassroots-train-tiny-rn", pretrained=res.checkpoint)
+    model = open_clip.create_model(res.arch, pretrained=res.checkpoint)
     stem = weights(res.checkpoint)["visual.conv1.weight"]
     assert stem.is_contiguous(memory_format=torch.channels_last) and not stem.is_contiguous()
     assert torch.equal(model.state_dict()["visual.conv1.weight"], stem)
