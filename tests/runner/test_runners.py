@@ -119,6 +119,46 @@ def test_a_silent_task_gets_a_backup_and_its_zombie_cannot_spoil_the_shard(tmp_p
     assert run["runner"]["backups"] == 1
 
 
+def _dies_once_then_logs(item, flags=None):
+    """A task that kills its own worker process the first time it runs item 0 (a system failure:
+    Ray reports the worker crashed), and logs the order in which items finish."""
+    first = flags / f"ran-{item}"
+    if item == 0 and not first.exists():
+        first.write_text("once")
+        os._exit(1)
+    time.sleep(0.3)
+    with open(flags / "order", "a") as f:
+        f.write(f"{item}\n")
+    return item
+
+
+@pytest.mark.slow
+def test_a_task_whose_worker_died_runs_again_before_the_tasks_not_started(tmp_path):
+    """A task lost with its worker (or node) is run again at the front of the line: handed to
+    Ray all at once, it queued behind every other task of the step and ran last, alone."""
+    import functools
+
+    runner = RayRunner(processes=1)
+    with runner.session():
+        got = list(runner.map(functools.partial(_dies_once_then_logs, flags=tmp_path), range(8)))
+    order = [int(x) for x in (tmp_path / "order").read_text().split()]
+    assert sorted(got) == sorted(order) == list(range(8))
+    assert runner.stats["retries"] == 1 and runner.stats["retried"] == [0], runner.stats
+    assert order.index(0) <= 2, order  # one slot, one task queued beside it: at most two ahead of it
+
+
+def test_ray_hands_out_as_many_tasks_as_the_cluster_has_slots():
+    from grassroots.runner.ray import slots
+    from grassroots.step import Resources
+
+    assert slots(Resources(), {"CPU": 3.0}) == 3
+    assert slots(Resources(cpus=2), {"CPU": 5.0}) == 2
+    assert slots(Resources(gpus=1), {"CPU": 8.0, "GPU": 2.0}) == 2
+    assert slots(Resources(gpus=1), {"CPU": 8.0}) == 8  # no GPU in the cluster: the step runs on CPUs
+    assert slots(Resources(memory=2**30), {"CPU": 8.0, "memory": 3 * 2**30}) == 3
+    assert slots(Resources(), {}) == 0  # no node: the runner still hands out one (the starved check)
+
+
 @pytest.mark.slow
 def test_ray_honours_resume_and_retry_like_local(tmp_path):
     flags = tmp_path / "flags"

@@ -14,6 +14,9 @@ Failures, two kinds:
   and the summary can say which shards moved). Past that, the runner gives the item
   back to the driver as lost (``fn.lost(item, error)``: a failure record; the rerun
   redoes it) and the other tasks go on.
+Ray holds only as many tasks as the cluster can run, plus a few queued (``_Window``); the
+rest wait in the runner, where a task run again goes to the front of the line, so a loss
+late in a step is not redone alone at its end.
 Every task is safe to run twice, even at once (a zombie on a partitioned node): its
 outputs are written under temporary names and renamed, the completion marker last.
 A task that goes silent is run again without waiting for Ray to declare its node dead
@@ -30,6 +33,7 @@ console and manifest.json through ``describe()`` and ``notes()``.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import re
@@ -52,6 +56,7 @@ def _system_failures() -> tuple[type, ...]:
 SYSTEM_RETRIES = 3  # resubmissions of a task whose node or worker was lost
 NO_NODES_SECONDS = 60.0  # how long the cluster may have no node able to run a pending task
 BEAT_SECONDS = 1.0  # how often a running task pings the driver's heartbeat actor
+SETTLE_SECONDS = 3.0  # at a step's end, how long to wait for Ray to declare dead a node whose tasks were lost
 SILENT_SECONDS = 3.0  # a running task not heard from for this long gets a backup copy (a copy too many only costs CPU)
 
 
@@ -134,6 +139,8 @@ class RayRunner:
             pending: dict = {}  # ObjectRef -> item index; an item may have two copies running (a backup)
             copies = [0] * len(items)  # copies of each item in pending
             silent: set = set()  # copies reported silent (their item got a backup)
+            waiting = collections.deque(range(len(items)))  # not handed to Ray yet; a task run again goes first
+            window = _Window(resources)
 
             def submit(i: int) -> None:
                 ref = remote.remote(fn, items[i], watch.actor if watch else None)
@@ -142,11 +149,14 @@ class RayRunner:
                 if watch:
                     watch.submitted(ref)
 
-            for i in range(len(items)):
-                submit(i)
-            while pending:
+            def again(i: int) -> None:  # first in line: a lost task must not wait behind the rest of the step
+                waiting.appendleft(i)
+
+            while pending or waiting:
+                for _ in range(window.room(len(pending), len(waiting))):
+                    submit(waiting.popleft())
                 done, _ = ray.wait(list(pending), num_returns=1,
-                                   timeout=BEAT_SECONDS if watch else min(5.0, self.no_nodes_seconds / 4))
+                                   timeout=BEAT_SECONDS if watch or waiting else min(5.0, self.no_nodes_seconds / 4))
                 if watch:
                     for ref in watch.silent(pending, self.silent_seconds):
                         silent.add(ref)
@@ -154,7 +164,7 @@ class RayRunner:
                         if copies[i] == 1 and attempts[i] < SYSTEM_RETRIES:  # one backup at a time
                             attempts[i] += 1
                             tracker.retried(items[i], backup=True)
-                            submit(i)
+                            submit(i)  # at once: its first copy holds a slot it may never give back
                 if not done:
                     tracker.check_schedulable()
                     continue
@@ -173,7 +183,7 @@ class RayRunner:
                     if attempts[i] < SYSTEM_RETRIES:
                         attempts[i] += 1
                         tracker.retried(items[i])
-                        submit(i)
+                        again(i)
                     elif hasattr(fn, "lost"):
                         tracker.gave_up()
                         yield fn.lost(items[i], e)
@@ -190,6 +200,7 @@ class RayRunner:
                             ray.cancel(ref)
                 yield result
             tracker.lost_node_check()
+            tracker.settle()
         finally:
             if watch is not None:  # one actor per map: a session running several steps keeps none
                 with contextlib.suppress(Exception):
@@ -295,6 +306,39 @@ def _reachable(address: str, timeout: float = 5.0) -> None:
                          "start one with `ray start --head`, or check --ray-address") from None
 
 
+class _Window:
+    """How many tasks Ray holds at once: one per slot the cluster has for the step's
+    resources (nodes that join add slots; re-read every ``REFRESH`` seconds), plus a quarter
+    more queued so a node never waits on the driver. The rest wait in the runner, where a
+    task run again after a loss goes to the front of the line: handed to Ray all at once,
+    it queued behind every other task of the step and ran last, alone."""
+
+    REFRESH = 1.0
+
+    def __init__(self, resources: Resources):
+        self.resources, self.slots, self.read_at = resources, 0, float("-inf")
+
+    def room(self, pending: int, waiting: int) -> int:
+        if not waiting:
+            return 0
+        now = time.monotonic()
+        if now - self.read_at >= self.REFRESH:
+            import ray
+
+            self.slots, self.read_at = slots(self.resources, ray.cluster_resources()), now
+        limit = self.slots + max(1, self.slots // 4)
+        return min(waiting, max(limit - pending, 0 if pending else 1))  # one at least: the starved check needs it
+
+
+def slots(resources: Resources, cluster: dict) -> int:
+    """How many tasks with ``resources`` the ``cluster`` (Ray's resource totals) runs at once."""
+    asked = ray_options(resources, cluster)
+    fits = [int(cluster.get(name, 0) // need) for name, need in
+            (("CPU", asked.get("num_cpus", 0)), ("GPU", asked.get("num_gpus", 0)), ("memory", asked.get("memory", 0)))
+            if need and need > 0]
+    return min(fits) if fits else 1 << 20
+
+
 class _Cluster:
     """What the runner saw of the cluster during one map: nodes, losses, retries."""
 
@@ -320,6 +364,16 @@ class _Cluster:
         if isinstance(error, ray.exceptions.NodeDiedError):
             self.dead.update(m for m in re.findall(r"node ID: ([0-9a-f]{16,})", str(error)) if m in self.seen)
         self.stats.update(nodes_seen=len(self.seen), nodes_lost=len(self.dead & self.seen))
+
+    def settle(self, seconds: float = SETTLE_SECONDS) -> None:
+        """After tasks were lost with their workers (not as backups) and no node is known dead yet:
+        wait up to ``seconds`` for Ray to declare the node, so the summary does not say "0 lost"
+        of a node killed moments before the step ended (a worker crash on a live node waits it out)."""
+        deadline = time.monotonic() + seconds
+        while (self.stats["retries"] > self.stats["backups"] and not self.stats["nodes_lost"]
+               and time.monotonic() < deadline):
+            time.sleep(0.25)
+            self.lost_node_check()
 
     def retried(self, item, backup: bool = False) -> None:
         self.stats["retries"] += 1
