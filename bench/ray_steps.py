@@ -85,6 +85,7 @@ def inside(args) -> None:
                 yield "hash", ["hash", d, *r]
                 yield "safety", ["safety", d, *r]
                 yield "embed", ["embed", d, "--model", "grassroots-tiny", "--checkpoint", checkpoint, "--device", "cpu",
+                                "--precision", "fp32",  # auto picks fp32 or bf16 by a timing probe: equal rows need one
                                 *r]
                 model_id = next((ds[name] / "embeddings").iterdir()).name
                 yield "score", ["score", d, "--embeddings", model_id, *r]

@@ -202,7 +202,7 @@ def main(out: str) -> None:
             return sorted(os.listdir(os.path.join(ds, "embeddings")))[0]
         return [("download", ["download", listed, "-o", ds, "--allow-loopback", "--samples-per-shard", str(PER_SHARD)]),
                 ("embed-", ["embed", ds, "--model", "grassroots-tiny", "--checkpoint", ckpt, "--device", "cpu",
-                            "--batch-size", "8"]),
+                            "--precision", "fp32", "--batch-size", "8"]),  # auto: fp32 or bf16 by a timing probe
                 ("score-", lambda: ["score", ds, "--embeddings", model()])]
 
     def more(ds: str, ex: str) -> list[list[str]]:
