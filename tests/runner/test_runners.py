@@ -119,7 +119,7 @@ def test_a_silent_task_gets_a_backup_and_its_zombie_cannot_spoil_the_shard(tmp_p
     assert run["runner"]["backups"] == 1
 
 
-def _dies_once_then_logs(item, flags=None):
+def _dies_once_then_logs(item, *, flags: Path):
     """A task that kills its own worker process the first time it runs item 0 (a system failure:
     Ray reports the worker crashed), and logs the order in which items finish."""
     first = flags / f"ran-{item}"

@@ -149,9 +149,6 @@ class RayRunner:
                 if watch:
                     watch.submitted(ref)
 
-            def again(i: int) -> None:  # first in line: a lost task must not wait behind the rest of the step
-                waiting.appendleft(i)
-
             while pending or waiting:
                 for _ in range(window.room(len(pending), len(waiting))):
                     submit(waiting.popleft())
@@ -183,7 +180,7 @@ class RayRunner:
                     if attempts[i] < SYSTEM_RETRIES:
                         attempts[i] += 1
                         tracker.retried(items[i])
-                        again(i)
+                        waiting.appendleft(i)  # first in line: not behind the rest of the step
                     elif hasattr(fn, "lost"):
                         tracker.gave_up()
                         yield fn.lost(items[i], e)
